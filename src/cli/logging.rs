@@ -1,0 +1,86 @@
+//! Diagnostics to stderr through `tracing`. Warnings raised while a command runs are held
+//! back until it ends, so that on failure the first stderr line is the error itself (botocore
+//! shows a failing credential_process's stderr verbatim).
+
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
+
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::EnvFilter;
+
+/// Output format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for services.
+    Json,
+}
+
+/// Log lines buffered until [`DeferredLog::flush`].
+#[derive(Clone, Debug, Default)]
+pub struct DeferredLog {
+    // A sync mutex: never held across an await, only for the duration of one write.
+    lines: Arc<Mutex<Vec<u8>>>,
+}
+
+impl DeferredLog {
+    /// Writes everything buffered so far to stderr.
+    pub fn flush(&self) {
+        if let Ok(mut lines) = self.lines.lock() {
+            let mut stderr = io::stderr().lock();
+            // Nothing useful can be done if stderr itself is gone.
+            let _ = stderr.write_all(&lines);
+            let _ = stderr.flush();
+            lines.clear();
+        }
+    }
+}
+
+/// A writer that appends to the deferred buffer.
+#[derive(Debug)]
+pub struct DeferredWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for DeferredWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Ok(mut lines) = self.0.lock() {
+            lines.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for DeferredLog {
+    type Writer = DeferredWriter;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        DeferredWriter(self.lines.clone())
+    }
+}
+
+/// Installs the global subscriber. With `debug`, lines go straight to stderr at debug level;
+/// otherwise warnings and errors are deferred. `TESSERA_LOG` (an env-filter) overrides the level.
+pub fn init(debug: bool, format: LogFormat) -> DeferredLog {
+    let deferred = DeferredLog::default();
+    let default_level = if debug { "tessera=debug,warn" } else { "warn" };
+    let filter =
+        EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .without_time()
+        .with_ansi(false);
+    let result = match (format, debug) {
+        (LogFormat::Json, true) => builder.json().with_writer(io::stderr).try_init(),
+        (LogFormat::Json, false) => builder.json().with_writer(deferred.clone()).try_init(),
+        (LogFormat::Text, true) => builder.with_writer(io::stderr).try_init(),
+        (LogFormat::Text, false) => builder.with_writer(deferred.clone()).try_init(),
+    };
+    // A subscriber may already be set (tests); logging then goes there.
+    drop(result);
+    deferred
+}

@@ -1,0 +1,82 @@
+//! The command line: argument structs (clap derive) and the wiring from a parsed command to
+//! the library. Only this module parses flags or reads `TESSERA_*` variables.
+
+mod args;
+mod credential_process;
+pub mod logging;
+mod read_certificate_data;
+mod sign_string;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use self::logging::LogFormat;
+
+/// tessera: X.509 identity in, temporary AWS credentials out (IAM Roles Anywhere).
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Print debug output to stderr (never secrets).
+    #[arg(long, global = true, env = "TESSERA_DEBUG")]
+    pub debug: bool,
+
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TESSERA_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+// Parsed once per process, so the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print credentials in the credential_process JSON format (for ~/.aws/config).
+    CredentialProcess(credential_process::CredentialProcessArgs),
+    /// Sign stdin with the private key and print the signature (diagnostic).
+    SignString(sign_string::SignStringArgs),
+    /// Print facts about a certificate as JSON (diagnostic).
+    ReadCertificateData(read_certificate_data::ReadCertificateDataArgs),
+    /// Print the version.
+    Version,
+}
+
+/// Runs the parsed command; prints a one-line error and returns exit code 1 on failure.
+pub fn run(cli: Cli) -> ExitCode {
+    let log = logging::init(cli.debug, cli.log_format);
+    let result = match cli.command {
+        Command::CredentialProcess(args) => credential_process::run(args),
+        Command::SignString(args) => sign_string::run(args),
+        Command::ReadCertificateData(args) => read_certificate_data::run(args),
+        Command::Version => {
+            println!("tessera {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    };
+    let code = match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // The first stderr line is the reason; deferred warnings follow it.
+            eprintln!("tessera: {}", one_line(&error));
+            ExitCode::FAILURE
+        }
+    };
+    log.flush();
+    code
+}
+
+/// The error and its causes on one line (`outer: cause: root cause`).
+fn one_line(error: &anyhow::Error) -> String {
+    format!("{error:#}").replace(['\n', '\r'], " ")
+}
+
+/// A current-thread runtime: commands make a handful of requests, and it starts fastest.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}

@@ -1,0 +1,55 @@
+//! `tessera read-certificate-data`: what tessera sees in a certificate, as JSON.
+
+use base64::Engine;
+use clap::Args;
+use serde::Serialize;
+
+use crate::identity::cert::rfc3339;
+use crate::identity::file::load_certificate;
+use crate::identity::KeyKind;
+
+/// Flags of `read-certificate-data`.
+#[derive(Debug, Args)]
+pub struct ReadCertificateDataArgs {
+    /// Certificate file (PEM or DER); the first certificate is described.
+    #[arg(long, env = "TESSERA_CERTIFICATE", value_name = "FILE")]
+    certificate: std::path::PathBuf,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CertificateData {
+    key_type: &'static str,
+    certificate_data: String,
+    serial_number: String,
+    supported_algorithms: Vec<&'static str>,
+    subject: String,
+    issuer: String,
+    not_before: String,
+    not_after: String,
+    fingerprint_sha256: String,
+}
+
+pub(super) fn run(args: ReadCertificateDataArgs) -> anyhow::Result<()> {
+    let cert = load_certificate(&args.certificate)?;
+    let supported_algorithms = match cert.key_kind() {
+        KeyKind::Rsa { .. } => vec!["SHA256WITHRSA", "SHA384WITHRSA", "SHA512WITHRSA"],
+        KeyKind::EcP256 | KeyKind::EcP384 => {
+            vec!["SHA256WITHECDSA", "SHA384WITHECDSA", "SHA512WITHECDSA"]
+        }
+        KeyKind::Unsupported(_) => Vec::new(),
+    };
+    let data = CertificateData {
+        key_type: cert.key_kind().family(),
+        certificate_data: base64::engine::general_purpose::STANDARD.encode(cert.der()),
+        serial_number: cert.serial_decimal().to_owned(),
+        supported_algorithms,
+        subject: cert.subject().to_owned(),
+        issuer: cert.issuer().to_owned(),
+        not_before: rfc3339(cert.not_before()),
+        not_after: rfc3339(cert.not_after()),
+        fingerprint_sha256: cert.fingerprint_sha256(),
+    };
+    println!("{}", serde_json::to_string(&data)?);
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! The one outbound HTTP stack: hyper 1 + hyper-util's pooled client + rustls (ring), with
+//! system roots or a CA bundle, an opt-in "no verification" mode, HTTPS_PROXY/NO_PROXY
+//! tunnelling and a connect timeout.
+
+use std::fs;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Uri;
+use http_body_util::Full;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use tokio::net::TcpStream;
+
+/// How long a TCP connect may take unless told otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Error type of the connector chain.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The shared HTTPS client type.
+pub type HttpsClient = Client<HttpsConnector<ProxyConnector>, Full<Bytes>>;
+
+/// How to build the client.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// PEM bundle that replaces the system roots (`--ca-bundle`, `AWS_CA_BUNDLE`).
+    pub ca_bundle: Option<PathBuf>,
+    /// Skip server certificate verification (`--no-verify-ssl`). Dangerous.
+    pub insecure_skip_verify: bool,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Whether TLS will be used at all (an `http://` endpoint needs no roots).
+    pub needs_tls: bool,
+}
+
+/// Why the client could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpSetupError {
+    /// The CA bundle could not be read.
+    #[error("cannot read CA bundle {}", path.display())]
+    CaBundleRead {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The CA bundle holds no usable certificate.
+    #[error("CA bundle {} contains no PEM certificates; pass a PEM file to --ca-bundle", path.display())]
+    CaBundleEmpty {
+        /// The path.
+        path: PathBuf,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS setup failed")]
+    Tls(#[source] rustls::Error),
+    /// No roots anywhere.
+    #[error("no trusted root certificates found on this system; install ca-certificates or pass --ca-bundle")]
+    NoRoots,
+}
+
+/// Builds the HTTPS client.
+pub fn build_client(options: &ClientOptions) -> Result<HttpsClient, HttpSetupError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(HttpSetupError::Tls)?;
+    let tls = if options.insecure_skip_verify {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(danger::NoServerVerification(provider)))
+            .with_no_client_auth()
+    } else {
+        let roots = if options.needs_tls {
+            root_store(options.ca_bundle.as_deref())?
+        } else {
+            rustls::RootCertStore::empty()
+        };
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(options.connect_timeout));
+    http.set_nodelay(true);
+    let connector = ProxyConnector {
+        direct: http,
+        proxies: Arc::new(Matcher::from_env()),
+    };
+    let https = HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(connector);
+    Ok(Client::builder(TokioExecutor::new()).build(https))
+}
+
+fn root_store(bundle: Option<&Path>) -> Result<rustls::RootCertStore, HttpSetupError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match bundle {
+        Some(path) => {
+            let pem = fs::read(path).map_err(|source| HttpSetupError::CaBundleRead {
+                path: path.to_owned(),
+                source,
+            })?;
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+                .filter_map(Result::ok)
+                .collect();
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(HttpSetupError::CaBundleEmpty {
+                    path: path.to_owned(),
+                });
+            }
+        }
+        None => {
+            let native = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(native.certs);
+            if roots.is_empty() {
+                return Err(HttpSetupError::NoRoots);
+            }
+        }
+    }
+    Ok(roots)
+}
+
+/// Connects directly, or through an HTTP CONNECT tunnel when `HTTPS_PROXY` applies to the
+/// destination (and `NO_PROXY` does not exclude it). Plain-http destinations connect directly.
+#[derive(Clone, Debug)]
+pub struct ProxyConnector {
+    direct: HttpConnector,
+    proxies: Arc<Matcher>,
+}
+
+impl tower_service::Service<Uri> for ProxyConnector {
+    type Response = TokioIo<TcpStream>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.direct.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, destination: Uri) -> Self::Future {
+        let intercept = (destination.scheme_str() == Some("https"))
+            .then(|| self.proxies.intercept(&destination))
+            .flatten();
+        match intercept {
+            Some(proxy) => {
+                let mut tunnel = Tunnel::new(proxy.uri().clone(), self.direct.clone());
+                if let Some(auth) = proxy.basic_auth() {
+                    tunnel = tunnel.with_auth(auth.clone());
+                }
+                Box::pin(async move { tunnel.call(destination).await.map_err(Into::into) })
+            }
+            None => {
+                let connecting = self.direct.call(destination);
+                Box::pin(async move { connecting.await.map_err(Into::into) })
+            }
+        }
+    }
+}
+
+/// Certificate verification that accepts any server certificate (still checking handshake
+/// signatures). Only reachable through `--no-verify-ssl`.
+mod danger {
+    use std::sync::Arc;
+
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, Error, SignatureScheme};
+
+    #[derive(Debug)]
+    pub(super) struct NoServerVerification(pub(super) Arc<CryptoProvider>);
+
+    impl ServerCertVerifier for NoServerVerification {
+        fn verify_server_cert(
+            &self,
+            _end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp: &[u8],
+            _now: UnixTime,
+        ) -> Result<ServerCertVerified, Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+}

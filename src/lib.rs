@@ -1,0 +1,16 @@
+//! tessera: a credential agent for IAM Roles Anywhere.
+//!
+//! A workload's X.509 certificate and private key ([`identity`]) sign a Roles Anywhere
+//! `CreateSession` request ([`rolesanywhere`]); the temporary credentials it returns
+//! ([`credentials`]) are handed to AWS SDKs. See `ARCHITECTURE.md` for the map.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+pub mod cli;
+pub mod clock;
+pub mod credentials;
+pub mod http;
+pub mod identity;
+pub mod rolesanywhere;
+pub mod secret;

@@ -1,0 +1,436 @@
+//! CreateSession over HTTP(S): sign, send, retry what is worth retrying, and turn the answer
+//! into [`Credentials`] or an error that says what the service said.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::endpoint::host_header;
+use super::model::{CreateSessionResponse, SessionParams};
+use super::sign::sign_create_session;
+use crate::clock::Clock;
+use crate::credentials::Credentials;
+use crate::http::HttpsClient;
+use crate::identity::{SignError, Signer};
+use crate::secret::SecretString;
+
+/// Attempts per CreateSession call (first try plus retries).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Overall time budget of one CreateSession call, retries included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest response body read.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// First backoff step; doubled per retry, with full jitter.
+const BACKOFF_BASE: Duration = Duration::from_millis(200);
+/// Longest single backoff.
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
+
+/// Why CreateSession did not produce credentials.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Signing failed (key unavailable).
+    #[error("cannot sign the CreateSession request")]
+    Sign(#[source] SignError),
+    /// TLS handshake failed.
+    #[error("TLS connection to {endpoint} failed: {detail}; if the endpoint uses a private CA pass --ca-bundle")]
+    Tls {
+        /// The endpoint.
+        endpoint: String,
+        /// The TLS error chain, flattened.
+        detail: String,
+    },
+    /// The endpoint could not be reached.
+    #[error("cannot reach Roles Anywhere endpoint {endpoint}: {detail}; check --endpoint, the network and proxy settings")]
+    Transport {
+        /// The endpoint.
+        endpoint: String,
+        /// The transport error chain, flattened.
+        detail: String,
+    },
+    /// The time budget ran out.
+    #[error("CreateSession at {endpoint} did not complete within {seconds} s (--timeout)")]
+    Timeout {
+        /// The endpoint.
+        endpoint: String,
+        /// The budget.
+        seconds: u64,
+    },
+    /// The service answered with an error.
+    #[error("CreateSession failed: HTTP {status} {code}: {message}{}", request_id.as_deref().map(|id| format!(" (request id {id})")).unwrap_or_default())]
+    Service {
+        /// HTTP status.
+        status: u16,
+        /// AWS error code (`AccessDeniedException`, …) or `UnknownError`.
+        code: String,
+        /// The service's message.
+        message: String,
+        /// `x-amzn-RequestId`, when sent.
+        request_id: Option<String>,
+    },
+    /// A success status with a body that is not a usable CreateSession response.
+    #[error("CreateSession at {endpoint} returned HTTP {status} with an unusable body: {detail}")]
+    MalformedResponse {
+        /// The endpoint.
+        endpoint: String,
+        /// HTTP status.
+        status: u16,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl ClientError {
+    /// Whether another attempt may succeed: transport trouble, 5xx, 429 and throttling.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ClientError::Transport { .. } | ClientError::Timeout { .. } => true,
+            ClientError::Service { status, code, .. } => {
+                *status >= 500
+                    || *status == 429
+                    || code.contains("Throttl")
+                    || code == "TooManyRequestsException"
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A CreateSession client bound to one endpoint and region.
+#[derive(Debug, Clone)]
+pub struct RolesAnywhereClient {
+    http: HttpsClient,
+    endpoint: Uri,
+    host: String,
+    region: String,
+    timeout: Duration,
+    max_attempts: u32,
+    clock: Arc<dyn Clock>,
+}
+
+impl RolesAnywhereClient {
+    /// A client for `endpoint`, signing for `region`.
+    pub fn new(
+        http: HttpsClient,
+        endpoint: Uri,
+        region: String,
+        timeout: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let host = host_header(&endpoint);
+        Self {
+            http,
+            endpoint,
+            host,
+            region,
+            timeout,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            clock,
+        }
+    }
+
+    /// The endpoint requests go to.
+    pub fn endpoint(&self) -> &Uri {
+        &self.endpoint
+    }
+
+    /// Calls CreateSession, retrying transient failures with jittered exponential backoff;
+    /// every attempt is signed afresh.
+    pub async fn create_session(
+        &self,
+        params: &SessionParams,
+        signer: &dyn Signer,
+    ) -> Result<Credentials, ClientError> {
+        let seconds = self.timeout.as_secs();
+        match tokio::time::timeout(
+            self.timeout,
+            self.create_session_with_retries(params, signer),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::Timeout {
+                endpoint: self.endpoint_text(),
+                seconds,
+            }),
+        }
+    }
+
+    async fn create_session_with_retries(
+        &self,
+        params: &SessionParams,
+        signer: &dyn Signer,
+    ) -> Result<Credentials, ClientError> {
+        let mut attempt = 1;
+        loop {
+            match self.attempt(params, signer).await {
+                Err(e) if e.is_retryable() && attempt < self.max_attempts => {
+                    let delay = backoff(attempt);
+                    tracing::warn!(
+                        attempt,
+                        "CreateSession failed ({e}); retrying in {} ms",
+                        delay.as_millis()
+                    );
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        params: &SessionParams,
+        signer: &dyn Signer,
+    ) -> Result<Credentials, ClientError> {
+        let now = self.clock.now();
+        let signed = sign_create_session(params, &self.host, &self.region, signer, now)
+            .map_err(ClientError::Sign)?;
+        let base = self.endpoint.to_string();
+        let url = format!("{}{}", base.trim_end_matches('/'), signed.path_and_query);
+        let mut request = Request::builder().method(signed.method).uri(url);
+        for (name, value) in &signed.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let request = request
+            .body(Full::new(Bytes::from(signed.body)))
+            .map_err(|e| ClientError::Transport {
+                endpoint: self.endpoint_text(),
+                detail: e.to_string(),
+            })?;
+        tracing::debug!(endpoint = %self.endpoint_text(), "sending CreateSession");
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        let status = response.status();
+        let error_type = header_text(response.headers(), "x-amzn-errortype");
+        let request_id = header_text(response.headers(), "x-amzn-requestid");
+        let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map_err(|e| ClientError::Transport {
+                endpoint: self.endpoint_text(),
+                detail: format!("reading the response failed: {}", flatten(e.as_ref())),
+            })?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(service_error(status, error_type, request_id, &body));
+        }
+        self.parse_credentials(status, &body, now)
+    }
+
+    fn parse_credentials(
+        &self,
+        status: StatusCode,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Credentials, ClientError> {
+        let malformed = |detail: String| ClientError::MalformedResponse {
+            endpoint: self.endpoint_text(),
+            status: status.as_u16(),
+            detail,
+        };
+        let parsed: CreateSessionResponse = serde_json::from_slice(body)
+            .map_err(|e| malformed(format!("not CreateSession JSON ({e})")))?;
+        let entry = parsed
+            .credential_set
+            .into_iter()
+            .next()
+            .ok_or_else(|| malformed("credentialSet is empty".into()))?;
+        let raw = entry.credentials;
+        if raw.access_key_id.is_empty()
+            || raw.secret_access_key.is_empty()
+            || raw.session_token.is_empty()
+        {
+            return Err(malformed("the credentials have empty fields".into()));
+        }
+        let expiration_text = raw
+            .expiration
+            .ok_or_else(|| malformed("the credentials have no expiration".into()))?;
+        let expiration = OffsetDateTime::parse(&expiration_text, &Rfc3339).map_err(|_| {
+            malformed(format!(
+                "expiration '{expiration_text}' is not an ISO 8601 time"
+            ))
+        })?;
+        if expiration <= now {
+            return Err(malformed(format!(
+                "the credentials already expired at {expiration_text}"
+            )));
+        }
+        Ok(Credentials::new(
+            raw.access_key_id,
+            SecretString::new(raw.secret_access_key),
+            SecretString::new(raw.session_token),
+            expiration,
+        ))
+    }
+
+    fn endpoint_text(&self) -> String {
+        self.endpoint.to_string().trim_end_matches('/').to_owned()
+    }
+
+    fn transport_error(&self, error: &(dyn StdError + 'static)) -> ClientError {
+        let detail = flatten(error);
+        if is_tls_error(error) {
+            ClientError::Tls {
+                endpoint: self.endpoint_text(),
+                detail,
+            }
+        } else {
+            ClientError::Transport {
+                endpoint: self.endpoint_text(),
+                detail,
+            }
+        }
+    }
+}
+
+/// Full-jitter exponential backoff: uniform in `[0, min(cap, base·2^(attempt-1))]`.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = BACKOFF_BASE
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+        .min(BACKOFF_CAP);
+    let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(fastrand::u64(0..=millis))
+}
+
+fn header_text(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Builds a service error from the status, `X-Amzn-ErrorType` and the JSON body.
+fn service_error(
+    status: StatusCode,
+    error_type: Option<String>,
+    request_id: Option<String>,
+    body: &[u8],
+) -> ClientError {
+    let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let field = |names: &[&str]| {
+        json.as_ref().and_then(|j| {
+            names
+                .iter()
+                .find_map(|n| j.get(*n).and_then(|v| v.as_str()).map(str::to_owned))
+        })
+    };
+    let code = error_type
+        .or_else(|| field(&["__type", "code", "Code"]))
+        .map(|c| {
+            // Forms seen: "Code:http://internal.amazon.com/…" and "namespace#Code".
+            let c = c.split(':').next().unwrap_or(&c).to_owned();
+            c.rsplit('#').next().unwrap_or(&c).to_owned()
+        })
+        .unwrap_or_else(|| "UnknownError".to_owned());
+    let message = field(&["message", "Message"]).unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(body);
+        let text = text.trim();
+        if text.is_empty() {
+            status.canonical_reason().unwrap_or("no message").to_owned()
+        } else {
+            text.chars().take(200).collect()
+        }
+    });
+    ClientError::Service {
+        status: status.as_u16(),
+        code,
+        message: message.replace(['\n', '\r'], " "),
+        request_id,
+    }
+}
+
+/// The error and its sources on one line, without repeats.
+fn flatten(error: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
+fn is_tls_error(error: &(dyn StdError + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
+                return true;
+            }
+        }
+        current = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_errors_take_the_code_from_the_header_then_the_body() {
+        let err = service_error(
+            StatusCode::FORBIDDEN,
+            Some("AccessDeniedException:http://internal.amazon.com/coral/".into()),
+            Some("req-1".into()),
+            br#"{"message":"Invalid signature"}"#,
+        );
+        assert_eq!(
+            err.to_string(),
+            "CreateSession failed: HTTP 403 AccessDeniedException: Invalid signature (request id req-1)"
+        );
+        assert!(!err.is_retryable());
+        let err = service_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            None,
+            br#"{"__type":"com.amazon#ThrottlingException","message":"Rate exceeded"}"#,
+        );
+        assert!(err
+            .to_string()
+            .contains("ThrottlingException: Rate exceeded"));
+        assert!(err.is_retryable());
+    }
+
+    #[test]
+    fn server_errors_and_429_are_retryable_but_other_4xx_are_not() {
+        for (status, retry) in [
+            (500, true),
+            (503, true),
+            (429, true),
+            (400, false),
+            (404, false),
+        ] {
+            let err = service_error(StatusCode::from_u16(status).unwrap(), None, None, b"");
+            assert_eq!(err.is_retryable(), retry, "{status}");
+        }
+    }
+
+    #[test]
+    fn backoff_stays_under_the_cap() {
+        for attempt in 1..40 {
+            assert!(backoff(attempt) <= BACKOFF_CAP);
+        }
+        assert!(backoff(1) <= BACKOFF_BASE);
+    }
+}

@@ -1,0 +1,8 @@
+//! The IAM Roles Anywhere protocol: request parameters, signing, verification, and the
+//! CreateSession client. Pure functions except for [`client`], the only part that does I/O.
+
+pub mod client;
+pub mod endpoint;
+pub mod model;
+pub mod sign;
+pub mod verify;

@@ -1,0 +1,78 @@
+//! Secret-holding newtypes: zeroized on drop, redacted in `Debug`, never `Display`.
+//!
+//! Security: the only way to read a secret is an explicit `expose_*` call at an output boundary
+//! (the credential_process JSON, an HTTP header being sent), so a stray `{:?}` or log line
+//! cannot leak one.
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+/// A secret text value (a passphrase, a secret access key, a session token).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(Zeroizing<String>);
+
+impl SecretString {
+    /// Wraps a value; the caller's copy is moved in and will be zeroized on drop.
+    pub fn new(value: String) -> Self {
+        Self(Zeroizing::new(value))
+    }
+
+    /// The secret itself, for the one place that must send or print it.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+
+    /// True when the secret is the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(value: String) -> Self {
+        Self::new(value)
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("** redacted **")
+    }
+}
+
+/// Secret bytes (private key material, decrypted key files).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl SecretBytes {
+    /// Wraps key material; it is zeroized when the last owner drops it.
+    pub fn new(value: Vec<u8>) -> Self {
+        Self(Zeroizing::new(value))
+    }
+
+    /// The bytes themselves, for the parser or signer that needs them.
+    pub fn expose_secret(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "** redacted {} bytes **", self.0.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_contains_the_secret() {
+        let s = SecretString::new("hunter2-very-secret".to_owned());
+        let b = SecretBytes::new(b"private key bytes".to_vec());
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert!(!format!("{b:?}").contains("private"));
+        assert_eq!(s.expose_secret(), "hunter2-very-secret");
+    }
+}
