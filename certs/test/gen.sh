@@ -96,3 +96,13 @@ dated leaf-future 20990101000000Z 21000101000000Z
 rm -rf ca-db intermediate.csr ext.cnf
 chmod 600 ./*.key
 echo "test PKI written to $(pwd)"
+
+# A TLS server certificate for 127.0.0.1/localhost, for tests that need an HTTPS endpoint.
+gen_server() {
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -subj "/CN=localhost" -out server.csr
+  openssl x509 -req -in server.csr -CA root.pem -CAkey root.key -set_serial 443 -days 3650 -sha256 \
+    -extfile <(printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n') \
+    -out server.pem
+  rm server.csr
+}
+gen_server
