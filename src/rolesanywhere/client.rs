@@ -364,23 +364,18 @@ fn flatten(error: &(dyn StdError + 'static)) -> String {
     parts.join(": ")
 }
 
+/// Whether a rustls error is anywhere in the chain. hyper-rustls wraps it in an `io::Error`
+/// inside another `io::Error`, and `io::Error::source` skips the wrapped value itself, so
+/// `get_ref` is followed as well as `source`.
 fn is_tls_error(error: &(dyn StdError + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        if e.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-            {
-                return true;
-            }
-        }
-        current = e.source();
+    if error.is::<rustls::Error>() {
+        return true;
     }
-    false
+    let wrapped = error
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+        .is_some_and(|inner| is_tls_error(inner));
+    wrapped || error.source().is_some_and(is_tls_error)
 }
 
 #[cfg(test)]

@@ -1,0 +1,114 @@
+"""Fixtures for the interop tests: the tessera binary, the stub endpoint, moto server."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+CERTS = HERE.parent.parent / "certs" / "test"
+ANCHOR = "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/ta"
+PROFILE = "arn:aws:rolesanywhere:us-east-1:123456789012:profile/p"
+ROLE = "arn:aws:iam::123456789012:role/app"
+
+
+@pytest.fixture(scope="session")
+def tessera_bin():
+    path = os.environ.get("TESSERA_BIN")
+    assert path and Path(path).exists(), "TESSERA_BIN must name the built tessera binary (tests/run sets it)"
+    return path
+
+
+def identity_args(cert, key=None, chain=None):
+    args = ["--certificate", str(CERTS / cert)]
+    if key:
+        args += ["--private-key", str(CERTS / key)]
+    if chain:
+        args += ["--intermediates", str(CERTS / chain)]
+    return args
+
+
+def arn_args():
+    return ["--trust-anchor-arn", ANCHOR, "--profile-arn", PROFILE, "--role-arn", ROLE]
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TESSERA_", "AWS_"))}
+    env.update(extra)
+    return env
+
+
+def run_tessera(binary, args, **env):
+    return subprocess.run(
+        [binary, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        env=clean_env(**env), timeout=60,
+    )
+
+
+class Stub:
+    """A running stub_server.py."""
+
+    def __init__(self, tmp_path, *args):
+        self.record = tmp_path / f"requests-{time.monotonic_ns()}.jsonl"
+        self.process = subprocess.Popen(
+            [sys.executable, str(HERE / "stub_server.py"), "--record", str(self.record), *args],
+            stdout=subprocess.PIPE, text=True,
+        )
+        self.port = int(self.process.stdout.readline())
+
+    def requests(self):
+        if not self.record.exists():
+            return []
+        return [json.loads(line) for line in self.record.read_text().splitlines()]
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def stub_factory(tmp_path):
+    stubs = []
+
+    def start(*args):
+        stub = Stub(tmp_path, *args)
+        stubs.append(stub)
+        return stub
+
+    yield start
+    for stub in stubs:
+        stub.stop()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def moto_server():
+    port = free_port()
+    moto = Path(sys.executable).parent / "moto_server"
+    process = subprocess.Popen(
+        [str(moto), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "moto_server did not start"
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)

@@ -1,0 +1,238 @@
+"""tessera credential-process against independent peers: a Python verifier (cryptography),
+botocore/the AWS CLI, and moto server as the SigV4 verifier of the credentials."""
+
+import base64
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+
+import ra_verifier
+from conftest import CERTS, arn_args, clean_env, identity_args, run_tessera
+
+KEY_CASES = [
+    ("rsa-with-chain", identity_args("leaf-rsa.pem", "leaf-rsa.key", "intermediate.pem")),
+    ("rsa-fullchain-pem", identity_args("leaf-rsa.fullchain.pem", "leaf-rsa.pkcs1.key")),
+    ("p256-sec1", identity_args("leaf-p256.pem", "leaf-p256.sec1.key", "intermediate.pem")),
+    ("p256-combined-pem", identity_args("leaf-p256.combined.pem")),
+    ("p384", identity_args("leaf-p384.pem", "leaf-p384.key")),
+    ("rsa-8192", identity_args("leaf-rsa8192.pem", "leaf-rsa8192.key")),
+    ("pkcs12-legacy", identity_args("leaf-p256.legacy.p12")),
+    ("pkcs12-aes", identity_args("leaf-rsa.p12") + ["--pkcs8-password", "test-passphrase"]),
+    ("encrypted-pkcs8-scrypt", identity_args("leaf-p384.pem", "leaf-p384.scrypt.key") + ["--pkcs8-password", "test-passphrase"]),
+    ("der-cert-and-key", identity_args("leaf-rsa.der", "leaf-rsa.key.der")),
+]
+
+
+def endpoint(stub, scheme="http"):
+    return ["--endpoint", f"{scheme}://127.0.0.1:{stub.port}"]
+
+
+@pytest.mark.parametrize("name,identity", KEY_CASES, ids=[c[0] for c in KEY_CASES])
+def test_requests_pass_the_independent_verifier(tessera_bin, stub_factory, name, identity):
+    stub = stub_factory()
+    result = run_tessera(tessera_bin, ["credential-process", *identity, *arn_args(), *endpoint(stub)])
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert list(output) == ["Version", "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"]
+    assert output["Version"] == 1
+    assert output["AccessKeyId"] == "ASIASTUBEXAMPLE00001"
+    assert output["Expiration"].endswith("Z") and len(output["Expiration"]) == 20
+    (request,) = stub.requests()
+    assert request["verified"], request.get("reason")
+
+
+def test_tampering_breaks_independent_verification(tessera_bin, stub_factory):
+    stub = stub_factory()
+    identity = identity_args("leaf-rsa.pem", "leaf-rsa.key", "intermediate.pem")
+    result = run_tessera(tessera_bin, ["credential-process", *identity, *arn_args(), *endpoint(stub), "--role-session-name", "s1"])
+    assert result.returncode == 0, result.stderr
+    (request,) = stub.requests()
+    headers, body = request["headers"], base64.b64decode(request["body"])
+    ra_verifier.verify("POST", request["path"], request["query"], headers, body)
+
+    def fails(path=request["path"], query=request["query"], hdrs=headers, payload=body):
+        with pytest.raises((ra_verifier.VerificationError, ValueError)):
+            ra_verifier.verify("POST", path, query, hdrs, payload)
+
+    auth = headers["authorization"]
+    for name in ["content-type", "host", "x-amz-date", "x-amz-x509", "x-amz-x509-chain"]:
+        changed = dict(headers)
+        value = changed[name]
+        changed[name] = value[:-2] + ("AA" if not value.endswith("AA") else "BB")
+        fails(hdrs=changed)
+    fails(payload=body.replace(b"s1", b"s2"))
+    fails(query=request["query"].replace("role%2Fapp", "role%2Fadmin"))
+    fails(hdrs=dict(headers, authorization=auth.replace("Credential=", "Credential=1")))
+    date = headers["x-amz-date"]
+    fails(hdrs=dict(headers, **{"x-amz-date": date[:-3] + ("59Z" if date[-3:] != "59Z" else "58Z")}))
+
+
+def test_service_error_is_reported_with_status_code_and_message(tessera_bin, stub_factory):
+    stub = stub_factory("--mode", "access-denied")
+    identity = identity_args("leaf-p256.pem", "leaf-p256.key")
+    result = run_tessera(tessera_bin, ["credential-process", *identity, *arn_args(), *endpoint(stub)])
+    assert result.returncode == 1
+    assert result.stdout == ""
+    first = result.stderr.splitlines()[0]
+    assert first == "tessera: CreateSession failed: HTTP 403 AccessDeniedException: Untrusted signing certificate (request id stub-request-1)"
+    assert len(stub.requests()) == 1, "4xx other than 429 is never retried"
+
+
+@pytest.mark.parametrize("mode,fragment", [
+    ("status-500", "HTTP 500 InternalServerException: internal failure"),
+    ("throttle", "HTTP 429 ThrottlingException: Rate exceeded"),
+])
+def test_transient_errors_are_retried_three_times(tessera_bin, stub_factory, mode, fragment):
+    stub = stub_factory("--mode", mode)
+    identity = identity_args("leaf-p256.pem", "leaf-p256.key")
+    result = run_tessera(tessera_bin, ["credential-process", *identity, *arn_args(), *endpoint(stub)])
+    assert result.returncode == 1
+    assert fragment in result.stderr.splitlines()[0]
+    requests = stub.requests()
+    assert len(requests) == 3
+    dates = {r["headers"]["authorization"].split("Signature=")[1] for r in requests}
+    assert all(r["verified"] for r in requests), "every attempt is signed afresh and valid"
+
+
+@pytest.mark.parametrize("mode,fragment", [
+    ("non-json", "returned HTTP 201 with an unusable body: not CreateSession JSON"),
+    ("empty-set", "returned HTTP 201 with an unusable body: credentialSet is empty"),
+    ("expired", "the credentials already expired at"),
+])
+def test_unusable_success_responses_are_errors(tessera_bin, stub_factory, mode, fragment):
+    stub = stub_factory("--mode", mode)
+    identity = identity_args("leaf-p256.pem", "leaf-p256.key")
+    result = run_tessera(tessera_bin, ["credential-process", *identity, *arn_args(), *endpoint(stub)])
+    assert result.returncode == 1, result.stdout
+    assert result.stdout == ""
+    assert fragment in result.stderr.splitlines()[0]
+
+
+def test_tls_failure_names_the_endpoint_and_the_fix(tessera_bin, stub_factory):
+    stub = stub_factory("--tls-cert", str(CERTS / "server.pem"), "--tls-key", str(CERTS / "server.key"))
+    identity = identity_args("leaf-p256.pem", "leaf-p256.key")
+    result = run_tessera(tessera_bin, ["credential-process", *identity, *arn_args(), *endpoint(stub, "https")])
+    assert result.returncode == 1
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"tessera: TLS connection to https://127.0.0.1:{stub.port} failed:"), first
+    assert "pass --ca-bundle" in first
+    assert stub.requests() == []
+
+
+@pytest.mark.parametrize("how", ["flag", "aws-env", "no-verify"])
+def test_tls_endpoint_with_a_private_ca(tessera_bin, stub_factory, how):
+    stub = stub_factory("--tls-cert", str(CERTS / "server.pem"), "--tls-key", str(CERTS / "server.key"))
+    identity = identity_args("leaf-p256.pem", "leaf-p256.key")
+    args = ["credential-process", *identity, *arn_args(), *endpoint(stub, "https")]
+    env = {}
+    if how == "flag":
+        args += ["--ca-bundle", str(CERTS / "root.pem")]
+    elif how == "aws-env":
+        env["AWS_CA_BUNDLE"] = str(CERTS / "root.pem")
+    else:
+        args += ["--no-verify-ssl"]
+    result = run_tessera(tessera_bin, args, **env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["Version"] == 1
+    assert stub.requests()[0]["verified"]
+
+
+def test_endpoint_from_aws_endpoint_url_rolesanywhere(tessera_bin, stub_factory):
+    stub = stub_factory()
+    identity = identity_args("leaf-p256.pem", "leaf-p256.key")
+    result = run_tessera(tessera_bin, ["credential-process", *identity, *arn_args()],
+                         AWS_ENDPOINT_URL_ROLESANYWHERE=f"http://127.0.0.1:{stub.port}")
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_flag_can_come_from_the_environment(tessera_bin, stub_factory):
+    stub = stub_factory()
+    env = {
+        "TESSERA_CERTIFICATE": str(CERTS / "leaf-rsa.pem"),
+        "TESSERA_PRIVATE_KEY": str(CERTS / "leaf-rsa.aes256.key"),
+        "TESSERA_INTERMEDIATES": str(CERTS / "intermediate.pem"),
+        "TESSERA_KEY_PASSPHRASE": "test-passphrase",
+        "TESSERA_TRUST_ANCHOR_ARN": arn_args()[1],
+        "TESSERA_PROFILE_ARN": arn_args()[3],
+        "TESSERA_ROLE_ARN": arn_args()[5],
+        "TESSERA_ENDPOINT": f"http://127.0.0.1:{stub.port}",
+        "TESSERA_SESSION_DURATION": "900",
+        "TESSERA_ROLE_SESSION_NAME": "from-env",
+    }
+    result = run_tessera(tessera_bin, ["credential-process"], **env)
+    assert result.returncode == 0, result.stderr
+    (request,) = stub.requests()
+    assert json.loads(base64.b64decode(request["body"])) == {"durationSeconds": 900, "roleSessionName": "from-env"}
+
+
+def _moto_credentials(moto_url):
+    """Bootstraps moto (auth off): a user, its key, a role it may assume; returns role credentials."""
+    common = dict(endpoint_url=moto_url, region_name="us-east-1")
+    iam = boto3.client("iam", aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="x", **common)
+    iam.create_user(UserName="bootstrap")
+    key = iam.create_access_key(UserName="bootstrap")["AccessKey"]
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:user/bootstrap"}, "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName="app", AssumeRolePolicyDocument=json.dumps(trust))
+    sts = boto3.client("sts", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], **common)
+    creds = sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/app", RoleSessionName="ra")["Credentials"]
+    # From now on moto checks every signature.
+    request = urllib.request.Request(f"{moto_url}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"})
+    urllib.request.urlopen(request, timeout=5)
+    return {
+        "accessKeyId": creds["AccessKeyId"],
+        "secretAccessKey": creds["SecretAccessKey"],
+        "sessionToken": creds["SessionToken"],
+        "expiration": creds["Expiration"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _aws_cli(config, moto_url, profile):
+    aws = Path(sys.executable).parent / "aws"
+    env = clean_env(AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=str(config.parent / "none"))
+    return subprocess.run(
+        [str(aws), "sts", "get-caller-identity", "--profile", profile, "--endpoint-url", moto_url, "--output", "json"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+
+
+def test_aws_cli_uses_the_credentials_through_credential_process(tessera_bin, stub_factory, moto_server, tmp_path):
+    creds = _moto_credentials(moto_server)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(creds))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(dict(creds, secretAccessKey=creds["secretAccessKey"][:-4] + "XXXX")))
+    good_stub = stub_factory("--credentials", str(good))
+    bad_stub = stub_factory("--credentials", str(bad))
+
+    def process(stub):
+        parts = [tessera_bin, "credential-process", *identity_args("leaf-p256.pem", "leaf-p256.key", "intermediate.pem"), *arn_args(), "--endpoint", f"http://127.0.0.1:{stub.port}"]
+        return " ".join(f'"{p}"' for p in parts)
+
+    config = tmp_path / "config"
+    config.write_text(
+        f"[profile ra]\nregion = us-east-1\ncredential_process = {process(good_stub)}\n\n"
+        f"[profile wrong-secret]\nregion = us-east-1\ncredential_process = {process(bad_stub)}\n"
+    )
+    result = _aws_cli(config, moto_server, "ra")
+    assert result.returncode == 0, result.stderr
+    identity = json.loads(result.stdout)
+    assert identity["Arn"] == "arn:aws:sts::123456789012:assumed-role/app/ra"
+    assert good_stub.requests()[0]["verified"]
+
+    result = _aws_cli(config, moto_server, "wrong-secret")
+    assert result.returncode != 0
+    assert "SignatureDoesNotMatch" in result.stderr
+
+
+def test_aws_cli_shows_tessera_error_line(tessera_bin, tmp_path):
+    config = tmp_path / "config"
+    bad = f'"{tessera_bin}" credential-process --certificate /nonexistent.pem --private-key /nonexistent.key ' + " ".join(arn_args())
+    config.write_text(f"[profile broken]\nregion = us-east-1\ncredential_process = {bad}\n")
+    result = _aws_cli(config, "http://127.0.0.1:9", "broken")
+    assert result.returncode != 0
+    assert "Error when retrieving credentials from custom-process: tessera: certificate file /nonexistent.pem does not exist" in result.stderr
