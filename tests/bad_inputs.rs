@@ -129,7 +129,7 @@ fn garbage_file() {
 #[test]
 fn truncated_pem() {
     let full = fs::read_to_string(fixture("leaf-rsa.pem")).unwrap();
-    let truncated = temp_file(full[..full.len() / 2].as_bytes());
+    let truncated = temp_file(&full.as_bytes()[..full.len() / 2]);
     assert_rejected(
         &[
             "--certificate",
