@@ -126,36 +126,31 @@ fn garbage_file() {
     );
 }
 
-#[test]
-fn truncated_pem() {
-    let full = fs::read_to_string(fixture("leaf-rsa.pem")).unwrap();
-    let truncated = temp_file(&full.as_bytes()[..full.len() / 2]);
+/// Cuts a certificate fixture to `keep` of its bytes and expects `expected`.
+fn assert_truncated_certificate_rejected(name: &str, keep: fn(usize) -> usize, expected: &str) {
+    let full = fs::read(fixture(name)).unwrap();
+    let truncated = temp_file(&full[..keep(full.len())]);
+    let certificate = truncated.path().display().to_string();
     assert_rejected(
         &[
             "--certificate",
-            &truncated.path().display().to_string(),
+            &certificate,
             "--private-key",
             &path("leaf-rsa.key"),
         ],
         &[],
-        "malformed PEM block",
+        expected,
     );
 }
 
 #[test]
+fn truncated_pem() {
+    assert_truncated_certificate_rejected("leaf-rsa.pem", |n| n / 2, "malformed PEM block");
+}
+
+#[test]
 fn truncated_der() {
-    let full = fs::read(fixture("leaf-rsa.der")).unwrap();
-    let truncated = temp_file(&full[..full.len() - 40]);
-    assert_rejected(
-        &[
-            "--certificate",
-            &truncated.path().display().to_string(),
-            "--private-key",
-            &path("leaf-rsa.key"),
-        ],
-        &[],
-        "is not PEM, DER or PKCS#12",
-    );
+    assert_truncated_certificate_rejected("leaf-rsa.der", |n| n - 40, "is not PEM, DER or PKCS#12");
 }
 
 #[test]

@@ -13,11 +13,12 @@ import json
 import ssl
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import ra_verifier
 
-MODES = ["ok", "non-json", "empty-set", "status-500", "throttle", "expired", "access-denied"]
+MODES = ["ok", "hang", "non-json", "empty-set", "status-500", "throttle", "expired", "access-denied"]
 
 
 def make_handler(args, lock):
@@ -61,6 +62,9 @@ def make_handler(args, lock):
                     out.write(json.dumps(record) + "\n")
 
             mode = args.mode
+            if mode == "hang":
+                time.sleep(30)
+                return self._send(503, {"message": "too late"})
             if mode == "non-json":
                 return self._send(201, b"<html>not json</html>")
             if mode == "empty-set":

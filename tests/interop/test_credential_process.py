@@ -236,3 +236,64 @@ def test_aws_cli_shows_tessera_error_line(tessera_bin, tmp_path):
     result = _aws_cli(config, "http://127.0.0.1:9", "broken")
     assert result.returncode != 0
     assert "Error when retrieving credentials from custom-process: tessera: certificate file /nonexistent.pem does not exist" in result.stderr
+
+
+def test_https_goes_through_https_proxy_unless_no_proxy(tessera_bin, stub_factory, tmp_path):
+    stub = stub_factory("--tls-cert", str(CERTS / "server.pem"), "--tls-key", str(CERTS / "server.key"))
+    log = tmp_path / "proxy.log"
+    proxy = subprocess.Popen([sys.executable, str(Path(__file__).parent / "connect_proxy.py"), "--log", str(log)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        proxy_url = f"http://127.0.0.1:{int(proxy.stdout.readline())}"
+        args = ["credential-process", *identity_args("leaf-p256.pem", "leaf-p256.key"), *arn_args(),
+                *endpoint(stub, "https"), "--ca-bundle", str(CERTS / "root.pem")]
+        result = run_tessera(tessera_bin, args, HTTPS_PROXY=proxy_url)
+        assert result.returncode == 0, result.stderr
+        assert log.read_text().splitlines() == [f"CONNECT 127.0.0.1:{stub.port}"]
+        result = run_tessera(tessera_bin, args, HTTPS_PROXY=proxy_url, NO_PROXY="127.0.0.1")
+        assert result.returncode == 0, result.stderr
+        assert len(log.read_text().splitlines()) == 1, "NO_PROXY bypasses the proxy"
+        assert len(stub.requests()) == 2
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
+
+
+def test_total_timeout_bounds_a_hanging_endpoint(tessera_bin, stub_factory):
+    stub = stub_factory("--mode", "hang")
+    args = ["credential-process", *identity_args("leaf-p256.pem", "leaf-p256.key"), *arn_args(), *endpoint(stub), "--timeout", "2"]
+    result = run_tessera(tessera_bin, args)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == f"tessera: CreateSession at http://127.0.0.1:{stub.port} did not complete within 2 s (--timeout)"
+
+
+def test_world_readable_key_gets_a_warning_after_the_result(tessera_bin, stub_factory, tmp_path):
+    key = tmp_path / "key.pem"
+    key.write_bytes((CERTS / "leaf-p256.key").read_bytes())
+    key.chmod(0o644)
+    stub = stub_factory()
+    args = ["credential-process", "--certificate", str(CERTS / "leaf-p256.pem"), "--private-key", str(key), *arn_args(), *endpoint(stub)]
+    result = run_tessera(tessera_bin, args)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["Version"] == 1
+    assert f"private key {key} is readable by group or others (mode 644); run 'chmod 600 {key}'" in result.stderr
+    key.chmod(0o600)
+    result = run_tessera(tessera_bin, args)
+    assert "readable" not in result.stderr
+
+
+def test_sign_string_output_verifies_with_openssl(tessera_bin, tmp_path):
+    data = tmp_path / "data"
+    data.write_bytes(b"AWS Roles Anywhere Credential Helper Signing Test")
+    for key, cert, digest in [("leaf-rsa.key", "leaf-rsa.pem", "SHA256"), ("leaf-p384.key", "leaf-p384.pem", "SHA384"), ("leaf-p256.sec1.key", "leaf-p256.pem", "SHA512")]:
+        with open(data, "rb") as stdin:
+            signed = subprocess.run([tessera_bin, "sign-string", "--private-key", str(CERTS / key), "--format", "bin", "--digest", digest],
+                                    stdin=stdin, capture_output=True, env=clean_env(), timeout=30)
+        assert signed.returncode == 0, signed.stderr
+        sig = tmp_path / "sig"
+        sig.write_bytes(signed.stdout)
+        pub = tmp_path / "pub.pem"
+        subprocess.run(["openssl", "x509", "-in", str(CERTS / cert), "-pubkey", "-noout", "-out", str(pub)], check=True)
+        check = subprocess.run(["openssl", "dgst", f"-{digest.lower()}", "-verify", str(pub), "-signature", str(sig), str(data)],
+                               capture_output=True, text=True)
+        assert check.returncode == 0 and "Verified OK" in check.stdout, (key, check.stdout, check.stderr)
