@@ -37,7 +37,7 @@ pub struct Cli {
 pub enum Command {
     /// Print credentials in the credential_process JSON format (for ~/.aws/config).
     CredentialProcess(credential_process::CredentialProcessArgs),
-    /// Sign stdin with the private key and print the signature (diagnostic).
+    /// Sign the official helper's fixed test string with the private key (diagnostic).
     SignString(sign_string::SignStringArgs),
     /// Print facts about a certificate as JSON (diagnostic).
     ReadCertificateData(read_certificate_data::ReadCertificateDataArgs),

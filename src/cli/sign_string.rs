@@ -1,6 +1,7 @@
-//! `tessera sign-string`: sign stdin with the private key (as `aws_signing_helper sign-string`).
+//! `tessera sign-string`: sign the official helper's fixed test string with the private key,
+//! so a key can be checked the same way with either tool.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -9,8 +10,20 @@ use super::args::passphrase;
 use crate::identity::file::load_private_key;
 use crate::identity::Digest;
 
-/// Largest input signed.
-const MAX_INPUT_BYTES: u64 = 1024 * 1024;
+/// The fixed text at the start of the signed string.
+const TEST_STRING: &[u8] = b"AWS Roles Anywhere Credential Helper Signing Test";
+/// Version of the test-string layout, appended as decimal text.
+const TEST_STRING_VERSION: &[u8] = b"1";
+
+/// `TEST_STRING || "1" || SHA-256("IAM RA" || public key)`, the public key being the PKCS#1
+/// RSAPublicKey DER or the uncompressed EC point, as `aws_signing_helper sign-string` signs.
+pub(crate) fn fixed_string_to_sign(public_key: &[u8]) -> Vec<u8> {
+    let mut suffix_input = b"IAM RA".to_vec();
+    suffix_input.extend_from_slice(public_key);
+    let mut message = [TEST_STRING, TEST_STRING_VERSION].concat();
+    message.extend_from_slice(&Digest::Sha256.hash(&suffix_input));
+    message
+}
 
 /// Output encodings.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -59,15 +72,7 @@ pub struct SignStringArgs {
 
 pub(super) fn run(args: SignStringArgs) -> anyhow::Result<()> {
     let key = load_private_key(&args.private_key, &passphrase(&args.pkcs8_password))?;
-    let mut input = Vec::new();
-    std::io::stdin()
-        .take(MAX_INPUT_BYTES + 1)
-        .read_to_end(&mut input)
-        .context("cannot read the string to sign from stdin")?;
-    anyhow::ensure!(
-        input.len() as u64 <= MAX_INPUT_BYTES,
-        "the input on stdin is over {MAX_INPUT_BYTES} bytes; sign-string signs short test strings"
-    );
+    let input = fixed_string_to_sign(&key.public_key());
     let digest = match args.digest {
         DigestName::Sha256 => Digest::Sha256,
         DigestName::Sha384 => Digest::Sha384,

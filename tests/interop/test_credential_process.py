@@ -282,16 +282,34 @@ def test_world_readable_key_gets_a_warning_after_the_result(tessera_bin, stub_fa
     assert "readable" not in result.stderr
 
 
-def test_sign_string_output_verifies_with_openssl(tessera_bin, tmp_path):
-    data = tmp_path / "data"
-    data.write_bytes(b"AWS Roles Anywhere Credential Helper Signing Test")
-    for key, cert, digest in [("leaf-rsa.key", "leaf-rsa.pem", "SHA256"), ("leaf-p384.key", "leaf-p384.pem", "SHA384"), ("leaf-p256.sec1.key", "leaf-p256.pem", "SHA512")]:
-        with open(data, "rb") as stdin:
-            signed = subprocess.run([tessera_bin, "sign-string", "--private-key", str(CERTS / key), "--format", "bin", "--digest", digest],
-                                    stdin=stdin, capture_output=True, env=clean_env(), timeout=30)
+def _fixed_string(cert_path):
+    """The official helper's sign-string input, rebuilt here from its documented layout."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = x509.load_pem_x509_certificate(cert_path.read_bytes()).public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        raw = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    else:
+        raw = key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(b"IAM RA" + raw)
+    return b"AWS Roles Anywhere Credential Helper Signing Test" + b"1" + digest.finalize()
+
+
+def test_sign_string_signs_the_fixed_test_string_verifiably_with_openssl(tessera_bin, tmp_path):
+    cases = [("leaf-rsa.key", "leaf-rsa.pem", "SHA256", "bin"), ("leaf-p384.key", "leaf-p384.pem", "SHA384", "text"),
+             ("leaf-p256.sec1.key", "leaf-p256.pem", "SHA512", "json")]
+    for key, cert, digest, fmt in cases:
+        data = tmp_path / "data"
+        data.write_bytes(_fixed_string(CERTS / cert))
+        signed = subprocess.run([tessera_bin, "sign-string", "--private-key", str(CERTS / key), "--format", fmt, "--digest", digest],
+                                stdin=subprocess.DEVNULL, capture_output=True, env=clean_env(), timeout=30)
         assert signed.returncode == 0, signed.stderr
+        raw = {"bin": lambda b: b, "text": lambda b: bytes.fromhex(b.decode()), "json": lambda b: bytes.fromhex(json.loads(b))}[fmt](signed.stdout)
         sig = tmp_path / "sig"
-        sig.write_bytes(signed.stdout)
+        sig.write_bytes(raw)
         pub = tmp_path / "pub.pem"
         subprocess.run(["openssl", "x509", "-in", str(CERTS / cert), "-pubkey", "-noout", "-out", str(pub)], check=True)
         check = subprocess.run(["openssl", "dgst", f"-{digest.lower()}", "-verify", str(pub), "-signature", str(sig), str(data)],
