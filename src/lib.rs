@@ -12,5 +12,6 @@ pub mod clock;
 pub mod credentials;
 pub mod http;
 pub mod identity;
+pub mod pki;
 pub mod rolesanywhere;
 pub mod secret;

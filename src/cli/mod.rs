@@ -2,6 +2,7 @@
 //! the library. Only this module parses flags or reads `TESSERA_*` variables.
 
 mod args;
+mod ca;
 mod credential_process;
 pub mod logging;
 mod read_certificate_data;
@@ -41,6 +42,8 @@ pub enum Command {
     SignString(sign_string::SignStringArgs),
     /// Print facts about a certificate as JSON (diagnostic).
     ReadCertificateData(read_certificate_data::ReadCertificateDataArgs),
+    /// Local certificate authority: init, issue, revoke, crl.
+    Ca(ca::CaArgs),
     /// Print the version.
     Version,
 }
@@ -52,6 +55,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::CredentialProcess(args) => credential_process::run(args),
         Command::SignString(args) => sign_string::run(args),
         Command::ReadCertificateData(args) => read_certificate_data::run(args),
+        Command::Ca(args) => ca::run(args),
         Command::Version => {
             println!("tessera {}", env!("CARGO_PKG_VERSION"));
             Ok(())

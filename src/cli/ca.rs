@@ -1,0 +1,149 @@
+//! `tessera ca`: a local CA for trying tessera, for CI, and for the local anchor's TLS.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::clock::{Clock, SystemClock};
+use crate::pki::{self, InitOptions, IssueOptions, KeyType, LeafPurpose, LocalCa};
+
+/// Flags of `ca`.
+#[derive(Debug, Args)]
+pub struct CaArgs {
+    /// CA directory.
+    #[arg(long, global = true, env = "TESSERA_CA_DIR", default_value = pki::DEFAULT_CA_DIR)]
+    dir: PathBuf,
+    #[command(subcommand)]
+    command: CaCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum CaCommand {
+    /// Create a root CA (and with --intermediate an intermediate) that Roles Anywhere accepts.
+    Init {
+        /// Common name of the root.
+        #[arg(long, default_value = "tessera local root")]
+        cn: String,
+        /// Also create an intermediate CA that issues the leaves.
+        #[arg(long)]
+        intermediate: bool,
+        /// Key type: rsa2048, rsa3072, rsa4096, p256, p384.
+        #[arg(long, default_value_t = KeyType::P256)]
+        key_type: KeyType,
+        /// Validity in days.
+        #[arg(long, default_value_t = pki::DEFAULT_CA_DAYS)]
+        days: i64,
+        /// Overwrite existing CA keys.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue a leaf certificate (clientAuth; --server for serverAuth) and its key (0600).
+    Issue {
+        /// Subject common name.
+        #[arg(long)]
+        cn: String,
+        /// File name stem for NAME.pem / NAME.key (default: the CN).
+        #[arg(long)]
+        name: Option<String>,
+        /// Subject alternative name: dns:NAME, uri:URI, email:ADDRESS or ip:ADDRESS (repeatable).
+        #[arg(long)]
+        san: Vec<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = pki::DEFAULT_LEAF_DAYS)]
+        days: i64,
+        /// Key type: rsa2048, rsa3072, rsa4096, p256, p384.
+        #[arg(long, default_value_t = KeyType::P256)]
+        key_type: KeyType,
+        /// Issue a TLS server certificate instead of a client one.
+        #[arg(long)]
+        server: bool,
+        /// Overwrite an existing key of the same name.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Revoke a certificate by serial number (hex) and rewrite the CRL.
+    Revoke {
+        /// Serial number in hex (as `read-certificate-data` shows in decimal: convert, or use hex from openssl).
+        serial: String,
+    },
+    /// Rewrite the CRL (crl.pem) from the revocation list.
+    Crl,
+}
+
+pub(super) fn run(args: CaArgs) -> anyhow::Result<()> {
+    let ca = LocalCa::new(&args.dir);
+    let now = SystemClock.now();
+    match args.command {
+        CaCommand::Init {
+            cn,
+            intermediate,
+            key_type,
+            days,
+            force,
+        } => {
+            ca.init(
+                &InitOptions {
+                    common_name: cn,
+                    intermediate,
+                    key_type,
+                    days,
+                    force,
+                },
+                now,
+            )?;
+            println!("CA created in {}", ca.dir().display());
+            println!("root certificate: {}", ca.root_certificate().display());
+            if intermediate {
+                println!(
+                    "intermediate certificate: {}",
+                    ca.intermediate_certificate().display()
+                );
+            }
+        }
+        CaCommand::Issue {
+            cn,
+            name,
+            san,
+            days,
+            key_type,
+            server,
+            force,
+        } => {
+            let purpose = if server {
+                LeafPurpose::Server
+            } else {
+                LeafPurpose::Client
+            };
+            let issued = ca.issue(
+                &IssueOptions {
+                    common_name: cn,
+                    name,
+                    sans: san,
+                    days,
+                    key_type,
+                    purpose,
+                    force,
+                },
+                now,
+            )?;
+            println!("certificate: {}", issued.certificate.display());
+            println!("private key: {}", issued.private_key.display());
+            if let Some(chain) = &issued.chain {
+                println!("intermediates: {}", chain.display());
+            }
+            println!("serial: {}", issued.serial_hex);
+        }
+        CaCommand::Revoke { serial } => {
+            let serial = ca.revoke(&serial, now)?;
+            println!(
+                "revoked {serial}; CRL written to {}",
+                ca.crl_path().display()
+            );
+        }
+        CaCommand::Crl => {
+            ca.write_crl(now)?;
+            println!("CRL written to {}", ca.crl_path().display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,458 @@
+//! A local certificate authority (rcgen): a root (and optional intermediate) that meet the
+//! Roles Anywhere CA requirements, leaf issuance for workloads and servers, revocation and CRL.
+//!
+//! Layout of a CA directory (default `certs/local/`): `root.pem`/`root.key`, optionally
+//! `intermediate.pem`/`intermediate.key`, issued certificates as `<name>.pem`/`<name>.key`,
+//! `revoked.txt` (one `<hex serial> <RFC 3339 time>` per line) and `crl.pem`. Keys are 0600.
+
+pub mod files;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevokedCertParams, SanType, SerialNumber,
+};
+use time::{Duration, OffsetDateTime};
+
+use self::files::{write_new, write_secret, FileError};
+
+/// Default directory of the local CA.
+pub const DEFAULT_CA_DIR: &str = "certs/local";
+/// Default lifetime of a CA certificate.
+pub const DEFAULT_CA_DAYS: i64 = 3650;
+/// Default lifetime of a leaf certificate.
+pub const DEFAULT_LEAF_DAYS: i64 = 365;
+/// How long a CRL is valid before it should be reissued.
+const CRL_DAYS: i64 = 30;
+
+/// Key algorithms the CA can generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyType {
+    /// RSA 2048 with SHA-256.
+    Rsa2048,
+    /// RSA 3072 with SHA-256.
+    Rsa3072,
+    /// RSA 4096 with SHA-256.
+    Rsa4096,
+    /// ECDSA P-256 with SHA-256.
+    #[default]
+    P256,
+    /// ECDSA P-384 with SHA-384.
+    P384,
+}
+
+impl FromStr for KeyType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "rsa2048" => Ok(Self::Rsa2048),
+            "rsa3072" => Ok(Self::Rsa3072),
+            "rsa4096" => Ok(Self::Rsa4096),
+            "p256" => Ok(Self::P256),
+            "p384" => Ok(Self::P384),
+            other => Err(format!(
+                "unknown key type '{other}'; use rsa2048, rsa3072, rsa4096, p256 or p384"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Rsa2048 => "rsa2048",
+            Self::Rsa3072 => "rsa3072",
+            Self::Rsa4096 => "rsa4096",
+            Self::P256 => "p256",
+            Self::P384 => "p384",
+        })
+    }
+}
+
+/// Why a CA operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PkiError {
+    /// Reading or writing a file failed.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// rcgen refused.
+    #[error("certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// Key generation failed.
+    #[error("key generation failed: {0}")]
+    KeyGeneration(String),
+    /// No CA in the directory.
+    #[error("no CA in {}: run 'tessera ca init' first", dir.display())]
+    NoCa {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// A subject alternative name is malformed.
+    #[error("--san '{0}' is invalid; use dns:NAME, uri:URI, email:ADDRESS or ip:ADDRESS")]
+    BadSan(String),
+    /// A serial number is malformed.
+    #[error("serial '{0}' is not a hex or decimal serial number")]
+    BadSerial(String),
+    /// A name that cannot be a file name.
+    #[error("--name '{0}' must be letters, digits, '.', '_' or '-'")]
+    BadName(String),
+}
+
+/// Options of `ca init`.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Common name of the root.
+    pub common_name: String,
+    /// Also create an intermediate under the root.
+    pub intermediate: bool,
+    /// Key type of the CA keys.
+    pub key_type: KeyType,
+    /// Lifetime in days.
+    pub days: i64,
+    /// Overwrite existing keys.
+    pub force: bool,
+}
+
+/// What a leaf is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeafPurpose {
+    /// A workload identity (EKU clientAuth).
+    Client,
+    /// A TLS server (EKU serverAuth), e.g. for the local anchor.
+    Server,
+}
+
+/// Options of `ca issue`.
+#[derive(Debug, Clone)]
+pub struct IssueOptions {
+    /// Subject common name.
+    pub common_name: String,
+    /// File name stem (defaults to the CN, sanitised).
+    pub name: Option<String>,
+    /// Subject alternative names as `dns:..`, `uri:..`, `email:..`, `ip:..`.
+    pub sans: Vec<String>,
+    /// Lifetime in days.
+    pub days: i64,
+    /// Key type.
+    pub key_type: KeyType,
+    /// Client or server certificate.
+    pub purpose: LeafPurpose,
+    /// Overwrite an existing key.
+    pub force: bool,
+}
+
+/// Paths of an issued certificate.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The certificate (PEM).
+    pub certificate: PathBuf,
+    /// The private key (PKCS#8 PEM, 0600).
+    pub private_key: PathBuf,
+    /// The intermediate the leaf chains through, if any.
+    pub chain: Option<PathBuf>,
+    /// Serial number, hex.
+    pub serial_hex: String,
+}
+
+/// A CA directory.
+#[derive(Debug, Clone)]
+pub struct LocalCa {
+    dir: PathBuf,
+}
+
+impl LocalCa {
+    /// A CA rooted at `dir` (which need not exist yet).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The root certificate path.
+    pub fn root_certificate(&self) -> PathBuf {
+        self.dir.join("root.pem")
+    }
+
+    /// The intermediate certificate path (may not exist).
+    pub fn intermediate_certificate(&self) -> PathBuf {
+        self.dir.join("intermediate.pem")
+    }
+
+    /// The CRL path.
+    pub fn crl_path(&self) -> PathBuf {
+        self.dir.join("crl.pem")
+    }
+
+    /// Whether `ca init` has run here.
+    pub fn exists(&self) -> bool {
+        self.root_certificate().is_file() && self.dir.join("root.key").is_file()
+    }
+
+    /// Creates the root (and intermediate) CA.
+    pub fn init(&self, options: &InitOptions, now: OffsetDateTime) -> Result<(), PkiError> {
+        let root_key = generate_key(options.key_type)?;
+        let mut root = ca_params(&options.common_name, now, options.days);
+        root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let root_cert = root.self_signed(&root_key)?;
+        write_secret(
+            &self.dir.join("root.key"),
+            root_key.serialize_pem().as_bytes(),
+            options.force,
+        )?;
+        write_new(&self.root_certificate(), root_cert.pem().as_bytes(), true)?;
+        let intermediate_path = self.intermediate_certificate();
+        if options.intermediate {
+            let key = generate_key(options.key_type)?;
+            let mut params = ca_params(
+                &format!("{} intermediate", options.common_name),
+                now,
+                options.days,
+            );
+            params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+            let issuer = Issuer::new(root, root_key);
+            let cert = params.signed_by(&key, &issuer)?;
+            write_secret(
+                &self.dir.join("intermediate.key"),
+                key.serialize_pem().as_bytes(),
+                options.force,
+            )?;
+            write_new(&intermediate_path, cert.pem().as_bytes(), true)?;
+        } else {
+            files::remove_if_exists(&intermediate_path)?;
+            files::remove_if_exists(&self.dir.join("intermediate.key"))?;
+        }
+        files::remove_if_exists(&self.dir.join("revoked.txt"))?;
+        self.write_crl(now)
+    }
+
+    /// The issuing CA: the intermediate when there is one, else the root. Returns the issuer
+    /// and, for an intermediate, its certificate path (the chain to send).
+    fn issuer(&self) -> Result<(Issuer<'static, KeyPair>, Option<PathBuf>), PkiError> {
+        if !self.exists() {
+            return Err(PkiError::NoCa {
+                dir: self.dir.clone(),
+            });
+        }
+        let intermediate = self.intermediate_certificate();
+        let (cert_path, key_path, chain) = if intermediate.is_file() {
+            (
+                intermediate.clone(),
+                self.dir.join("intermediate.key"),
+                Some(intermediate),
+            )
+        } else {
+            (self.root_certificate(), self.dir.join("root.key"), None)
+        };
+        let key = KeyPair::from_pem(&files::read_text(&key_path)?)?;
+        let issuer = Issuer::from_ca_cert_pem(&files::read_text(&cert_path)?, key)?;
+        Ok((issuer, chain))
+    }
+
+    /// Issues a leaf certificate and writes it with its key.
+    pub fn issue(&self, options: &IssueOptions, now: OffsetDateTime) -> Result<Issued, PkiError> {
+        let stem = match &options.name {
+            Some(name) => name.clone(),
+            None => options
+                .common_name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect(),
+        };
+        if stem.is_empty()
+            || stem.starts_with('.')
+            || !stem
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(PkiError::BadName(stem));
+        }
+        let (issuer, chain) = self.issuer()?;
+        let key = generate_key(options.key_type)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = dn(&options.common_name);
+        params.not_before = now - Duration::minutes(5);
+        params.not_after = now + Duration::days(options.days);
+        let serial = random_serial();
+        params.serial_number = Some(SerialNumber::from_slice(&serial));
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![match options.purpose {
+            LeafPurpose::Client => ExtendedKeyUsagePurpose::ClientAuth,
+            LeafPurpose::Server => ExtendedKeyUsagePurpose::ServerAuth,
+        }];
+        params.use_authority_key_identifier_extension = true;
+        params.key_identifier_method = KeyIdMethod::Sha256;
+        params.subject_alt_names = options
+            .sans
+            .iter()
+            .map(|s| parse_san(s))
+            .collect::<Result<_, _>>()?;
+        let cert = params.signed_by(&key, &issuer)?;
+        let certificate = self.dir.join(format!("{stem}.pem"));
+        let private_key = self.dir.join(format!("{stem}.key"));
+        write_secret(&private_key, key.serialize_pem().as_bytes(), options.force)?;
+        write_new(&certificate, cert.pem().as_bytes(), true)?;
+        Ok(Issued {
+            certificate,
+            private_key,
+            chain,
+            serial_hex: hex::encode(serial),
+        })
+    }
+
+    /// Adds a serial (hex, or decimal with a `d:` prefix… accepted forms: `0a1b…` or decimal
+    /// digits only when prefixed by `dec:`) to the revocation list and rewrites the CRL.
+    pub fn revoke(&self, serial: &str, now: OffsetDateTime) -> Result<String, PkiError> {
+        let hex_serial = normalise_serial(serial)?;
+        let path = self.dir.join("revoked.txt");
+        let mut text = if path.exists() {
+            files::read_text(&path)?
+        } else {
+            String::new()
+        };
+        if !text
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(hex_serial.as_str()))
+        {
+            text.push_str(&format!(
+                "{hex_serial} {}\n",
+                crate::identity::cert::rfc3339(now)
+            ));
+            files::write_atomic(&path, text.as_bytes(), 0o644)?;
+        }
+        self.write_crl(now)?;
+        Ok(hex_serial)
+    }
+
+    /// Rewrites `crl.pem`, signed by the issuing CA, listing every revoked serial.
+    pub fn write_crl(&self, now: OffsetDateTime) -> Result<(), PkiError> {
+        let (issuer, _) = self.issuer()?;
+        let path = self.dir.join("revoked.txt");
+        let text = if path.exists() {
+            files::read_text(&path)?
+        } else {
+            String::new()
+        };
+        let mut revoked = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let serial = line.split_whitespace().next().unwrap_or_default();
+            let bytes = hex::decode(serial).map_err(|_| PkiError::BadSerial(serial.to_owned()))?;
+            revoked.push(RevokedCertParams {
+                serial_number: SerialNumber::from_slice(&bytes),
+                revocation_time: now,
+                reason_code: None,
+                invalidity_date: None,
+            });
+        }
+        let params = CertificateRevocationListParams {
+            this_update: now - Duration::minutes(5),
+            next_update: now + Duration::days(CRL_DAYS),
+            crl_number: SerialNumber::from_slice(&now.unix_timestamp().to_be_bytes()),
+            issuing_distribution_point: None,
+            revoked_certs: revoked,
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        let crl = params.signed_by(&issuer)?;
+        write_new(&self.crl_path(), crl.pem()?.as_bytes(), true)?;
+        Ok(())
+    }
+}
+
+fn dn(common_name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "tessera local CA");
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+fn ca_params(common_name: &str, now: OffsetDateTime, days: i64) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn(common_name);
+    params.not_before = now - Duration::minutes(5);
+    params.not_after = now + Duration::days(days);
+    params.serial_number = Some(SerialNumber::from_slice(&random_serial()));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.use_authority_key_identifier_extension = true;
+    params.key_identifier_method = KeyIdMethod::Sha256;
+    params
+}
+
+/// 16 random bytes with the top bit clear (a positive INTEGER) and a non-zero first byte.
+fn random_serial() -> [u8; 16] {
+    let mut serial: [u8; 16] = fastrand::u128(..).to_be_bytes();
+    serial[0] = (serial[0] & 0x7f) | 0x10;
+    serial
+}
+
+fn normalise_serial(serial: &str) -> Result<String, PkiError> {
+    let bad = || PkiError::BadSerial(serial.to_owned());
+    let cleaned: String = serial
+        .trim()
+        .trim_start_matches("0x")
+        .replace(':', "")
+        .to_ascii_lowercase();
+    if cleaned.is_empty() || !cleaned.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let trimmed = cleaned.trim_start_matches('0');
+    let even = if trimmed.len() % 2 == 1 {
+        format!("0{trimmed}")
+    } else {
+        trimmed.to_owned()
+    };
+    Ok(if even.is_empty() { "00".into() } else { even })
+}
+
+fn parse_san(san: &str) -> Result<SanType, PkiError> {
+    let bad = || PkiError::BadSan(san.to_owned());
+    let (kind, value) = san.split_once(':').ok_or_else(bad)?;
+    let ia5 = |v: &str| v.to_owned().try_into().map_err(|_| bad());
+    match kind {
+        "dns" => Ok(SanType::DnsName(ia5(value)?)),
+        "uri" => Ok(SanType::URI(ia5(value)?)),
+        "email" => Ok(SanType::Rfc822Name(ia5(value)?)),
+        "ip" => value.parse().map(SanType::IpAddress).map_err(|_| bad()),
+        _ => Err(bad()),
+    }
+}
+
+fn generate_key(key_type: KeyType) -> Result<KeyPair, PkiError> {
+    let failed = |e: &dyn fmt::Display| PkiError::KeyGeneration(e.to_string());
+    match key_type {
+        KeyType::P256 => {
+            KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| failed(&e))
+        }
+        KeyType::P384 => {
+            KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).map_err(|e| failed(&e))
+        }
+        KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 => {
+            // ring cannot generate RSA keys; the `rsa` crate does, and ring signs with them.
+            use rsa::pkcs8::EncodePrivateKey;
+            let bits = match key_type {
+                KeyType::Rsa2048 => 2048,
+                KeyType::Rsa3072 => 3072,
+                _ => 4096,
+            };
+            let mut rng = rsa::rand_core::UnwrapErr(getrandom::SysRng);
+            let key = rsa::PrivateKey::new(&mut rng, bits).map_err(|e| failed(&e))?;
+            let der = key.to_pkcs8_der().map_err(|e| failed(&e))?;
+            let pkcs8 = rustls::pki_types::PrivatePkcs8KeyDer::from(der.as_bytes().to_vec());
+            KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, &rcgen::PKCS_RSA_SHA256)
+                .map_err(|e| failed(&e))
+        }
+    }
+}
