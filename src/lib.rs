@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod anchor;
 pub mod cli;
 pub mod clock;
 pub mod credentials;
@@ -15,3 +16,4 @@ pub mod identity;
 pub mod pki;
 pub mod rolesanywhere;
 pub mod secret;
+pub mod sts;

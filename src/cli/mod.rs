@@ -1,10 +1,13 @@
 //! The command line: argument structs (clap derive) and the wiring from a parsed command to
 //! the library. Only this module parses flags or reads `TESSERA_*` variables.
 
+mod anchor;
 mod args;
 mod ca;
 mod credential_process;
+mod local_anchor;
 pub mod logging;
+mod quickstart;
 mod read_certificate_data;
 mod sign_string;
 
@@ -42,6 +45,10 @@ pub enum Command {
     SignString(sign_string::SignStringArgs),
     /// Print facts about a certificate as JSON (diagnostic).
     ReadCertificateData(read_certificate_data::ReadCertificateDataArgs),
+    /// Run the local trust anchor (Roles Anywhere CreateSession + STS GetCallerIdentity).
+    Anchor(anchor::AnchorArgs),
+    /// Try everything on this machine: local CA, demo certificate, local anchor, credentials.
+    Quickstart(quickstart::QuickstartArgs),
     /// Local certificate authority: init, issue, revoke, crl.
     Ca(ca::CaArgs),
     /// Print the version.
@@ -56,6 +63,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::SignString(args) => sign_string::run(args),
         Command::ReadCertificateData(args) => read_certificate_data::run(args),
         Command::Ca(args) => ca::run(args),
+        Command::Anchor(args) => anchor::run(args),
+        Command::Quickstart(args) => quickstart::run(args),
         Command::Version => {
             println!("tessera {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -76,6 +85,13 @@ pub fn run(cli: Cli) -> ExitCode {
 /// The error and its causes on one line (`outer: cause: root cause`).
 fn one_line(error: &anyhow::Error) -> String {
     format!("{error:#}").replace(['\n', '\r'], " ")
+}
+
+/// A multi-threaded runtime for long-running servers.
+fn server_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// A current-thread runtime: commands make a handful of requests, and it starts fastest.

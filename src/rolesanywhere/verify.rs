@@ -21,7 +21,8 @@ use crate::identity::{Certificate, KeyKind, SignatureFamily};
 /// Most certificates accepted in `X-Amz-X509-Chain`.
 pub const MAX_CHAIN_CERTIFICATES: usize = 5;
 
-const AMZ_DATE_FORMAT: &[FormatItem<'static>] =
+/// `YYYYMMDDTHHMMSSZ`.
+pub(crate) const AMZ_DATE_FORMAT: &[FormatItem<'static>] =
     format_description!("[year][month][day]T[hour][minute][second]Z");
 
 /// Why a request failed verification. The anchor maps every variant to the service's answer
@@ -163,14 +164,15 @@ struct Body {
     role_session_name: Option<String>,
 }
 
-struct Authorization<'a> {
-    algorithm: &'a str,
-    credential: &'a str,
-    signed_headers: &'a str,
-    signature: &'a str,
+/// The parts of a SigV4-style Authorization header.
+pub(crate) struct Authorization<'a> {
+    pub(crate) algorithm: &'a str,
+    pub(crate) credential: &'a str,
+    pub(crate) signed_headers: &'a str,
+    pub(crate) signature: &'a str,
 }
 
-fn parse_authorization(value: &str) -> Result<Authorization<'_>, VerifyError> {
+pub(crate) fn parse_authorization(value: &str) -> Result<Authorization<'_>, VerifyError> {
     let malformed = |s: &str| VerifyError::MalformedAuthorization(s.to_owned());
     let (algorithm, rest) = value
         .trim()
@@ -217,7 +219,7 @@ fn algorithm_family(name: &str) -> Option<SignatureFamily> {
 }
 
 /// All values of a header (case-insensitive), joined with ',' as SigV4 does.
-fn header_value(headers: &[(String, String)], name: &str) -> Option<String> {
+pub(crate) fn header_value(headers: &[(String, String)], name: &str) -> Option<String> {
     let values: Vec<&str> = headers
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -368,11 +370,13 @@ pub fn verify(request: &ReceivedRequest<'_>) -> Result<VerifiedRequest, VerifyEr
     })
 }
 
-fn decode_path(path: &str) -> String {
+/// A percent-decoded path.
+pub(crate) fn decode_path(path: &str) -> String {
     percent_decode_str(path).decode_utf8_lossy().into_owned()
 }
 
-fn parse_query(query: &str) -> Vec<(String, String)> {
+/// Query pairs, percent-decoded.
+pub(crate) fn parse_query(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|p| !p.is_empty())

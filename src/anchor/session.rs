@@ -1,0 +1,379 @@
+//! The CreateSession decision: every check the real service makes, in its order, each failure
+//! answered with the service's status, code and message (see ROLESANYWHERE-SERVICE.md), plus
+//! a precise reason for the anchor's log. Where the service's message is unknown, the message
+//! here is ours, in the same style.
+
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
+use time::OffsetDateTime;
+
+use super::config::{
+    default_attribute_mappings, AnchorState, Condition, ConditionTest, MAX_DURATION_SECONDS,
+};
+use super::tags::{glob_match, invalid_tags, session_tags, source_identity, Tag};
+use crate::identity::{Certificate, KeyKind};
+use crate::rolesanywhere::verify::{VerifiedRequest, VerifyError};
+
+/// How far X-Amz-Date may be from the anchor's clock.
+pub const MAX_CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
+
+/// A refusal, shaped like the service's error response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// HTTP status.
+    pub status: u16,
+    /// `X-Amzn-ErrorType`.
+    pub code: &'static str,
+    /// The JSON `message`.
+    pub message: String,
+    /// Which check failed, for the anchor's log (never sent).
+    pub check: String,
+}
+
+fn access_denied(message: impl Into<String>, check: impl Into<String>) -> Refusal {
+    Refusal {
+        status: 403,
+        code: "AccessDeniedException",
+        message: message.into(),
+        check: check.into(),
+    }
+}
+
+fn validation(message: impl Into<String>, check: impl Into<String>) -> Refusal {
+    Refusal {
+        status: 400,
+        code: "ValidationException",
+        message: message.into(),
+        check: check.into(),
+    }
+}
+
+fn not_found(message: impl Into<String>, check: impl Into<String>) -> Refusal {
+    Refusal {
+        status: 404,
+        code: "ResourceNotFoundException",
+        message: message.into(),
+        check: check.into(),
+    }
+}
+
+/// A signature failure as the service reports it.
+pub fn refusal_for_verify_error(error: &VerifyError) -> Refusal {
+    match error {
+        VerifyError::MalformedBody(_)
+        | VerifyError::MissingParameter(_)
+        | VerifyError::ConflictingParameter(_) => {
+            validation(error.to_string(), format!("request: {error}"))
+        }
+        _ => access_denied("Invalid signature", format!("signature: {error}")),
+    }
+}
+
+/// What the anchor grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The trust anchor used.
+    pub trust_anchor_arn: String,
+    /// The role assumed.
+    pub role_arn: String,
+    /// The role session name.
+    pub session_name: String,
+    /// The source identity.
+    pub source_identity: String,
+    /// Session length.
+    pub duration_seconds: u32,
+    /// Session tags.
+    pub tags: Vec<Tag>,
+}
+
+/// Decides a verified CreateSession request at time `now`.
+pub fn decide(
+    request: &VerifiedRequest,
+    state: &AnchorState,
+    now: OffsetDateTime,
+) -> Result<Grant, Refusal> {
+    let skew = (now - request.signed_at).abs();
+    if skew > MAX_CLOCK_SKEW {
+        return Err(access_denied(
+            format!(
+                "Signature expired: X-Amz-Date {} is more than 5 minutes from the server time",
+                crate::rolesanywhere::sign::amz_date(request.signed_at)
+            ),
+            format!("clock skew of {} s", skew.whole_seconds()),
+        ));
+    }
+    if request.region != state.region {
+        return Err(access_denied(
+            format!(
+                "Credential should be scoped to a valid region, not '{}'",
+                request.region
+            ),
+            format!(
+                "scope region {} is not the anchor's {}",
+                request.region, state.region
+            ),
+        ));
+    }
+    let session = &request.session;
+    let anchor = state
+        .trust_anchors
+        .iter()
+        .find(|a| a.arn == session.trust_anchor_arn)
+        .ok_or_else(|| {
+            not_found(
+                format!("Trust anchor {} not found", session.trust_anchor_arn),
+                "unknown trust anchor ARN",
+            )
+        })?;
+    let profile = state
+        .profiles
+        .iter()
+        .find(|p| p.arn == session.profile_arn)
+        .ok_or_else(|| {
+            not_found(
+                format!("Profile {} not found", session.profile_arn),
+                "unknown profile ARN",
+            )
+        })?;
+    if !anchor.enabled {
+        return Err(access_denied(
+            "Trust anchor is disabled",
+            format!("trust anchor {} is disabled", anchor.arn),
+        ));
+    }
+    if !profile.enabled {
+        return Err(access_denied(
+            "Profile is disabled",
+            format!("profile {} is disabled", profile.arn),
+        ));
+    }
+    let unable = format!("Unable to assume role for {}.", session.role_arn);
+    if !profile.role_arns.contains(&session.role_arn) {
+        return Err(access_denied(
+            unable,
+            format!(
+                "role {} is not in profile {}",
+                session.role_arn, profile.arn
+            ),
+        ));
+    }
+    let role = state
+        .roles
+        .iter()
+        .find(|r| r.arn == session.role_arn)
+        .ok_or_else(|| {
+            access_denied(
+                unable.clone(),
+                format!("role {} is not configured", session.role_arn),
+            )
+        })?;
+
+    check_leaf(&request.leaf, now)?;
+    check_chain(request, anchor, now)?;
+
+    if session.role_session_name.is_some() && !profile.accept_role_session_name {
+        return Err(access_denied(
+            "Not authorized to set roleSessionName",
+            "profile does not accept roleSessionName",
+        ));
+    }
+    let mappings = profile
+        .attribute_mappings
+        .clone()
+        .unwrap_or_else(default_attribute_mappings);
+    let tags = session_tags(request.leaf.der(), &mappings);
+    let bad = invalid_tags(&tags);
+    if !bad.is_empty() {
+        return Err(access_denied(
+            format!(
+                "{unable} Some attributes failed to be mapped into session tags: {}",
+                bad.join(", ")
+            ),
+            "session tags invalid for STS",
+        ));
+    }
+    let common_name = tags
+        .iter()
+        .find(|(k, _)| k == "x509Subject/CN")
+        .map(|(_, v)| v.as_str());
+    let source_identity = source_identity(common_name, &request.leaf.serial_hex());
+    let account = state.account_id.as_str();
+    for condition in &role.conditions {
+        if !condition_holds(condition, &tags, &source_identity, &anchor.arn, account) {
+            return Err(access_denied(
+                unable,
+                format!(
+                    "role condition {:?} {} {:?} does not hold",
+                    condition.test, condition.key, condition.values
+                ),
+            ));
+        }
+    }
+
+    let requested = session.duration_seconds;
+    if let Some(d) = requested {
+        if d < i64::from(state.min_duration_seconds) || d > i64::from(MAX_DURATION_SECONDS) {
+            return Err(validation(
+                format!(
+                    "1 validation error detected: Value '{d}' at 'durationSeconds' failed to satisfy constraint: Member must have value between {} and {MAX_DURATION_SECONDS}",
+                    state.min_duration_seconds
+                ),
+                "durationSeconds out of range",
+            ));
+        }
+    }
+    let duration = requested
+        .and_then(|d| u32::try_from(d).ok())
+        .map_or(profile.duration_seconds, |d| {
+            d.min(profile.duration_seconds)
+        });
+    if duration > role.max_session_duration {
+        return Err(access_denied(
+            format!("{unable} The requested DurationSeconds exceeds the MaxSessionDuration set for this role."),
+            format!("duration {duration} > MaxSessionDuration {}", role.max_session_duration),
+        ));
+    }
+    Ok(Grant {
+        trust_anchor_arn: anchor.arn.clone(),
+        role_arn: role.arn.clone(),
+        session_name: session
+            .role_session_name
+            .clone()
+            .unwrap_or_else(|| request.leaf.serial_hex()),
+        source_identity,
+        duration_seconds: duration,
+        tags,
+    })
+}
+
+fn check_leaf(leaf: &Certificate, now: OffsetDateTime) -> Result<(), Refusal> {
+    let untrusted = |check: String| access_denied("Untrusted signing certificate", check);
+    if leaf.is_ca() {
+        return Err(untrusted(
+            "a CA certificate (basicConstraints CA:TRUE) was used as the signing certificate"
+                .into(),
+        ));
+    }
+    if leaf.allows_digital_signature() != Some(true) {
+        return Err(access_denied(
+            "Untrusted certificate. Insufficient certificate",
+            "leaf keyUsage lacks digitalSignature",
+        ));
+    }
+    if leaf.subject().is_empty() {
+        return Err(untrusted("leaf subject is empty".into()));
+    }
+    if let KeyKind::Unsupported(kind) = leaf.key_kind() {
+        return Err(untrusted(format!("leaf key type {kind} is not supported")));
+    }
+    if !leaf.is_valid_at(now) {
+        return Err(untrusted(format!(
+            "leaf is outside its validity period ({} to {})",
+            crate::identity::cert::rfc3339(leaf.not_before()),
+            crate::identity::cert::rfc3339(leaf.not_after())
+        )));
+    }
+    Ok(())
+}
+
+fn check_chain(
+    request: &VerifiedRequest,
+    anchor: &super::config::TrustAnchor,
+    now: OffsetDateTime,
+) -> Result<(), Refusal> {
+    let untrusted = |check: String| access_denied("Untrusted signing certificate", check);
+    let anchors = anchor
+        .certificates
+        .iter()
+        .filter_map(|der| {
+            let der = CertificateDer::from(der.as_slice());
+            webpki::anchor_from_trusted_cert(&der)
+                .ok()
+                .map(|a| a.to_owned())
+        })
+        .collect::<Vec<_>>();
+    let intermediates: Vec<CertificateDer<'_>> = request
+        .chain
+        .iter()
+        .map(|c| CertificateDer::from(c.der()))
+        .collect();
+    let leaf_der = CertificateDer::from(request.leaf.der());
+    let leaf = webpki::EndEntityCert::try_from(&leaf_der)
+        .map_err(|e| untrusted(format!("leaf cannot be parsed for path building: {e}")))?;
+    let crls = anchor
+        .crls
+        .iter()
+        .filter_map(|der| {
+            webpki::OwnedCertRevocationList::from_der(
+                CertificateRevocationListDer::from(der.as_slice()).as_ref(),
+            )
+            .ok()
+            .map(webpki::CertRevocationList::from)
+        })
+        .collect::<Vec<_>>();
+    let crl_refs: Vec<&webpki::CertRevocationList<'_>> = crls.iter().collect();
+    let revocation = if crl_refs.is_empty() {
+        None
+    } else {
+        webpki::RevocationOptionsBuilder::new(&crl_refs)
+            .ok()
+            .map(|b| {
+                b.with_status_policy(webpki::UnknownStatusPolicy::Allow)
+                    .with_expiration_policy(webpki::ExpirationPolicy::Ignore)
+                    .build()
+            })
+    };
+    let seconds = u64::try_from(now.unix_timestamp()).unwrap_or_default();
+    let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds));
+    leaf.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &anchors,
+        &intermediates,
+        time,
+        webpki::KeyUsage::client_auth(),
+        revocation,
+        None,
+    )
+    .map(|_| ())
+    .map_err(|e| match e {
+        webpki::Error::CertRevoked => {
+            access_denied("Certificate revoked", "leaf is on the trust anchor's CRL")
+        }
+        webpki::Error::CertExpired { .. } | webpki::Error::CertNotValidYet { .. } => untrusted(
+            format!("a chain certificate is outside its validity period: {e}"),
+        ),
+        other => untrusted(format!(
+            "no valid chain to trust anchor {}: {other}",
+            anchor.arn
+        )),
+    })
+}
+
+fn condition_holds(
+    condition: &Condition,
+    tags: &[Tag],
+    source_identity: &str,
+    source_arn: &str,
+    account: &str,
+) -> bool {
+    let value: Option<&str> = if let Some(tag) = condition.key.strip_prefix("aws:PrincipalTag/") {
+        tags.iter().find(|(k, _)| k == tag).map(|(_, v)| v.as_str())
+    } else {
+        match condition.key.as_str() {
+            "sts:SourceIdentity" => Some(source_identity),
+            "aws:SourceArn" => Some(source_arn),
+            "aws:SourceAccount" => Some(account),
+            _ => None,
+        }
+    };
+    match (condition.test, value) {
+        (ConditionTest::StringNotEquals, None) => true,
+        (_, None) => false,
+        (ConditionTest::StringEquals | ConditionTest::ArnEquals, Some(v)) => {
+            condition.values.iter().any(|c| c == v)
+        }
+        (ConditionTest::StringNotEquals, Some(v)) => !condition.values.iter().any(|c| c == v),
+        (ConditionTest::StringLike | ConditionTest::ArnLike, Some(v)) => {
+            condition.values.iter().any(|c| glob_match(c, v))
+        }
+    }
+}

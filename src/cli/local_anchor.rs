@@ -1,0 +1,130 @@
+//! Setting up a local trust anchor from flags: the local CA (created when missing), the config
+//! (a file, or a default generated from the CA), the listener and TLS. Shared by `anchor` and
+//! `quickstart`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::anchor::config::{AnchorConfig, AnchorState};
+use crate::anchor::server::tls_acceptor;
+use crate::anchor::Anchor;
+use crate::clock::Clock;
+use crate::pki::{InitOptions, IssueOptions, KeyType, LeafPurpose, LocalCa};
+
+/// Default listen address of the anchor.
+pub(super) const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
+
+/// The local CA, created with an intermediate if it does not exist yet.
+pub(super) fn ensure_ca(dir: &Path, now: OffsetDateTime) -> anyhow::Result<LocalCa> {
+    let ca = LocalCa::new(dir);
+    if !ca.exists() {
+        let options = InitOptions {
+            common_name: "tessera local root".into(),
+            intermediate: true,
+            key_type: KeyType::P256,
+            days: crate::pki::DEFAULT_CA_DAYS,
+            force: false,
+        };
+        ca.init(&options, now)?;
+        eprintln!("created a local CA in {}", dir.display());
+    }
+    Ok(ca)
+}
+
+/// The configuration: `config` if given, else the default for the local CA.
+pub(super) fn load_state(config: Option<&Path>, ca: &LocalCa) -> anyhow::Result<AnchorState> {
+    Ok(match config {
+        Some(path) => {
+            let base = path
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_owned);
+            AnchorConfig::read(path)?.load(&base)?
+        }
+        None => {
+            let crl = ca.crl_path();
+            AnchorConfig::for_local_ca(
+                &ca.root_certificate(),
+                crl.exists().then_some(crl.as_path()),
+            )
+            .load(Path::new("."))?
+        }
+    })
+}
+
+/// A TLS acceptor: the given certificate and key, or a server certificate for localhost and
+/// 127.0.0.1 issued by the local CA (reissued when missing or within 7 days of expiry).
+pub(super) fn tls(
+    ca: &LocalCa,
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    now: OffsetDateTime,
+) -> anyhow::Result<TlsAcceptor> {
+    if let (Some(cert), Some(key)) = (cert, key) {
+        return Ok(tls_acceptor(cert, None, key)?);
+    }
+    let cert = ca.dir().join("anchor-server.pem");
+    let key = ca.dir().join("anchor-server.key");
+    let fresh = crate::identity::file::load_certificate(&cert)
+        .map(|c| c.not_after() - now > time::Duration::days(7))
+        .unwrap_or(false);
+    if !fresh {
+        let options = IssueOptions {
+            common_name: "localhost".into(),
+            name: Some("anchor-server".into()),
+            sans: vec![
+                "dns:localhost".into(),
+                "ip:127.0.0.1".into(),
+                "ip:::1".into(),
+            ],
+            days: crate::pki::DEFAULT_LEAF_DAYS,
+            key_type: KeyType::P256,
+            purpose: LeafPurpose::Server,
+            force: true,
+        };
+        ca.issue(&options, now)?;
+    }
+    let chain = ca.intermediate_certificate();
+    Ok(tls_acceptor(
+        &cert,
+        chain.exists().then_some(chain.as_path()),
+        &key,
+    )?)
+}
+
+/// Binds the listener, refusing non-loopback addresses unless allowed.
+pub(super) async fn bind(addr: SocketAddr, allow_remote: bool) -> anyhow::Result<TcpListener> {
+    anyhow::ensure!(
+        addr.ip().is_loopback() || allow_remote,
+        "--listen {addr} is not a loopback address; the local anchor is for testing (pass --insecure-allow-remote to bind it anyway)"
+    );
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (pass another --listen)"))
+}
+
+/// The anchor for a state.
+pub(super) fn anchor(state: AnchorState, clock: Arc<dyn Clock>) -> Arc<Anchor> {
+    Arc::new(Anchor::new(state, clock))
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub(super) async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,121 @@
+//! `tessera quickstart`: the whole flow on a fresh machine. Creates a local CA and a demo
+//! certificate if absent, starts the local anchor in-process, obtains credentials with the demo
+//! identity, proves them with GetCallerIdentity, and prints what to paste into ~/.aws/config.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::local_anchor::{self, DEFAULT_LISTEN};
+use crate::clock::{Clock, SystemClock};
+use crate::http::{build_client, ClientOptions, DEFAULT_CONNECT_TIMEOUT};
+use crate::identity::cert::rfc3339;
+use crate::identity::file::{FileIdentity, FileSources, Passphrase};
+use crate::pki::{IssueOptions, KeyType, LeafPurpose, DEFAULT_CA_DIR};
+use crate::rolesanywhere::client::{RolesAnywhereClient, DEFAULT_TIMEOUT};
+use crate::rolesanywhere::model::SessionParams;
+
+/// Flags of `quickstart`.
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// Local CA directory (created if missing).
+    #[arg(long, env = "TESSERA_CA_DIR", default_value = DEFAULT_CA_DIR, value_name = "DIR")]
+    ca_dir: PathBuf,
+    /// Address the embedded anchor listens on.
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Exit after proving the credentials instead of serving until Ctrl-C.
+    #[arg(long)]
+    once: bool,
+}
+
+pub(super) fn run(args: QuickstartArgs) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ca = local_anchor::ensure_ca(&args.ca_dir, clock.now())?;
+    let demo_cert = ca.dir().join("demo.pem");
+    let demo_key = ca.dir().join("demo.key");
+    if !demo_cert.exists() || !demo_key.exists() {
+        let options = IssueOptions {
+            common_name: "demo".into(),
+            name: Some("demo".into()),
+            sans: vec!["uri:spiffe://tessera.local/demo".into()],
+            days: crate::pki::DEFAULT_LEAF_DAYS,
+            key_type: KeyType::P256,
+            purpose: LeafPurpose::Client,
+            force: true,
+        };
+        ca.issue(&options, clock.now())?;
+        eprintln!("issued a demo certificate {}", demo_cert.display());
+    }
+    let intermediates = ca.intermediate_certificate();
+    let intermediates = intermediates.exists().then_some(intermediates);
+    let state = local_anchor::load_state(None, &ca)?;
+    let (anchor_arn, profile_arn, role_arn) =
+        match (state.trust_anchors.first(), state.profiles.first()) {
+            (Some(a), Some(p)) => (
+                a.arn.clone(),
+                p.arn.clone(),
+                p.role_arns.first().cloned().unwrap_or_default(),
+            ),
+            _ => anyhow::bail!("the default anchor config has no trust anchor or profile"),
+        };
+    let region = state.region.clone();
+
+    super::server_runtime()?.block_on(async move {
+        let listener = local_anchor::bind(args.listen, false).await?;
+        let endpoint: http::Uri = format!("http://{}", listener.local_addr()?).parse()?;
+        let anchor = local_anchor::anchor(state, clock.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::anchor::server::serve(anchor, listener, None, async {
+            let _ = stopped.await;
+        }));
+
+        let sources = FileSources {
+            certificate: demo_cert.clone(),
+            private_key: Some(demo_key.clone()),
+            intermediates: intermediates.clone(),
+        };
+        let identity = FileIdentity::load(&sources, &Passphrase::PromptIfTerminal, clock.now())?;
+        let params = SessionParams::new(&anchor_arn, &profile_arn, &role_arn, 3600, None)?;
+        let http = build_client(&ClientOptions {
+            ca_bundle: None,
+            insecure_skip_verify: false,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            needs_tls: false,
+        })?;
+        let client = RolesAnywhereClient::new(http.clone(), endpoint.clone(), region.clone(), DEFAULT_TIMEOUT, clock.clone());
+        let credentials = client.create_session(&params, &identity).await.context("the local anchor refused the demo identity")?;
+        let arn = crate::sts::get_caller_identity(&http, &endpoint, &region, &credentials, clock.now()).await?;
+
+        let exe = std::env::current_exe().map_or_else(|_| "tessera".to_owned(), |p| p.display().to_string());
+        let absolute = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()).display().to_string();
+        let chain_flag = intermediates.as_ref().map(|p| format!(" --intermediates {}", absolute(p))).unwrap_or_default();
+        println!("tessera quickstart: the local trust anchor is running at {endpoint}");
+        println!("obtained credentials {} valid until {}", credentials.access_key_id(), rfc3339(credentials.expiration()));
+        println!("proved them with STS GetCallerIdentity: {arn}");
+        println!();
+        println!("Paste this into ~/.aws/config:");
+        println!();
+        println!("[profile tessera-demo]");
+        println!("region = {region}");
+        println!(
+            "credential_process = {exe} credential-process --certificate {} --private-key {}{chain_flag} --trust-anchor-arn {anchor_arn} --profile-arn {profile_arn} --role-arn {role_arn} --endpoint {}",
+            absolute(&demo_cert),
+            absolute(&demo_key),
+            endpoint.to_string().trim_end_matches('/')
+        );
+        println!();
+        println!("and try: aws sts get-caller-identity --profile tessera-demo --endpoint-url {}", endpoint.to_string().trim_end_matches('/'));
+        if !args.once {
+            println!();
+            println!("The anchor keeps running until Ctrl-C.");
+            local_anchor::shutdown_signal().await;
+        }
+        let _ = stop.send(());
+        let _ = server.await;
+        anyhow::Ok(())
+    })
+}
