@@ -62,11 +62,25 @@ impl<'a> MakeWriter<'a> for DeferredLog {
     }
 }
 
-/// Installs the global subscriber. With `debug`, lines go straight to stderr at debug level;
+/// How a command logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A one-shot command: warnings are held back until it ends (never for long).
+    OneShot,
+    /// A long-running server: lines go straight to stderr, at info level by default.
+    Service,
+}
+
+/// Installs the global subscriber. With `debug`, or for a service, lines go straight to stderr;
 /// otherwise warnings and errors are deferred. `TESSERA_LOG` (an env-filter) overrides the level.
-pub fn init(debug: bool, format: LogFormat) -> DeferredLog {
+pub fn init(debug: bool, format: LogFormat, mode: Mode) -> DeferredLog {
     let deferred = DeferredLog::default();
-    let default_level = if debug { "tessera=debug,warn" } else { "warn" };
+    let default_level = match (debug, mode) {
+        (true, _) => "tessera=debug,warn",
+        (false, Mode::Service) => "tessera=info,warn",
+        (false, Mode::OneShot) => "warn",
+    };
+    let direct = debug || mode == Mode::Service;
     let filter =
         EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
@@ -74,7 +88,7 @@ pub fn init(debug: bool, format: LogFormat) -> DeferredLog {
         .with_target(false)
         .without_time()
         .with_ansi(false);
-    let result = match (format, debug) {
+    let result = match (format, direct) {
         (LogFormat::Json, true) => builder.json().with_writer(io::stderr).try_init(),
         (LogFormat::Json, false) => builder.json().with_writer(deferred.clone()).try_init(),
         (LogFormat::Text, true) => builder.with_writer(io::stderr).try_init(),

@@ -57,7 +57,11 @@ pub enum Command {
 
 /// Runs the parsed command; prints a one-line error and returns exit code 1 on failure.
 pub fn run(cli: Cli) -> ExitCode {
-    let log = logging::init(cli.debug, cli.log_format);
+    let mode = match cli.command {
+        Command::Anchor(_) | Command::Quickstart(_) => logging::Mode::Service,
+        _ => logging::Mode::OneShot,
+    };
+    let log = logging::init(cli.debug, cli.log_format, mode);
     let result = match cli.command {
         Command::CredentialProcess(args) => credential_process::run(args),
         Command::SignString(args) => sign_string::run(args),
