@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 
 use crate::credentials::Credentials;
 use crate::http::HttpsClient;
+use crate::secret::SecretString;
 
 /// The form body of the call.
 const BODY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
@@ -32,7 +33,7 @@ pub enum StsClientError {
         detail: String,
     },
     /// STS answered with an error.
-    #[error("STS GetCallerIdentity failed: HTTP {status}: {body}")]
+    #[error("STS answered HTTP {status}: {body}")]
     Service {
         /// Status.
         status: u16,
@@ -42,21 +43,47 @@ pub enum StsClientError {
     /// No `<Arn>` in the answer.
     #[error("STS answered without an <Arn>")]
     NoArn,
+    /// A field is missing from the answer.
+    #[error("STS answered without <{0}>")]
+    MissingField(&'static str),
 }
 
-/// Calls `GetCallerIdentity` at `endpoint` and returns the caller's ARN.
-pub async fn get_caller_identity(
+/// The key a request is signed with: an access key, its secret and, for temporary
+/// credentials, the session token.
+#[derive(Debug, Clone, Copy)]
+pub struct SigningKey<'a> {
+    /// Access key id.
+    pub access_key_id: &'a str,
+    /// Secret access key.
+    pub secret_access_key: &'a SecretString,
+    /// Session token, for temporary credentials.
+    pub session_token: Option<&'a SecretString>,
+}
+
+impl<'a> From<&'a Credentials> for SigningKey<'a> {
+    fn from(credentials: &'a Credentials) -> Self {
+        Self {
+            access_key_id: credentials.access_key_id(),
+            secret_access_key: credentials.secret_access_key(),
+            session_token: Some(credentials.session_token()),
+        }
+    }
+}
+
+/// POSTs a signed STS Query API call (`form` is the url-encoded body) and returns the XML.
+pub async fn call(
     http: &HttpsClient,
     endpoint: &Uri,
     region: &str,
-    credentials: &Credentials,
+    key: SigningKey<'_>,
+    form: &str,
     now: OffsetDateTime,
 ) -> Result<String, StsClientError> {
     let url = endpoint.to_string();
     let identity = aws_credential_types::Credentials::new(
-        credentials.access_key_id(),
-        credentials.secret_access_key().expose_secret(),
-        Some(credentials.session_token().expose_secret().to_owned()),
+        key.access_key_id,
+        key.secret_access_key.expose_secret(),
+        key.session_token.map(|t| t.expose_secret().to_owned()),
         None,
         "tessera",
     )
@@ -77,7 +104,7 @@ pub async fn get_caller_identity(
         "POST",
         &url,
         headers.into_iter(),
-        SignableBody::Bytes(BODY.as_bytes()),
+        SignableBody::Bytes(form.as_bytes()),
     )
     .map_err(|e| StsClientError::Sign(e.to_string()))?;
     let (instructions, _) = sign(signable, &params)
@@ -85,7 +112,7 @@ pub async fn get_caller_identity(
         .into_parts();
     let mut request = Request::post(&url)
         .header("content-type", content_type)
-        .body(Full::new(Bytes::from_static(BODY.as_bytes())))
+        .body(Full::new(Bytes::from(form.to_owned())))
         .map_err(|e| StsClientError::Sign(e.to_string()))?;
     instructions.apply_to_request_http1x(&mut request);
     let transport = |detail: String| StsClientError::Transport {
@@ -102,14 +129,39 @@ pub async fn get_caller_identity(
         .await
         .map_err(|e| transport(e.to_string()))?
         .to_bytes();
-    let text = String::from_utf8_lossy(&body);
+    let text = String::from_utf8_lossy(&body).into_owned();
     if status != 200 {
         return Err(StsClientError::Service {
             status,
             body: text.split_whitespace().collect::<Vec<_>>().join(" "),
         });
     }
-    let start = text.find("<Arn>").ok_or(StsClientError::NoArn)? + "<Arn>".len();
-    let end = text[start..].find("</Arn>").ok_or(StsClientError::NoArn)? + start;
-    Ok(text[start..end].to_owned())
+    Ok(text)
+}
+
+/// The text of the first `<tag>…</tag>` element, unescaped.
+pub fn xml_text(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{tag}>"))? + start;
+    Some(
+        xml[start..end]
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// Calls `GetCallerIdentity` at `endpoint` and returns the caller's ARN.
+pub async fn get_caller_identity(
+    http: &HttpsClient,
+    endpoint: &Uri,
+    region: &str,
+    credentials: &Credentials,
+    now: OffsetDateTime,
+) -> Result<String, StsClientError> {
+    let xml = call(http, endpoint, region, credentials.into(), BODY, now).await?;
+    xml_text(&xml, "Arn").ok_or(StsClientError::NoArn)
 }

@@ -7,6 +7,7 @@ pub mod server;
 pub mod session;
 pub mod sts;
 pub mod tags;
+pub mod upstream;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,7 @@ use serde_json::json;
 use self::config::AnchorState;
 use self::session::{decide, refusal_for_verify_error, Refusal};
 use self::sts::{IssuedSession, SessionStore, StsError};
+use self::upstream::UpstreamSts;
 use crate::clock::Clock;
 use crate::identity::cert::rfc3339;
 use crate::rolesanywhere::verify::{verify, ReceivedRequest};
@@ -38,6 +40,8 @@ pub struct Reply {
 pub struct Anchor {
     state: AnchorState,
     sessions: SessionStore,
+    /// When set, sessions are minted by AssumeRole at this STS instead of locally.
+    upstream: Option<UpstreamSts>,
     // Sync mutex: held only to bump a counter, never across an await.
     counters: Mutex<BTreeMap<(&'static str, String), u64>>,
     clock: Arc<dyn Clock>,
@@ -57,11 +61,13 @@ fn request_id() -> String {
 }
 
 impl Anchor {
-    /// An anchor for a validated configuration.
-    pub fn new(state: AnchorState, clock: Arc<dyn Clock>) -> Self {
+    /// An anchor for a validated configuration; with `upstream`, credentials come from that
+    /// STS's AssumeRole.
+    pub fn new(state: AnchorState, upstream: Option<UpstreamSts>, clock: Arc<dyn Clock>) -> Self {
         Self {
             state,
             sessions: SessionStore::default(),
+            upstream,
             counters: Mutex::new(BTreeMap::new()),
             clock,
         }
@@ -79,7 +85,7 @@ impl Anchor {
     }
 
     /// `POST /sessions`.
-    pub fn create_session(&self, request: &ReceivedRequest<'_>) -> Reply {
+    pub async fn create_session(&self, request: &ReceivedRequest<'_>) -> Reply {
         let now = self.clock.now();
         let id = request_id();
         let outcome = verify(request)
@@ -87,9 +93,15 @@ impl Anchor {
             .and_then(|verified| {
                 decide(&verified, &self.state, now).map(|grant| (verified, grant))
             });
+        let outcome = match outcome {
+            Ok((verified, grant)) => self
+                .mint(&grant, now)
+                .await
+                .map(|session| (verified, grant, session)),
+            Err(refusal) => Err(refusal),
+        };
         match outcome {
-            Ok((verified, grant)) => {
-                let session = self.sessions.mint(&grant, &self.state.account_id, now);
+            Ok((verified, grant, session)) => {
                 self.count("tessera_anchor_create_session_total", "success");
                 tracing::info!(
                     request_id = %id,
@@ -118,6 +130,25 @@ impl Anchor {
                 tracing::warn!(request_id = %id, status = refusal.status, code = refusal.code, "CreateSession refused: {}", refusal.check);
                 refusal_reply(&refusal, id)
             }
+        }
+    }
+
+    async fn mint(
+        &self,
+        grant: &session::Grant,
+        now: time::OffsetDateTime,
+    ) -> Result<IssuedSession, Refusal> {
+        match &self.upstream {
+            None => Ok(self.sessions.mint(grant, &self.state.account_id, now)),
+            Some(upstream) => upstream
+                .assume_role(grant, &self.state.account_id)
+                .await
+                .map_err(|e| Refusal {
+                    status: 403,
+                    code: "AccessDeniedException",
+                    message: format!("Unable to assume role for {}.", grant.role_arn),
+                    check: format!("upstream STS AssumeRole failed: {e}"),
+                }),
         }
     }
 

@@ -157,13 +157,16 @@ async fn route(
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or_default();
     let reply = match (method, path) {
-        ("POST", "/sessions") => anchor.create_session(&ReceivedRequest {
-            method,
-            path,
-            query,
-            headers: &headers,
-            body: &body,
-        }),
+        ("POST", "/sessions") => {
+            let request = ReceivedRequest {
+                method,
+                path,
+                query,
+                headers: &headers,
+                body: &body,
+            };
+            anchor.create_session(&request).await
+        }
         ("GET", "/metrics") => anchor.metrics(),
         ("GET" | "POST", "/") => anchor.sts(method, path, query, &headers, &body),
         _ => simple_error(

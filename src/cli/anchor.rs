@@ -5,11 +5,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::Args;
 
 use super::local_anchor::{self, DEFAULT_LISTEN};
+use crate::anchor::upstream::UpstreamSts;
 use crate::clock::{Clock, SystemClock};
+use crate::http::{build_client, ClientOptions, DEFAULT_CONNECT_TIMEOUT};
 use crate::pki::DEFAULT_CA_DIR;
+use crate::secret::SecretString;
 
 /// Flags of `anchor`.
 #[derive(Debug, Args)]
@@ -35,6 +39,20 @@ pub struct AnchorArgs {
     /// Allow a non-loopback --listen address.
     #[arg(long)]
     insecure_allow_remote: bool,
+    /// Mint credentials with AssumeRole at this STS endpoint (e.g. a moto server) instead of locally.
+    #[arg(long, env = "TESSERA_ANCHOR_STS_ENDPOINT", value_name = "URL", requires_all = ["sts_access_key_id", "sts_secret_access_key"])]
+    sts_endpoint: Option<String>,
+    /// Access key id the anchor calls the upstream STS with.
+    #[arg(long, env = "TESSERA_ANCHOR_STS_ACCESS_KEY_ID", value_name = "ID")]
+    sts_access_key_id: Option<String>,
+    /// Secret access key for --sts-access-key-id.
+    #[arg(
+        long,
+        env = "TESSERA_ANCHOR_STS_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    sts_secret_access_key: Option<String>,
 }
 
 pub(super) fn run(args: AnchorArgs) -> anyhow::Result<()> {
@@ -51,6 +69,34 @@ pub(super) fn run(args: AnchorArgs) -> anyhow::Result<()> {
         )?)
     } else {
         None
+    };
+    let upstream = match (
+        args.sts_endpoint,
+        args.sts_access_key_id,
+        args.sts_secret_access_key,
+    ) {
+        (Some(endpoint), Some(access_key_id), Some(secret)) => {
+            let endpoint: http::Uri = endpoint
+                .parse()
+                .with_context(|| format!("--sts-endpoint '{endpoint}' is not a URL"))?;
+            let http = build_client(&ClientOptions {
+                ca_bundle: std::env::var_os("AWS_CA_BUNDLE")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from),
+                insecure_skip_verify: false,
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                needs_tls: endpoint.scheme_str() == Some("https"),
+            })?;
+            Some(UpstreamSts {
+                http,
+                endpoint,
+                region: state.region.clone(),
+                access_key_id,
+                secret_access_key: SecretString::new(secret),
+                clock: clock.clone(),
+            })
+        }
+        _ => None,
     };
     super::server_runtime()?.block_on(async move {
         let listener = local_anchor::bind(args.listen, args.insecure_allow_remote).await?;
@@ -72,7 +118,7 @@ pub(super) fn run(args: AnchorArgs) -> anyhow::Result<()> {
             }
             out.flush()?;
         }
-        let anchor = local_anchor::anchor(state, clock);
+        let anchor = local_anchor::anchor(state, upstream, clock);
         crate::anchor::server::serve(anchor, listener, tls, local_anchor::shutdown_signal()).await;
         anyhow::Ok(())
     })

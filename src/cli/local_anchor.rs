@@ -13,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::anchor::config::{AnchorConfig, AnchorState};
 use crate::anchor::server::tls_acceptor;
+use crate::anchor::upstream::UpstreamSts;
 use crate::anchor::Anchor;
 use crate::clock::Clock;
 use crate::pki::{InitOptions, IssueOptions, KeyType, LeafPurpose, LocalCa};
@@ -108,9 +109,13 @@ pub(super) async fn bind(addr: SocketAddr, allow_remote: bool) -> anyhow::Result
         .with_context(|| format!("cannot listen on {addr} (pass another --listen)"))
 }
 
-/// The anchor for a state.
-pub(super) fn anchor(state: AnchorState, clock: Arc<dyn Clock>) -> Arc<Anchor> {
-    Arc::new(Anchor::new(state, clock))
+/// The anchor for a state, minting locally or through an upstream STS.
+pub(super) fn anchor(
+    state: AnchorState,
+    upstream: Option<UpstreamSts>,
+    clock: Arc<dyn Clock>,
+) -> Arc<Anchor> {
+    Arc::new(Anchor::new(state, upstream, clock))
 }
 
 /// Waits for Ctrl-C or SIGTERM.

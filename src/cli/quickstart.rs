@@ -67,7 +67,7 @@ pub(super) fn run(args: QuickstartArgs) -> anyhow::Result<()> {
     super::server_runtime()?.block_on(async move {
         let listener = local_anchor::bind(args.listen, false).await?;
         let endpoint: http::Uri = format!("http://{}", listener.local_addr()?).parse()?;
-        let anchor = local_anchor::anchor(state, clock.clone());
+        let anchor = local_anchor::anchor(state, None, clock.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(crate::anchor::server::serve(anchor, listener, None, async {
             let _ = stopped.await;

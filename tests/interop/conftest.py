@@ -112,3 +112,26 @@ def moto_server():
     yield url
     process.terminate()
     process.wait(timeout=10)
+
+
+def moto_bootstrap(moto_url):
+    """With moto's auth still off: an IAM user with an access key, and a role `app` it may assume.
+    Returns the user's access key (AccessKeyId, SecretAccessKey)."""
+    import boto3
+
+    common = dict(endpoint_url=moto_url, region_name="us-east-1")
+    iam = boto3.client("iam", aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="x", **common)
+    iam.create_user(UserName="bootstrap")
+    key = iam.create_access_key(UserName="bootstrap")["AccessKey"]
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:user/bootstrap"}, "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName="app", AssumeRolePolicyDocument=json.dumps(trust))
+    allow = lambda action: json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]})
+    iam.put_user_policy(UserName="bootstrap", PolicyName="assume", PolicyDocument=allow("sts:AssumeRole"))
+    iam.put_role_policy(RoleName="app", PolicyName="all", PolicyDocument=allow("*"))
+    return key
+
+
+def moto_enforce_auth(moto_url):
+    """From now on moto checks every signature."""
+    request = urllib.request.Request(f"{moto_url}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"})
+    urllib.request.urlopen(request, timeout=5)

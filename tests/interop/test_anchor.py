@@ -13,7 +13,7 @@ import pytest
 
 import pki_builder
 import ra_client
-from conftest import CERTS, clean_env, identity_args, run_tessera
+from conftest import CERTS, clean_env, identity_args, moto_bootstrap, moto_enforce_auth, run_tessera
 
 ACCOUNT = "123456789012"
 ARN = f"arn:aws:rolesanywhere:us-east-1:{ACCOUNT}"
@@ -97,7 +97,7 @@ values = ["CN=leaf-p256"]
 
 
 class Anchor:
-    def __init__(self, tessera_bin, tmp, tls):
+    def __init__(self, tessera_bin, tmp, tls, extra_args=()):
         self.ca = tmp / "ca"
         self.tmp = tmp
         run = lambda *a: subprocess.run([tessera_bin, "ca", "--dir", str(self.ca), *a], check=True,
@@ -114,6 +114,7 @@ class Anchor:
         args = [tessera_bin, "anchor", "--config", str(config), "--ca-dir", str(self.ca), "--listen", "127.0.0.1:0"]
         if tls:
             args.append("--tls")
+        args.extend(extra_args)
         self.log = tmp / "anchor.log"
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True, env=clean_env())
@@ -125,7 +126,7 @@ class Anchor:
 
     def metrics(self):
         import ssl
-        context = ssl.create_default_context(cafile=self.cafile)
+        context = ssl.create_default_context(cafile=self.cafile) if self.url.startswith("https") else None
         with urllib.request.urlopen(f"{self.url}/metrics", timeout=5, context=context) as response:
             return response.read().decode()
 
@@ -354,3 +355,35 @@ def test_quickstart_once_on_a_fresh_directory(tessera_bin, tmp_path):
     again = subprocess.run([tessera_bin, "quickstart", "--once", "--listen", "127.0.0.1:0"], cwd=tmp_path,
                            capture_output=True, text=True, env=clean_env(), timeout=120)
     assert again.returncode == 0 and "created a local CA" not in again.stderr
+
+
+def test_sts_endpoint_mints_credentials_that_moto_accepts(tessera_bin, moto_server, tmp_path):
+    key = moto_bootstrap(moto_server)
+    moto_enforce_auth(moto_server)
+    upstream = Anchor(tessera_bin, tmp_path, tls=False, extra_args=[
+        "--sts-endpoint", moto_server, "--sts-access-key-id", key["AccessKeyId"], "--sts-secret-access-key", key["SecretAccessKey"]])
+    try:
+        identity = identity_args("leaf-p256.pem", "leaf-p256.key", "intermediate.pem")
+        out = run_tessera(tessera_bin, ["credential-process", *identity, "--trust-anchor-arn", ta("ta"), "--profile-arn", profile("p"),
+                                        "--role-arn", f"{ROLE}/app", "--endpoint", upstream.url])
+        assert out.returncode == 0, out.stderr
+        creds = json.loads(out.stdout)
+        config = tmp_path / "config"
+        config.write_text(
+            f"[profile ra]\nregion = us-east-1\ncredential_process = {process_line(tessera_bin, upstream, identity)}\n\n"
+            "[profile wrong-secret]\nregion = us-east-1\n"
+            f"aws_access_key_id = {creds['AccessKeyId']}\naws_secret_access_key = {creds['SecretAccessKey'][:-2]}xx\naws_session_token = {creds['SessionToken']}\n"
+        )
+        aws_bin = Path(sys.executable).parent / "aws"
+        env = clean_env(AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+        run = lambda profile_name, *a: subprocess.run([str(aws_bin), *a, "--profile", profile_name, "--endpoint-url", moto_server, "--output", "json"],
+                                                      capture_output=True, text=True, env=env, timeout=120)
+        result = run("ra", "sts", "get-caller-identity")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/app/0123456789abcdef01"
+        result = run("ra", "s3api", "list-buckets")
+        assert result.returncode == 0, result.stderr
+        result = run("wrong-secret", "sts", "get-caller-identity")
+        assert result.returncode != 0 and "SignatureDoesNotMatch" in result.stderr, result.stderr
+    finally:
+        upstream.stop()

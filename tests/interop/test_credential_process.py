@@ -5,14 +5,13 @@ import base64
 import json
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import boto3
 import pytest
 
 import ra_verifier
-from conftest import CERTS, arn_args, clean_env, identity_args, run_tessera
+from conftest import CERTS, arn_args, clean_env, identity_args, moto_bootstrap, moto_enforce_auth, run_tessera
 
 KEY_CASES = [
     ("rsa-with-chain", identity_args("leaf-rsa.pem", "leaf-rsa.key", "intermediate.pem")),
@@ -171,18 +170,12 @@ def test_every_flag_can_come_from_the_environment(tessera_bin, stub_factory):
 
 
 def _moto_credentials(moto_url):
-    """Bootstraps moto (auth off): a user, its key, a role it may assume; returns role credentials."""
-    common = dict(endpoint_url=moto_url, region_name="us-east-1")
-    iam = boto3.client("iam", aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="x", **common)
-    iam.create_user(UserName="bootstrap")
-    key = iam.create_access_key(UserName="bootstrap")["AccessKey"]
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:user/bootstrap"}, "Action": "sts:AssumeRole"}]}
-    iam.create_role(RoleName="app", AssumeRolePolicyDocument=json.dumps(trust))
-    sts = boto3.client("sts", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], **common)
+    """Role credentials from moto's own STS; then moto enforces signatures."""
+    key = moto_bootstrap(moto_url)
+    sts = boto3.client("sts", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+                       endpoint_url=moto_url, region_name="us-east-1")
     creds = sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/app", RoleSessionName="ra")["Credentials"]
-    # From now on moto checks every signature.
-    request = urllib.request.Request(f"{moto_url}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"})
-    urllib.request.urlopen(request, timeout=5)
+    moto_enforce_auth(moto_url)
     return {
         "accessKeyId": creds["AccessKeyId"],
         "secretAccessKey": creds["SecretAccessKey"],
