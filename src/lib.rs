@@ -11,6 +11,7 @@ pub mod anchor;
 pub mod cli;
 pub mod clock;
 pub mod credentials;
+pub mod doctor;
 pub mod http;
 pub mod identity;
 pub mod pki;

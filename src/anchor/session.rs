@@ -3,7 +3,6 @@
 //! a precise reason for the anchor's log. Where the service's message is unknown, the message
 //! here is ours, in the same style.
 
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
 use time::OffsetDateTime;
 
 use super::config::{
@@ -11,6 +10,7 @@ use super::config::{
 };
 use super::tags::{glob_match, invalid_tags, session_tags, source_identity, Tag};
 use crate::identity::{Certificate, KeyKind};
+use crate::pki::chain::{is_weak_signature_algorithm, verify_chain, ChainError};
 use crate::rolesanywhere::verify::{VerifiedRequest, VerifyError};
 
 /// How far X-Amz-Date may be from the anchor's clock.
@@ -259,6 +259,9 @@ fn check_leaf(leaf: &Certificate, now: OffsetDateTime) -> Result<(), Refusal> {
             "leaf keyUsage lacks digitalSignature",
         ));
     }
+    if is_weak_signature_algorithm(leaf.signature_algorithm_oid()) {
+        return Err(untrusted("leaf is signed with MD5 or SHA-1".into()));
+    }
     if leaf.subject().is_empty() {
         return Err(untrusted("leaf subject is empty".into()));
     }
@@ -280,71 +283,21 @@ fn check_chain(
     anchor: &super::config::TrustAnchor,
     now: OffsetDateTime,
 ) -> Result<(), Refusal> {
-    let untrusted = |check: String| access_denied("Untrusted signing certificate", check);
-    let anchors = anchor
-        .certificates
-        .iter()
-        .filter_map(|der| {
-            let der = CertificateDer::from(der.as_slice());
-            webpki::anchor_from_trusted_cert(&der)
-                .ok()
-                .map(|a| a.to_owned())
-        })
-        .collect::<Vec<_>>();
-    let intermediates: Vec<CertificateDer<'_>> = request
-        .chain
-        .iter()
-        .map(|c| CertificateDer::from(c.der()))
-        .collect();
-    let leaf_der = CertificateDer::from(request.leaf.der());
-    let leaf = webpki::EndEntityCert::try_from(&leaf_der)
-        .map_err(|e| untrusted(format!("leaf cannot be parsed for path building: {e}")))?;
-    let crls = anchor
-        .crls
-        .iter()
-        .filter_map(|der| {
-            webpki::OwnedCertRevocationList::from_der(
-                CertificateRevocationListDer::from(der.as_slice()).as_ref(),
-            )
-            .ok()
-            .map(webpki::CertRevocationList::from)
-        })
-        .collect::<Vec<_>>();
-    let crl_refs: Vec<&webpki::CertRevocationList<'_>> = crls.iter().collect();
-    let revocation = if crl_refs.is_empty() {
-        None
-    } else {
-        webpki::RevocationOptionsBuilder::new(&crl_refs)
-            .ok()
-            .map(|b| {
-                b.with_status_policy(webpki::UnknownStatusPolicy::Allow)
-                    .with_expiration_policy(webpki::ExpirationPolicy::Ignore)
-                    .build()
-            })
-    };
-    let seconds = u64::try_from(now.unix_timestamp()).unwrap_or_default();
-    let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds));
-    leaf.verify_for_usage(
-        webpki::ALL_VERIFICATION_ALGS,
-        &anchors,
-        &intermediates,
-        time,
-        webpki::KeyUsage::client_auth(),
-        revocation,
-        None,
+    verify_chain(
+        &request.leaf,
+        &request.chain,
+        &anchor.certificates,
+        &anchor.crls,
+        now,
     )
-    .map(|_| ())
     .map_err(|e| match e {
-        webpki::Error::CertRevoked => {
+        ChainError::Revoked => {
             access_denied("Certificate revoked", "leaf is on the trust anchor's CRL")
         }
-        webpki::Error::CertExpired { .. } | webpki::Error::CertNotValidYet { .. } => untrusted(
-            format!("a chain certificate is outside its validity period: {e}"),
+        other => access_denied(
+            "Untrusted signing certificate",
+            format!("trust anchor {}: {other}", anchor.arn),
         ),
-        other => untrusted(format!(
-            "no valid chain to trust anchor {}: {other}",
-            anchor.arn
-        )),
     })
 }
 

@@ -5,6 +5,7 @@ mod anchor;
 mod args;
 mod ca;
 mod credential_process;
+mod doctor;
 mod local_anchor;
 pub mod logging;
 mod quickstart;
@@ -49,6 +50,8 @@ pub enum Command {
     Anchor(anchor::AnchorArgs),
     /// Try everything on this machine: local CA, demo certificate, local anchor, credentials.
     Quickstart(quickstart::QuickstartArgs),
+    /// Check a certificate/key/ARN/endpoint setup and print a checklist with fixes.
+    Doctor(doctor::DoctorArgs),
     /// Local certificate authority: init, issue, revoke, crl.
     Ca(ca::CaArgs),
     /// Print the version.
@@ -67,6 +70,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::SignString(args) => sign_string::run(args),
         Command::ReadCertificateData(args) => read_certificate_data::run(args),
         Command::Ca(args) => ca::run(args),
+        Command::Doctor(args) => doctor::run(args),
         Command::Anchor(args) => anchor::run(args),
         Command::Quickstart(args) => quickstart::run(args),
         Command::Version => {

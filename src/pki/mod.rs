@@ -5,6 +5,7 @@
 //! `intermediate.pem`/`intermediate.key`, issued certificates as `<name>.pem`/`<name>.key`,
 //! `revoked.txt` (one `<hex serial> <RFC 3339 time>` per line) and `crl.pem`. Keys are 0600.
 
+pub mod chain;
 pub mod files;
 
 use std::fmt;

@@ -140,6 +140,30 @@ impl RolesAnywhereClient {
         &self.endpoint
     }
 
+    /// Sends one `GET /` to the endpoint and returns its `Date` header, if any: proof that the
+    /// endpoint is reachable (any HTTP answer counts) and a reading of its clock.
+    pub async fn probe(&self) -> Result<Option<OffsetDateTime>, ClientError> {
+        let request = Request::get(self.endpoint.clone())
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ClientError::Transport {
+                endpoint: self.endpoint_text(),
+                detail: e.to_string(),
+            })?;
+        let response = tokio::time::timeout(self.timeout, self.http.request(request))
+            .await
+            .map_err(|_| ClientError::Timeout {
+                endpoint: self.endpoint_text(),
+                seconds: self.timeout.as_secs(),
+            })?
+            .map_err(|e| self.transport_error(&e))?;
+        Ok(response
+            .headers()
+            .get(http::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .map(OffsetDateTime::from))
+    }
+
     /// Calls CreateSession, retrying transient failures with jittered exponential backoff;
     /// every attempt is signed afresh.
     pub async fn create_session(

@@ -387,3 +387,57 @@ def test_sts_endpoint_mints_credentials_that_moto_accepts(tessera_bin, moto_serv
         assert result.returncode != 0 and "SignatureDoesNotMatch" in result.stderr, result.stderr
     finally:
         upstream.stop()
+
+
+# tessera doctor: each broken setup that can be seen without calling CreateSession.
+
+def _doctor(tessera_bin, anchor, identity, *extra, ca=None):
+    args = ["doctor", *identity, "--trust-anchor-arn", ta("ta"), "--profile-arn", profile("p"), "--role-arn", f"{ROLE}/app",
+            "--endpoint", anchor.url, "--ca-bundle", anchor.cafile, "--trust-anchor-ca", str(ca or CERTS / "root.pem"), *extra]
+    return run_tessera(tessera_bin, args)
+
+
+def _failing_lines(result):
+    """(check name, problem) of each FAIL line."""
+    return [(line[8:31].strip(), line[31:]) for line in result.stdout.splitlines() if line.startswith("  FAIL")]
+
+
+def test_doctor_passes_a_good_setup_against_the_anchor(tessera_bin, anchor):
+    result = _doctor(tessera_bin, anchor, identity_args("leaf-p256.pem", "leaf-p256.key", "intermediate.pem"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all checks passed" in result.stdout
+    for name in ["certificate and key", "validity", "leaf requirements", "trust anchor CA", "chain to trust anchor", "reachability", "clock skew"]:
+        assert re.search(rf"^  ok    {name}", result.stdout, re.M), (name, result.stdout)
+
+
+@pytest.mark.parametrize("case", ["expired leaf", "expired intermediate", "untrusted CA", "CA as leaf", "revoked leaf", "duration"])
+def test_doctor_names_the_failing_check(tessera_bin, anchor, tmp_path, case):
+    ca, extra = None, []
+    if case == "expired leaf":
+        identity, expected = identity_args("leaf-expired.pem", "leaf-expired.key"), ("validity", "expired on 2021-01-01T00:00:00Z")
+    elif case == "expired intermediate":
+        root_cert, root_key = pki_builder.load(CERTS / "root.pem", CERTS / "root.key")
+        now = datetime.datetime.now(datetime.timezone.utc)
+        int_pem, _, int_cert, int_key = pki_builder.issue(tmp_path / "int", "old intermediate", root_cert, root_key, ca=True,
+                                                          not_before=now - datetime.timedelta(days=60), not_after=now - datetime.timedelta(days=1))
+        leaf_pem, leaf_key, _, _ = pki_builder.issue(tmp_path / "leaf", "leaf", int_cert, int_key)
+        identity = ["--certificate", str(leaf_pem), "--private-key", str(leaf_key), "--intermediates", str(int_pem)]
+        expected = ("chain to trust anchor", "outside its validity period")
+    elif case == "untrusted CA":
+        identity, expected = ["--certificate", str(anchor.ca / "good-leaf.pem"), "--private-key", str(anchor.ca / "good-leaf.key")], ("chain to trust anchor", "no valid chain")
+    elif case == "CA as leaf":
+        identity, expected = identity_args("intermediate.pem", "intermediate.key"), ("leaf requirements", "it is a CA certificate")
+    elif case == "revoked leaf":
+        identity = ["--certificate", str(anchor.ca / "revoked-leaf.pem"), "--private-key", str(anchor.ca / "revoked-leaf.key")]
+        ca, extra, expected = anchor.ca / "root.pem", ["--crl", str(anchor.ca / "crl.pem")], ("revocation", "revoked")
+    else:
+        identity = identity_args("leaf-p256.pem", "leaf-p256.key", "intermediate.pem")
+        extra, expected = ["--session-duration", "50000"], ("ARNs", "--session-duration 50000 is outside")
+    result = _doctor(tessera_bin, anchor, identity, *extra, ca=ca)
+    assert result.returncode == 1, result.stdout
+    failing = _failing_lines(result)
+    name, problem = expected
+    # The first failing line names the cause (a CA used as a leaf also has no valid path).
+    assert failing and failing[0][0].startswith(name) and problem in failing[0][1], result.stdout
+    assert "fix:" in result.stdout
+    assert result.stderr.startswith(f"tessera: doctor found {len(failing)} problem(s)")

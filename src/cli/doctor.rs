@@ -1,0 +1,127 @@
+//! `tessera doctor`: the same flags as `credential-process`, plus the trust anchor's CA; prints
+//! a checklist with a fix for each failure and exits 0 only when every check passes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::args::{passphrase, IdentityArgs, SessionArgs};
+use crate::clock::{Clock, SystemClock};
+use crate::doctor::{check_chain, check_identity, check_leaf_requirements, Report};
+use crate::identity::file::FileSources;
+use crate::identity::Signer;
+
+/// Largest clock difference to the endpoint that is reported as fine.
+const MAX_SKEW: time::Duration = time::Duration::minutes(5);
+
+/// Flags of `doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    identity: IdentityArgs,
+    #[command(flatten)]
+    session: SessionArgs,
+    /// The trust anchor's CA certificate(s), PEM (repeatable).
+    #[arg(long, value_name = "FILE")]
+    trust_anchor_ca: Vec<PathBuf>,
+    /// A CRL imported into the trust anchor (repeatable).
+    #[arg(long, value_name = "FILE")]
+    crl: Vec<PathBuf>,
+    /// Skip the checks that contact the endpoint.
+    #[arg(long)]
+    offline: bool,
+}
+
+pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now();
+    let mut report = Report::default();
+    let sources = FileSources {
+        certificate: args.identity.certificate.clone(),
+        private_key: args.identity.private_key.clone(),
+        intermediates: args.identity.intermediates.clone(),
+    };
+    let identity = check_identity(
+        &mut report,
+        &sources,
+        &passphrase(&args.identity.pkcs8_password),
+        now,
+    );
+    match &identity {
+        Some(identity) => {
+            check_leaf_requirements(&mut report, identity.certificate());
+            check_chain(&mut report, identity, &args.trust_anchor_ca, &args.crl, now);
+        }
+        None => report.skip(
+            "chain to trust anchor",
+            "needs a loadable certificate and key",
+        ),
+    }
+    match args.session.params() {
+        Ok(params) => {
+            report.pass(
+                "ARNs and duration",
+                format!(
+                    "region {}, {} s session",
+                    params.trust_anchor_arn.region(),
+                    params.duration_seconds
+                ),
+            );
+            match args.session.client(&params, clock.clone()) {
+                Ok(client) => {
+                    report.pass("endpoint", client.endpoint().to_string());
+                    if args.offline {
+                        report.skip("reachability", "--offline");
+                    } else {
+                        match super::runtime()?.block_on(client.probe()) {
+                            Ok(date) => {
+                                report
+                                    .pass("reachability", format!("{} answers", client.endpoint()));
+                                match date {
+                                    Some(remote) if (remote - clock.now()).abs() > MAX_SKEW => report.fail(
+                                        "clock skew",
+                                        format!("this machine's clock is {} s off the endpoint's", (remote - clock.now()).whole_seconds()),
+                                        "synchronise the clock (NTP); requests more than 5 minutes off are refused",
+                                    ),
+                                    Some(remote) => report.pass("clock skew", format!("{} s", (remote - clock.now()).whole_seconds().abs())),
+                                    None => report.skip("clock skew", "the endpoint sent no Date header"),
+                                }
+                            }
+                            Err(error) => report.fail(
+                                "reachability",
+                                error.to_string(),
+                                "check --endpoint, DNS, the network path and HTTPS_PROXY",
+                            ),
+                        }
+                    }
+                }
+                Err(error) => report.fail(
+                    "endpoint",
+                    format!("{error:#}"),
+                    "fix --endpoint / --ca-bundle",
+                ),
+            }
+        }
+        Err(error) => report.fail(
+            "ARNs and duration",
+            format!("{error:#}"),
+            "copy the ARNs from the Roles Anywhere console or CLI",
+        ),
+    }
+    println!("tessera doctor");
+    for check in &report.checks {
+        println!("{check}");
+    }
+    let failed = report
+        .checks
+        .iter()
+        .filter(|c| matches!(c.outcome, crate::doctor::Outcome::Fail { .. }))
+        .count();
+    anyhow::ensure!(
+        report.all_passed(),
+        "doctor found {failed} problem(s); see the checklist above"
+    );
+    println!("all checks passed");
+    Ok(())
+}

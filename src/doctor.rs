@@ -1,0 +1,314 @@
+//! `tessera doctor`'s checks: everything about a Roles Anywhere setup that can be checked
+//! without calling CreateSession, each with a fix when it fails.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use time::OffsetDateTime;
+
+use crate::identity::cert::rfc3339;
+use crate::identity::file::{
+    load_certificate, FileIdentity, FileSources, IdentityError, Passphrase,
+};
+use crate::identity::{Certificate, KeyKind, Signer};
+use crate::pki::chain::{is_weak_signature_algorithm, verify_chain, ChainError};
+
+/// A check's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Passed, with what was seen.
+    Pass(String),
+    /// Failed: the problem and how to fix it.
+    Fail {
+        /// What is wrong.
+        problem: String,
+        /// What to do.
+        fix: String,
+    },
+    /// Not run, and why.
+    Skip(String),
+}
+
+/// One line of the checklist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// Short name.
+    pub name: &'static str,
+    /// Result.
+    pub outcome: Outcome,
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.outcome {
+            Outcome::Pass(detail) => write!(f, "  ok    {:<22} {detail}", self.name),
+            Outcome::Fail { problem, fix } => write!(
+                f,
+                "  FAIL  {:<22} {problem}\n        {:<22} fix: {fix}",
+                self.name, ""
+            ),
+            Outcome::Skip(reason) => write!(f, "  skip  {:<22} {reason}", self.name),
+        }
+    }
+}
+
+/// The checklist so far.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The checks in order.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// Records a pass.
+    pub fn pass(&mut self, name: &'static str, detail: impl Into<String>) {
+        self.checks.push(Check {
+            name,
+            outcome: Outcome::Pass(detail.into()),
+        });
+    }
+
+    /// Records a failure.
+    pub fn fail(&mut self, name: &'static str, problem: impl Into<String>, fix: impl Into<String>) {
+        self.checks.push(Check {
+            name,
+            outcome: Outcome::Fail {
+                problem: problem.into(),
+                fix: fix.into(),
+            },
+        });
+    }
+
+    /// Records a skipped check.
+    pub fn skip(&mut self, name: &'static str, reason: impl Into<String>) {
+        self.checks.push(Check {
+            name,
+            outcome: Outcome::Skip(reason.into()),
+        });
+    }
+
+    /// Whether every check that ran passed.
+    pub fn all_passed(&self) -> bool {
+        !self
+            .checks
+            .iter()
+            .any(|c| matches!(c.outcome, Outcome::Fail { .. }))
+    }
+}
+
+/// Loads the identity, recording the file, key and validity checks. An identity outside its
+/// validity period is still returned (loaded at its NotBefore) so later checks can run.
+pub fn check_identity(
+    report: &mut Report,
+    sources: &FileSources,
+    passphrase: &Passphrase,
+    now: OffsetDateTime,
+) -> Option<FileIdentity> {
+    let identity = match FileIdentity::load(sources, passphrase, now) {
+        Ok(identity) => identity,
+        Err(error @ (IdentityError::Expired { .. } | IdentityError::NotYetValid { .. })) => {
+            report.pass(
+                "certificate and key",
+                "parsed; the key matches the certificate",
+            );
+            report.fail(
+                "validity",
+                error.to_string(),
+                "issue a new certificate (tessera ca issue …, or your CA), or fix the system clock",
+            );
+            let leaf = load_certificate(&sources.certificate).ok()?;
+            return FileIdentity::load(sources, passphrase, leaf.not_before()).ok();
+        }
+        Err(error) => {
+            let (name, fix) = match &error {
+                IdentityError::KeyMismatch { .. } => (
+                    "key matches cert",
+                    "pass the private key that was generated with this certificate's CSR",
+                ),
+                IdentityError::UnsupportedCertificateKey { .. } | IdentityError::Key { .. } => (
+                    "key type",
+                    "reissue with an RSA (2048–8192) or ECDSA P-256/P-384 key",
+                ),
+                IdentityError::ChainTooLong { .. } => (
+                    "chain",
+                    "send only the intermediates between the leaf and the trust anchor CA",
+                ),
+                _ => (
+                    "certificate and key",
+                    "see the message; 'tessera read-certificate-data' shows what a file holds",
+                ),
+            };
+            report.fail(name, error.to_string(), fix);
+            return None;
+        }
+    };
+    let leaf = identity.certificate();
+    report.pass(
+        "certificate and key",
+        format!(
+            "{} (serial {}), {} key matches",
+            leaf.subject(),
+            leaf.serial_decimal(),
+            leaf.key_kind()
+        ),
+    );
+    report.pass(
+        "validity",
+        format!(
+            "valid {} to {} ({} days left)",
+            rfc3339(leaf.not_before()),
+            rfc3339(leaf.not_after()),
+            (leaf.not_after() - now).whole_days()
+        ),
+    );
+    Some(identity)
+}
+
+/// The end-entity requirements Roles Anywhere documents.
+pub fn check_leaf_requirements(report: &mut Report, leaf: &Certificate) {
+    let mut problems = Vec::new();
+    if leaf.is_ca() {
+        problems.push("it is a CA certificate (basicConstraints CA:TRUE)");
+    }
+    if leaf.allows_digital_signature() != Some(true) {
+        problems.push("keyUsage does not include digitalSignature");
+    }
+    if is_weak_signature_algorithm(leaf.signature_algorithm_oid()) {
+        problems.push("it is signed with MD5 or SHA-1");
+    }
+    if leaf.subject().is_empty() {
+        problems.push("its subject is empty");
+    }
+    if let KeyKind::Unsupported(_) = leaf.key_kind() {
+        problems.push("its key type is not supported");
+    }
+    if problems.is_empty() {
+        report.pass(
+            "leaf requirements",
+            "CA:FALSE, digitalSignature, SHA-256 or stronger, non-empty subject",
+        );
+    } else {
+        report.fail(
+            "leaf requirements",
+            format!("the certificate cannot sign Roles Anywhere requests: {}", problems.join("; ")),
+            "issue an end-entity certificate with keyUsage digitalSignature, CA:FALSE, SHA-256 (tessera ca issue)",
+        );
+    }
+}
+
+/// Reads CA certificates (PEM) from files.
+fn read_cas(paths: &[PathBuf]) -> Result<Vec<Certificate>, String> {
+    let mut out = Vec::new();
+    for path in paths {
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let blocks = pem::parse_many(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        for block in blocks.iter().filter(|b| b.tag() == "CERTIFICATE") {
+            out.push(
+                Certificate::from_der(block.contents())
+                    .map_err(|e| format!("{}: {e}", path.display()))?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Checks the trust anchor's CA certificates and the chain from the leaf to them.
+pub fn check_chain(
+    report: &mut Report,
+    identity: &dyn Signer,
+    ca_files: &[PathBuf],
+    crl_files: &[PathBuf],
+    now: OffsetDateTime,
+) {
+    if ca_files.is_empty() {
+        report.skip(
+            "chain to trust anchor",
+            "pass --trust-anchor-ca to check it",
+        );
+        return;
+    }
+    let cas = match read_cas(ca_files) {
+        Ok(cas) if !cas.is_empty() && cas.len() <= 2 => cas,
+        Ok(cas) => {
+            report.fail(
+                "trust anchor CA",
+                format!(
+                    "{} CA certificates found; a trust anchor holds 1 or 2",
+                    cas.len()
+                ),
+                "pass the PEM of the CA the trust anchor was created with",
+            );
+            return;
+        }
+        Err(problem) => {
+            report.fail(
+                "trust anchor CA",
+                problem,
+                "pass a PEM file with the trust anchor's CA certificate",
+            );
+            return;
+        }
+    };
+    let bad: Vec<String> = cas
+        .iter()
+        .filter(|c| !c.is_ca())
+        .map(|c| c.subject().to_owned())
+        .collect();
+    if bad.is_empty() {
+        report.pass(
+            "trust anchor CA",
+            cas.iter()
+                .map(|c| c.subject().to_owned())
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+    } else {
+        report.fail(
+            "trust anchor CA",
+            format!("not CA certificates: {}", bad.join("; ")),
+            "a trust anchor needs CA:TRUE certificates with keyCertSign",
+        );
+        return;
+    }
+    let mut crls = Vec::new();
+    for path in crl_files {
+        match std::fs::read(path) {
+            Ok(bytes) => crls.push(
+                pem::parse(&bytes)
+                    .map(|b| b.contents().to_vec())
+                    .unwrap_or(bytes),
+            ),
+            Err(e) => {
+                report.fail(
+                    "CRL",
+                    format!("cannot read {}: {e}", path.display()),
+                    "pass the CRL file imported into the trust anchor",
+                );
+                return;
+            }
+        }
+    }
+    let ders: Vec<Vec<u8>> = cas.iter().map(|c| c.der().to_vec()).collect();
+    // An expired leaf is reported by the validity check; judge the rest of the chain at a
+    // time the leaf was valid, so this line says something new.
+    let leaf = identity.certificate();
+    let at = if leaf.is_valid_at(now) {
+        now
+    } else {
+        leaf.not_before()
+    };
+    match verify_chain(leaf, identity.chain(), &ders, &crls, at) {
+        Ok(()) => report.pass(
+            "chain to trust anchor",
+            format!("{} intermediate(s) sent; path to the CA verifies{}", identity.chain().len(), if crls.is_empty() { "" } else { "; not revoked" }),
+        ),
+        Err(ChainError::Revoked) => report.fail("revocation", ChainError::Revoked.to_string(), "issue a new certificate; revoked ones cannot be reinstated"),
+        Err(error @ ChainError::Expired(_)) => report.fail("chain to trust anchor", error.to_string(), "renew the expired intermediate or CA certificate and reissue the leaf"),
+        Err(error) => report.fail(
+            "chain to trust anchor",
+            error.to_string(),
+            "pass the missing intermediates with --intermediates, or use the trust anchor whose CA issued this certificate",
+        ),
+    }
+}
