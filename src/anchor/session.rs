@@ -91,6 +91,8 @@ pub fn decide(
     state: &AnchorState,
     now: OffsetDateTime,
 ) -> Result<Grant, Refusal> {
+    // Messages marked "ours" below are not documented for the real service
+    // (ROLESANYWHERE-SERVICE.md lists them as unknown); the others are the service's own.
     let skew = (now - request.signed_at).abs();
     if skew > MAX_CLOCK_SKEW {
         return Err(access_denied(
@@ -102,6 +104,7 @@ pub fn decide(
         ));
     }
     if request.region != state.region {
+        // Ours (SigV4 style).
         return Err(access_denied(
             format!(
                 "Credential should be scoped to a valid region, not '{}'",
@@ -114,6 +117,7 @@ pub fn decide(
         ));
     }
     let session = &request.session;
+    // Ours: unknown ARNs, disabled resources.
     let anchor = state
         .trust_anchors
         .iter()
