@@ -12,6 +12,7 @@ use crate::identity::file::{
 };
 use crate::identity::{Certificate, KeyKind, Signer};
 use crate::pki::chain::{is_weak_signature_algorithm, verify_chain, ChainError};
+use crate::rolesanywhere::client::ClientError;
 
 /// A check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,5 +311,40 @@ pub fn check_chain(
             error.to_string(),
             "pass the missing intermediates with --intermediates, or use the trust anchor whose CA issued this certificate",
         ),
+    }
+}
+
+/// What to do about a CreateSession refusal, by the service's code and message.
+pub fn create_session_fix(error: &ClientError) -> &'static str {
+    let ClientError::Service {
+        status,
+        code,
+        message,
+        ..
+    } = error
+    else {
+        return "see the message; run again with --debug for details";
+    };
+    match (code.as_str(), message.as_str()) {
+        (_, m) if m.starts_with("Invalid signature") => {
+            "the signature was rejected: check the system clock and that --private-key belongs to --certificate"
+        }
+        (_, m) if m.starts_with("Signature expired") => "synchronise the system clock (NTP)",
+        (_, m) if m.starts_with("Untrusted") => {
+            "the trust anchor does not hold the CA that issued this certificate, or intermediates are missing (--intermediates)"
+        }
+        (_, m) if m.starts_with("Certificate revoked") => "issue a new certificate; revoked ones cannot be reinstated",
+        (_, m) if m.starts_with("Not authorized to set roleSessionName") => {
+            "enable acceptRoleSessionName on the profile, or drop --role-session-name"
+        }
+        (_, m) if m.contains("disabled") => "enable the trust anchor and the profile",
+        (_, m) if m.contains("MaxSessionDuration") => "lower --session-duration or raise the role's MaxSessionDuration",
+        (_, m) if m.starts_with("Unable to assume role") => {
+            "add the role to the profile's roleArns, and let its trust policy allow rolesanywhere.amazonaws.com sts:AssumeRole, sts:TagSession and sts:SetSourceIdentity with conditions this certificate meets"
+        }
+        (c, _) if c == "ResourceNotFoundException" || *status == 404 => "check the ARNs and that they are in the endpoint's region",
+        ("ValidationException", _) => "check --session-duration (900–43200) and --role-session-name",
+        ("ThrottlingException", _) => "retry later; CreateSession is limited to about 10 requests per second per account",
+        _ => "see the service's message",
     }
 }

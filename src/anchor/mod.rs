@@ -153,23 +153,9 @@ impl Anchor {
     }
 
     /// STS on `/` (query or form POST).
-    pub fn sts(
-        &self,
-        method: &str,
-        path: &str,
-        query: &str,
-        headers: &[(String, String)],
-        body: &[u8],
-    ) -> Reply {
+    pub fn sts(&self, request: &ReceivedRequest<'_>) -> Reply {
         let id = request_id();
-        match self.sessions.get_caller_identity(
-            method,
-            path,
-            query,
-            headers,
-            body,
-            self.clock.now(),
-        ) {
+        match self.sessions.get_caller_identity(request, self.clock.now()) {
             Ok(session) => {
                 self.count("tessera_anchor_sts_requests_total", "success");
                 Reply {

@@ -156,19 +156,17 @@ async fn route(
     let method = parts.method.as_str();
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or_default();
+    let request = ReceivedRequest {
+        method,
+        path,
+        query,
+        headers: &headers,
+        body: &body,
+    };
     let reply = match (method, path) {
-        ("POST", "/sessions") => {
-            let request = ReceivedRequest {
-                method,
-                path,
-                query,
-                headers: &headers,
-                body: &body,
-            };
-            anchor.create_session(&request).await
-        }
+        ("POST", "/sessions") => anchor.create_session(&request).await,
         ("GET", "/metrics") => anchor.metrics(),
-        ("GET" | "POST", "/") => anchor.sts(method, path, query, &headers, &body),
+        ("GET" | "POST", "/") => anchor.sts(&request),
         _ => simple_error(
             404,
             "no such route; the anchor serves POST /sessions, STS on /, GET /metrics",

@@ -14,7 +14,7 @@ use super::session::Grant;
 use crate::credentials::Credentials;
 use crate::rolesanywhere::sign::{canonical_query, canonical_request, canonical_uri};
 use crate::rolesanywhere::verify::{
-    decode_path, header_value, parse_authorization, parse_query, AMZ_DATE_FORMAT,
+    decode_path, header_value, parse_authorization, parse_query, ReceivedRequest, AMZ_DATE_FORMAT,
 };
 use crate::secret::SecretString;
 
@@ -120,13 +120,16 @@ impl SessionStore {
     /// Handles an STS request (`Action=GetCallerIdentity`, query or form body).
     pub fn get_caller_identity(
         &self,
-        method: &str,
-        path: &str,
-        query: &str,
-        headers: &[(String, String)],
-        body: &[u8],
+        request: &ReceivedRequest<'_>,
         now: OffsetDateTime,
     ) -> Result<IssuedSession, StsError> {
+        let ReceivedRequest {
+            method,
+            path,
+            query,
+            headers,
+            body,
+        } = *request;
         let mut params = parse_query(query);
         if method == "POST" {
             let form = String::from_utf8_lossy(body).replace('+', " ");

@@ -1,5 +1,7 @@
 //! `tessera doctor`: the same flags as `credential-process`, plus the trust anchor's CA; prints
-//! a checklist with a fix for each failure and exits 0 only when every check passes.
+//! a checklist with a fix for each failure and exits 0 only when every check passes. Unless
+//! `--offline`, it ends with one real CreateSession, so that what only the service can judge
+//! (profile, role, trust policy, enabled flags) is checked too.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,7 +10,9 @@ use clap::Args;
 
 use super::args::{passphrase, IdentityArgs, SessionArgs};
 use crate::clock::{Clock, SystemClock};
-use crate::doctor::{check_chain, check_identity, check_leaf_requirements, Report};
+use crate::doctor::{
+    check_chain, check_identity, check_leaf_requirements, create_session_fix, Report,
+};
 use crate::identity::file::FileSources;
 use crate::identity::Signer;
 
@@ -73,8 +77,10 @@ pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
                     report.pass("endpoint", client.endpoint().to_string());
                     if args.offline {
                         report.skip("reachability", "--offline");
+                        report.skip("CreateSession", "--offline");
                     } else {
-                        match super::runtime()?.block_on(client.probe()) {
+                        let runtime = super::runtime()?;
+                        match runtime.block_on(client.probe()) {
                             Ok(date) => {
                                 report
                                     .pass("reachability", format!("{} answers", client.endpoint()));
@@ -86,6 +92,32 @@ pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
                                     ),
                                     Some(remote) => report.pass("clock skew", format!("{} s", (remote - clock.now()).whole_seconds().abs())),
                                     None => report.skip("clock skew", "the endpoint sent no Date header"),
+                                }
+                                match &identity {
+                                    Some(identity) => match runtime
+                                        .block_on(client.create_session(&params, identity))
+                                    {
+                                        // Security: only the key id and expiry are shown, never the secrets.
+                                        Ok(credentials) => report.pass(
+                                            "CreateSession",
+                                            format!(
+                                                "credentials {} issued, valid until {}",
+                                                credentials.access_key_id(),
+                                                crate::identity::cert::rfc3339(
+                                                    credentials.expiration()
+                                                )
+                                            ),
+                                        ),
+                                        Err(error) => report.fail(
+                                            "CreateSession",
+                                            error.to_string(),
+                                            create_session_fix(&error),
+                                        ),
+                                    },
+                                    None => report.skip(
+                                        "CreateSession",
+                                        "needs a loadable certificate and key",
+                                    ),
                                 }
                             }
                             Err(error) => report.fail(

@@ -61,16 +61,7 @@ struct CreateSessionBody<'a> {
 
 /// `YYYYMMDDTHHMMSSZ`, the X-Amz-Date format.
 pub fn amz_date(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    crate::identity::cert::format_utc(t, super::verify::AMZ_DATE_FORMAT)
 }
 
 /// Percent-encodes one query key or value the SigV4 way.

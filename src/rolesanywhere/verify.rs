@@ -22,7 +22,7 @@ use crate::identity::{Certificate, KeyKind, SignatureFamily};
 pub const MAX_CHAIN_CERTIFICATES: usize = 5;
 
 /// `YYYYMMDDTHHMMSSZ`.
-pub(crate) const AMZ_DATE_FORMAT: &[FormatItem<'static>] =
+pub const AMZ_DATE_FORMAT: &[FormatItem<'static>] =
     format_description!("[year][month][day]T[hour][minute][second]Z");
 
 /// Why a request failed verification. The anchor maps every variant to the service's answer

@@ -391,8 +391,8 @@ def test_sts_endpoint_mints_credentials_that_moto_accepts(tessera_bin, moto_serv
 
 # tessera doctor: each broken setup that can be seen without calling CreateSession.
 
-def _doctor(tessera_bin, anchor, identity, *extra, ca=None):
-    args = ["doctor", *identity, "--trust-anchor-arn", ta("ta"), "--profile-arn", profile("p"), "--role-arn", f"{ROLE}/app",
+def _doctor(tessera_bin, anchor, identity, *extra, ca=None, anchor_name="ta", prof="p", role="app"):
+    args = ["doctor", *identity, "--trust-anchor-arn", ta(anchor_name), "--profile-arn", profile(prof), "--role-arn", f"{ROLE}/{role}",
             "--endpoint", anchor.url, "--ca-bundle", anchor.cafile, "--trust-anchor-ca", str(ca or CERTS / "root.pem"), *extra]
     return run_tessera(tessera_bin, args)
 
@@ -406,7 +406,7 @@ def test_doctor_passes_a_good_setup_against_the_anchor(tessera_bin, anchor):
     result = _doctor(tessera_bin, anchor, identity_args("leaf-p256.pem", "leaf-p256.key", "intermediate.pem"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all checks passed" in result.stdout
-    for name in ["certificate and key", "validity", "leaf requirements", "trust anchor CA", "chain to trust anchor", "reachability", "clock skew"]:
+    for name in ["certificate and key", "validity", "leaf requirements", "trust anchor CA", "chain to trust anchor", "reachability", "clock skew", "CreateSession"]:
         assert re.search(rf"^  ok    {name}", result.stdout, re.M), (name, result.stdout)
 
 
@@ -441,3 +441,17 @@ def test_doctor_names_the_failing_check(tessera_bin, anchor, tmp_path, case):
     assert failing and failing[0][0].startswith(name) and problem in failing[0][1], result.stdout
     assert "fix:" in result.stdout
     assert result.stderr.startswith(f"tessera: doctor found {len(failing)} problem(s)")
+
+
+@pytest.mark.parametrize("case,arns,problem,fix", [
+    ("disabled anchor", dict(anchor_name="disabled"), "Trust anchor is disabled", "enable the trust anchor"),
+    ("disabled profile", dict(prof="disabled"), "Profile is disabled", "enable the trust anchor and the profile"),
+    ("role not in profile", dict(role="other"), "Unable to assume role", "add the role to the profile's roleArns"),
+    ("failing role condition", dict(role="cond"), "Unable to assume role", "with conditions this certificate meets"),
+])
+def test_doctor_reports_what_only_the_service_can_judge(tessera_bin, anchor, case, arns, problem, fix):
+    result = _doctor(tessera_bin, anchor, identity_args("leaf-p256.pem", "leaf-p256.key", "intermediate.pem"), **arns)
+    assert result.returncode == 1, result.stdout
+    failing = _failing_lines(result)
+    assert [name for name, _ in failing] == ["CreateSession"], result.stdout
+    assert problem in failing[0][1] and fix in result.stdout, result.stdout
