@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod credentials;
 pub mod doctor;
+pub mod files;
 pub mod http;
 pub mod identity;
 pub mod pki;

@@ -144,12 +144,11 @@ impl SessionArgs {
         )?)
     }
 
-    /// Builds the client for these parameters.
-    pub(super) fn client(
+    /// The endpoint and signing region for these parameters (cheap: no client is built).
+    pub(super) fn resolve_endpoint(
         &self,
         params: &SessionParams,
-        clock: Arc<dyn Clock>,
-    ) -> anyhow::Result<RolesAnywhereClient> {
+    ) -> anyhow::Result<(http::Uri, String)> {
         let region = params.region(self.region.as_deref())?;
         let from_env = std::env::var("AWS_ENDPOINT_URL_ROLESANYWHERE").ok();
         let explicit = self.endpoint.as_deref().or(from_env.as_deref());
@@ -157,7 +156,16 @@ impl SessionArgs {
             fips: self.use_fips_endpoint,
             dual_stack: self.use_dualstack_endpoint,
         };
-        let endpoint = endpoint::resolve(explicit, &region, variant)?;
+        Ok((endpoint::resolve(explicit, &region, variant)?, region))
+    }
+
+    /// Builds the client for these parameters.
+    pub(super) fn client(
+        &self,
+        params: &SessionParams,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<RolesAnywhereClient> {
+        let (endpoint, region) = self.resolve_endpoint(params)?;
         let ca_bundle = self.ca_bundle.clone().or_else(|| {
             std::env::var_os("AWS_CA_BUNDLE")
                 .filter(|v| !v.is_empty())

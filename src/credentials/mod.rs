@@ -1,11 +1,14 @@
-//! Temporary AWS credentials: secrets kept in zeroizing, redacting types, and the
-//! credential_process output format.
+//! Temporary AWS credentials: secrets kept in zeroizing, redacting types, the
+//! credential_process output format, and when credentials are still worth handing out.
+
+pub mod file_cache;
 
 use std::fmt;
 use std::sync::Arc;
 
-use serde::Serialize;
-use time::OffsetDateTime;
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use crate::identity::cert::rfc3339;
@@ -83,6 +86,57 @@ impl Credentials {
     }
 }
 
+/// botocore treats credentials with this much time left or less as expiring, and then runs
+/// `credential_process` again on every API call (INTEROP.md).
+pub const SDK_REFRESH_WINDOW: Duration = Duration::minutes(15);
+
+/// How much life credentials must have left to be handed out: more than the SDKs' refresh
+/// window plus a minute of clock skew, when the session is long enough for that to leave a
+/// useful life (at least twice as long); otherwise a third of the session.
+pub fn refresh_margin(session: Duration) -> Duration {
+    let wanted = SDK_REFRESH_WINDOW + Duration::minutes(1);
+    if session >= wanted * 2 {
+        wanted
+    } else {
+        session / 3
+    }
+}
+
+impl Credentials {
+    /// Whether these credentials may still be handed out at `now` for a session of `session`.
+    pub fn is_fresh(&self, now: OffsetDateTime, session: Duration) -> bool {
+        self.expiration() - now > refresh_margin(session)
+    }
+
+    /// Parses the credential_process Version-1 JSON (as written by [`Self::to_process_json`]).
+    pub fn from_process_json(text: &str) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct ProcessInput {
+            version: u8,
+            access_key_id: String,
+            secret_access_key: String,
+            session_token: String,
+            expiration: String,
+        }
+        let input: ProcessInput = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if input.version != 1
+            || input.access_key_id.is_empty()
+            || input.secret_access_key.is_empty()
+        {
+            return Err("not a Version 1 credentials document".into());
+        }
+        let expiration =
+            OffsetDateTime::parse(&input.expiration, &Rfc3339).map_err(|e| e.to_string())?;
+        Ok(Self::new(
+            input.access_key_id,
+            SecretString::new(input.secret_access_key),
+            SecretString::new(input.session_token),
+            expiration,
+        ))
+    }
+}
+
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")
@@ -114,6 +168,44 @@ mod tests {
             json.as_str(),
             r#"{"Version":1,"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret/key+value","SessionToken":"token==","Expiration":"2026-01-02T03:04:05Z"}"#
         );
+    }
+
+    #[test]
+    fn process_json_round_trips() {
+        let credentials = sample();
+        let parsed = Credentials::from_process_json(&credentials.to_process_json()).unwrap();
+        assert_eq!(parsed.access_key_id(), "ASIAEXAMPLE");
+        assert_eq!(
+            parsed.secret_access_key().expose_secret(),
+            "secret/key+value"
+        );
+        assert_eq!(
+            parsed.expiration(),
+            time::macros::datetime!(2026-01-02 03:04:05 UTC)
+        );
+        assert!(Credentials::from_process_json("{\"Version\":1}").is_err());
+        assert!(Credentials::from_process_json("garbage").is_err());
+    }
+
+    #[test]
+    fn credentials_are_handed_out_only_with_more_than_the_sdk_window_left() {
+        let now = time::macros::datetime!(2026-01-02 00:00:00 UTC);
+        let hour = Duration::hours(1);
+        let with_left = |left: Duration| {
+            Credentials::new(
+                "A".into(),
+                SecretString::new("s".into()),
+                SecretString::new("t".into()),
+                now + left,
+            )
+        };
+        assert!(with_left(Duration::minutes(17)).is_fresh(now, hour));
+        assert!(!with_left(Duration::minutes(16)).is_fresh(now, hour));
+        assert!(!with_left(Duration::minutes(15)).is_fresh(now, hour));
+        // A 15-minute session cannot keep 16 minutes: a third of it is the margin.
+        assert!(with_left(Duration::minutes(6)).is_fresh(now, Duration::minutes(15)));
+        assert!(!with_left(Duration::minutes(5)).is_fresh(now, Duration::minutes(15)));
+        assert!(!with_left(Duration::minutes(-1)).is_fresh(now, hour));
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! `revoked.txt` (one `<hex serial> <RFC 3339 time>` per line) and `crl.pem`. Keys are 0600.
 
 pub mod chain;
-pub mod files;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,7 +18,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-use self::files::{write_new, write_secret, FileError};
+use crate::files::{self, write_new, write_secret, FileError};
 
 /// Default directory of the local CA.
 pub const DEFAULT_CA_DIR: &str = "certs/local";

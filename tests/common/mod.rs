@@ -37,6 +37,7 @@ pub fn tessera(args: &[String]) -> Output {
     command
         .args(args)
         .env("RUST_BACKTRACE", "1")
+        .env("TESSERA_CACHE", "none")
         .stdin(std::process::Stdio::null())
         .output()
         .expect("the tessera binary runs")

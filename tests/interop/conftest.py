@@ -39,7 +39,10 @@ def arn_args():
 
 
 def clean_env(**extra):
+    """The environment without TESSERA_/AWS_ settings; the credential cache is off unless a
+    test turns it on (TESSERA_CACHE=file with its own TESSERA_CACHE_DIR)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TESSERA_", "AWS_"))}
+    env["TESSERA_CACHE"] = "none"
     env.update(extra)
     return env
 

@@ -85,7 +85,7 @@ def make_handler(args, lock):
                     "accessKeyId": "ASIASTUBEXAMPLE00001",
                     "secretAccessKey": "stub/secret+access/key",
                     "sessionToken": "stub-session-token",
-                    "expiration": (now + datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "expiration": (now + datetime.timedelta(seconds=args.expires_in)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 }
             if mode == "expired":
                 creds = dict(creds, expiration=(now - datetime.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -108,6 +108,7 @@ def main():
     parser.add_argument("--mode", choices=MODES, default="ok")
     parser.add_argument("--record")
     parser.add_argument("--credentials")
+    parser.add_argument("--expires-in", type=int, default=3600)
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
     args = parser.parse_args()

@@ -3,7 +3,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Why a file operation failed.
@@ -85,6 +85,15 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), FileE
         let _ = fs::remove_file(&temp);
     }
     result
+}
+
+/// Creates a directory (and parents) readable only by the owner, for files with secrets.
+pub fn create_private_dir(dir: &Path) -> Result<(), FileError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_error("create directory", dir))
 }
 
 /// Reads a UTF-8 file.

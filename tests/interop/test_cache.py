@@ -1,0 +1,88 @@
+"""credential-process's cross-process cache: warm runs make no CreateSession, concurrent cold
+runs make exactly one, and cache trouble never fails a run."""
+
+import json
+import subprocess
+
+from conftest import arn_args, clean_env, identity_args, run_tessera
+
+IDENTITY = identity_args("leaf-p256.pem", "leaf-p256.key", "intermediate.pem")
+
+
+def _args(stub):
+    return ["credential-process", *IDENTITY, *arn_args(), "--endpoint", f"http://127.0.0.1:{stub.port}"]
+
+
+def _cached(tessera_bin, stub, cache_dir, **env):
+    return run_tessera(tessera_bin, _args(stub), TESSERA_CACHE="file", TESSERA_CACHE_DIR=str(cache_dir), **env)
+
+
+def test_a_warm_run_makes_no_create_session(tessera_bin, stub_factory, tmp_path):
+    stub = stub_factory()
+    first = _cached(tessera_bin, stub, tmp_path / "cache")
+    second = _cached(tessera_bin, stub, tmp_path / "cache")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert json.loads(first.stdout) == json.loads(second.stdout)
+    assert len(stub.requests()) == 1
+    entries = list((tmp_path / "cache").glob("*.json"))
+    assert len(entries) == 1 and entries[0].stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700
+
+
+def test_32_concurrent_cold_runs_make_exactly_one_create_session(tessera_bin, stub_factory, tmp_path):
+    stub = stub_factory()
+    env = clean_env(TESSERA_CACHE="file", TESSERA_CACHE_DIR=str(tmp_path / "cache"))
+    runs = [subprocess.Popen([tessera_bin, *_args(stub)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, env=env, text=True) for _ in range(32)]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert all(run.returncode == 0 for run in runs), [err for _, err in outputs]
+    assert len({json.loads(out)["AccessKeyId"] for out, _ in outputs}) == 1
+    assert len(stub.requests()) == 1
+
+
+def test_credentials_near_the_sdk_refresh_window_are_refreshed(tessera_bin, stub_factory, tmp_path):
+    # 16 minutes left: fine to hand out once, but a cached copy with <= 16 min is not reused.
+    stub = stub_factory("--expires-in", "960")
+    for _ in range(2):
+        assert _cached(tessera_bin, stub, tmp_path / "cache").returncode == 0
+    assert len(stub.requests()) == 2
+
+
+def test_a_corrupt_entry_is_replaced_with_a_warning(tessera_bin, stub_factory, tmp_path):
+    stub = stub_factory()
+    assert _cached(tessera_bin, stub, tmp_path / "cache").returncode == 0
+    (entry,) = (tmp_path / "cache").glob("*.json")
+    entry.write_text("{not json")
+    result = _cached(tessera_bin, stub, tmp_path / "cache")
+    assert result.returncode == 0, result.stderr
+    assert "is corrupt" in result.stderr
+    assert json.loads(result.stdout)["Version"] == 1
+    assert len(stub.requests()) == 2
+    assert json.loads(entry.read_text())["Version"] == 1
+
+
+def test_an_unusable_cache_directory_still_answers(tessera_bin, stub_factory, tmp_path):
+    stub = stub_factory()
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache directory should be")
+    result = _cached(tessera_bin, stub, blocker / "cache")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["Version"] == 1
+    assert "cannot create directory" in result.stderr
+
+
+def test_cache_none_always_calls_create_session(tessera_bin, stub_factory, tmp_path):
+    stub = stub_factory()
+    for _ in range(2):
+        result = run_tessera(tessera_bin, _args(stub), TESSERA_CACHE="none", TESSERA_CACHE_DIR=str(tmp_path / "cache"))
+        assert result.returncode == 0, result.stderr
+    assert len(stub.requests()) == 2
+    assert not (tmp_path / "cache").exists()
+
+
+def test_different_requests_do_not_share_an_entry(tessera_bin, stub_factory, tmp_path):
+    stub = stub_factory()
+    assert _cached(tessera_bin, stub, tmp_path / "cache").returncode == 0
+    other = run_tessera(tessera_bin, [*_args(stub), "--session-duration", "1800"], TESSERA_CACHE="file", TESSERA_CACHE_DIR=str(tmp_path / "cache"))
+    assert other.returncode == 0
+    assert len(stub.requests()) == 2
