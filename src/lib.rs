@@ -10,6 +10,7 @@
 pub mod anchor;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod credentials;
 pub mod doctor;
 pub mod files;

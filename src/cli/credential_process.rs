@@ -9,12 +9,12 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use time::Duration;
 
-use super::args::{IdentityArgs, SessionArgs};
+use super::args::RequestArgs;
 use crate::clock::{Clock, SystemClock};
+use crate::config::ResolvedProfile;
 use crate::credentials::file_cache::{CacheKey, FileCache};
 use crate::credentials::Credentials;
-use crate::identity::file::load_certificate;
-use crate::rolesanywhere::model::SessionParams;
+use crate::identity::file::{load_certificate, FileIdentity};
 
 /// Where credentials are kept between runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -29,9 +29,7 @@ pub(super) enum CacheMode {
 #[derive(Debug, Args)]
 pub struct CredentialProcessArgs {
     #[command(flatten)]
-    identity: IdentityArgs,
-    #[command(flatten)]
-    session: SessionArgs,
+    request: RequestArgs,
     /// Where credentials are cached between runs.
     #[arg(long, value_enum, default_value_t = CacheMode::File, env = "TESSERA_CACHE")]
     cache: CacheMode,
@@ -42,14 +40,14 @@ pub struct CredentialProcessArgs {
 
 pub(super) fn run(args: CredentialProcessArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let params = args.session.params()?;
+    let profile = args.request.resolve()?;
     let credentials = match (args.cache, cache_dir(args.cache_dir.clone())) {
-        (CacheMode::File, Some(dir)) => cached(&args, &params, &FileCache::new(dir), clock)?,
+        (CacheMode::File, Some(dir)) => cached(&profile, &FileCache::new(dir), clock)?,
         (CacheMode::File, None) => {
             tracing::warn!("no cache directory (set TESSERA_CACHE_DIR or HOME); not caching");
-            fetch(&args, &params, clock)?
+            fetch(&profile, clock)?
         }
-        (CacheMode::None, _) => fetch(&args, &params, clock)?,
+        (CacheMode::None, _) => fetch(&profile, clock)?,
     };
     let json = credentials.to_process_json();
     let mut stdout = std::io::stdout().lock();
@@ -75,14 +73,11 @@ fn cache_dir(flag: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 /// Calls CreateSession.
-fn fetch(
-    args: &CredentialProcessArgs,
-    params: &SessionParams,
-    clock: Arc<dyn Clock>,
-) -> anyhow::Result<Credentials> {
-    let identity = args.identity.load(clock.as_ref())?;
-    let client = args.session.client(params, clock)?;
-    let credentials = super::runtime()?.block_on(client.create_session(params, &identity))?;
+fn fetch(profile: &ResolvedProfile, clock: Arc<dyn Clock>) -> anyhow::Result<Credentials> {
+    let identity = FileIdentity::load(&profile.sources, &profile.passphrase, clock.now())?;
+    let client = profile.client(clock)?;
+    let credentials =
+        super::runtime()?.block_on(client.create_session(&profile.params, &identity))?;
     tracing::debug!(
         access_key_id = credentials.access_key_id(),
         "obtained credentials valid until {}",
@@ -94,14 +89,13 @@ fn fetch(
 /// Serves from the cache, or refreshes it under its lock so that concurrent runs make one
 /// CreateSession between them. Cache trouble is a warning, never a failure.
 fn cached(
-    args: &CredentialProcessArgs,
-    params: &SessionParams,
+    profile: &ResolvedProfile,
     cache: &FileCache,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Credentials> {
     // The key needs only the certificate, so a warm run never touches (or asks for) the key.
-    let certificate = load_certificate(&args.identity.certificate)?;
-    let (endpoint, region) = args.session.resolve_endpoint(params)?;
+    let certificate = load_certificate(&profile.sources.certificate)?;
+    let params = &profile.params;
     let duration = params.duration_seconds.to_string();
     let key = CacheKey::new(&[
         &certificate.fingerprint_sha256(),
@@ -110,8 +104,8 @@ fn cached(
         params.role_arn.as_str(),
         &duration,
         params.role_session_name.as_deref().unwrap_or(""),
-        &endpoint.to_string(),
-        &region,
+        &profile.endpoint.to_string(),
+        &profile.region,
     ]);
     let entry = cache.entry(&key);
     let session = Duration::seconds(i64::from(params.duration_seconds));
@@ -135,7 +129,7 @@ fn cached(
     if let Some(credentials) = fresh(clock.as_ref()) {
         return Ok(credentials);
     }
-    let credentials = fetch(args, params, clock)?;
+    let credentials = fetch(profile, clock)?;
     if let Err(error) = entry.write(&credentials) {
         tracing::warn!("{error:#}; the credentials were not cached");
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::args::{passphrase, IdentityArgs, SessionArgs};
+use super::args::{passphrase, RequestArgs};
 use crate::clock::{Clock, SystemClock};
 use crate::doctor::{
     check_chain, check_identity, check_leaf_requirements, create_session_fix, Report,
@@ -23,9 +23,7 @@ const MAX_SKEW: time::Duration = time::Duration::minutes(5);
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     #[command(flatten)]
-    identity: IdentityArgs,
-    #[command(flatten)]
-    session: SessionArgs,
+    request: RequestArgs,
     /// The trust anchor's CA certificate(s), PEM (repeatable).
     #[arg(long, value_name = "FILE")]
     trust_anchor_ca: Vec<PathBuf>,
@@ -41,17 +39,30 @@ pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let now = clock.now();
     let mut report = Report::default();
-    let sources = FileSources {
-        certificate: args.identity.certificate.clone(),
-        private_key: args.identity.private_key.clone(),
-        intermediates: args.identity.intermediates.clone(),
+    let settings = args.request.settings()?;
+    let identity = match &settings.certificate {
+        Some(certificate) => {
+            let sources = FileSources {
+                certificate: certificate.clone(),
+                private_key: settings.private_key.clone(),
+                intermediates: settings.intermediates.clone(),
+            };
+            check_identity(
+                &mut report,
+                &sources,
+                &passphrase(&args.request.pkcs8_password),
+                now,
+            )
+        }
+        None => {
+            report.fail(
+                "certificate and key",
+                "no certificate given",
+                "pass --certificate (or a --profile that sets it)",
+            );
+            None
+        }
     };
-    let identity = check_identity(
-        &mut report,
-        &sources,
-        &passphrase(&args.identity.pkcs8_password),
-        now,
-    );
     match &identity {
         Some(identity) => {
             check_leaf_requirements(&mut report, identity.certificate());
@@ -62,8 +73,9 @@ pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
             "needs a loadable certificate and key",
         ),
     }
-    match args.session.params() {
-        Ok(params) => {
+    match args.request.resolve() {
+        Ok(profile) => {
+            let params = &profile.params;
             report.pass(
                 "ARNs and duration",
                 format!(
@@ -72,7 +84,7 @@ pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
                     params.duration_seconds
                 ),
             );
-            match args.session.client(&params, clock.clone()) {
+            match profile.client(clock.clone()) {
                 Ok(client) => {
                     report.pass("endpoint", client.endpoint().to_string());
                     if args.offline {
@@ -95,7 +107,7 @@ pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
                                 }
                                 match &identity {
                                     Some(identity) => match runtime
-                                        .block_on(client.create_session(&params, identity))
+                                        .block_on(client.create_session(params, identity))
                                     {
                                         // Security: only the key id and expiry are shown, never the secrets.
                                         Ok(credentials) => report.pass(

@@ -308,3 +308,33 @@ def test_sign_string_signs_the_fixed_test_string_verifiably_with_openssl(tessera
         check = subprocess.run(["openssl", "dgst", f"-{digest.lower()}", "-verify", str(pub), "-signature", str(sig), str(data)],
                                capture_output=True, text=True)
         assert check.returncode == 0 and "Verified OK" in check.stdout, (key, check.stdout, check.stderr)
+
+
+def test_a_profile_from_the_config_file_with_flags_overriding_it(tessera_bin, stub_factory, tmp_path):
+    stub = stub_factory()
+    (tmp_path / "tessera").mkdir()
+    (tmp_path / "tessera" / "config.toml").write_text(f"""
+[profiles.dev]
+certificate = "{CERTS}/leaf-rsa.pem"
+private-key = "{CERTS}/leaf-rsa.key"
+intermediates = "{CERTS}/intermediate.pem"
+trust-anchor-arn = "{arn_args()[1]}"
+profile-arn = "{arn_args()[3]}"
+role-arn = "{arn_args()[5]}"
+endpoint = "http://127.0.0.1:{stub.port}"
+session-duration = 1800
+""")
+    result = run_tessera(tessera_bin, ["credential-process", "--profile", "dev", "--session-duration", "900"], XDG_CONFIG_HOME=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (request,) = stub.requests()
+    assert request["verified"]
+    assert json.loads(base64.b64decode(request["body"])) == {"durationSeconds": 900}
+    result = run_tessera(tessera_bin, ["credential-process", "--profile", "prod"], XDG_CONFIG_HOME=str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"tessera: profile 'prod' is not in {tmp_path}/tessera/config.toml (profiles there: dev)")
+
+
+def test_missing_settings_name_the_flag_and_variable(tessera_bin):
+    result = run_tessera(tessera_bin, ["credential-process", *identity_args("leaf-p256.pem", "leaf-p256.key"), "--trust-anchor-arn", arn_args()[1]])
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == "tessera: no profile ARN: pass --profile-arn (or set TESSERA_PROFILE_ARN)"

@@ -1,0 +1,390 @@
+//! Profiles: named sets of request settings in a config file
+//! (`$XDG_CONFIG_HOME/tessera/config.toml`, or `--config`), merged with flags and environment
+//! variables (flags and `TESSERA_*` > the profile > `AWS_*` > defaults), and resolved into
+//! everything needed to obtain credentials.
+//!
+//! ```toml
+//! [profiles.dev]
+//! certificate = "/etc/pki/dev.pem"
+//! private-key = "/etc/pki/dev.key"
+//! trust-anchor-arn = "arn:aws:rolesanywhere:us-east-1:111122223333:trust-anchor/TA"
+//! profile-arn = "arn:aws:rolesanywhere:us-east-1:111122223333:profile/P"
+//! role-arn = "arn:aws:iam::111122223333:role/dev"
+//! session-duration = 3600
+//! ```
+//! Keys are the flag names; relative paths are relative to the config file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::clock::Clock;
+use crate::http::{build_client, ClientOptions, HttpSetupError};
+use crate::identity::file::{FileSources, Passphrase};
+use crate::rolesanywhere::client::RolesAnywhereClient;
+use crate::rolesanywhere::endpoint::{self, EndpointError, EndpointVariant};
+use crate::rolesanywhere::model::{ParamError, SessionParams, DEFAULT_SESSION_SECONDS};
+use crate::secret::SecretString;
+
+/// Default connect timeout, seconds.
+pub const DEFAULT_CONNECT_TIMEOUT_SECONDS: f64 = 5.0;
+/// Default overall timeout, seconds.
+pub const DEFAULT_TIMEOUT_SECONDS: f64 = 30.0;
+
+/// Request settings, each optional so that layers can be merged.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ProfileSettings {
+    /// Certificate file.
+    pub certificate: Option<PathBuf>,
+    /// Private key file.
+    pub private_key: Option<PathBuf>,
+    /// Intermediates file.
+    pub intermediates: Option<PathBuf>,
+    /// Trust anchor ARN.
+    pub trust_anchor_arn: Option<String>,
+    /// Profile ARN.
+    pub profile_arn: Option<String>,
+    /// Role ARN.
+    pub role_arn: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// Endpoint override.
+    pub endpoint: Option<String>,
+    /// Session duration, seconds.
+    pub session_duration: Option<u64>,
+    /// Role session name.
+    pub role_session_name: Option<String>,
+    /// CA bundle replacing the system roots.
+    pub ca_bundle: Option<PathBuf>,
+    /// Skip TLS verification.
+    pub no_verify_ssl: Option<bool>,
+    /// FIPS endpoint.
+    pub use_fips_endpoint: Option<bool>,
+    /// Dual-stack endpoint.
+    pub use_dualstack_endpoint: Option<bool>,
+    /// Connect timeout, seconds.
+    pub connect_timeout: Option<f64>,
+    /// Overall timeout, seconds.
+    pub timeout: Option<f64>,
+}
+
+macro_rules! overlay_fields {
+    ($top:expr, $base:expr, $($field:ident),*) => {
+        ProfileSettings { $($field: $top.$field.or($base.$field)),* }
+    };
+}
+
+impl ProfileSettings {
+    /// `self`'s values, falling back to `base`'s.
+    pub fn over(self, base: ProfileSettings) -> ProfileSettings {
+        overlay_fields!(
+            self,
+            base,
+            certificate,
+            private_key,
+            intermediates,
+            trust_anchor_arn,
+            profile_arn,
+            role_arn,
+            region,
+            endpoint,
+            session_duration,
+            role_session_name,
+            ca_bundle,
+            no_verify_ssl,
+            use_fips_endpoint,
+            use_dualstack_endpoint,
+            connect_timeout,
+            timeout
+        )
+    }
+
+    /// Makes relative paths relative to `base`.
+    fn rebase(mut self, base: &Path) -> Self {
+        for path in [
+            &mut self.certificate,
+            &mut self.private_key,
+            &mut self.intermediates,
+            &mut self.ca_bundle,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+        self
+    }
+}
+
+/// The config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Named profiles.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileSettings>,
+}
+
+/// Why settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read config {}", path.display())]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("config {} is invalid: {message}", path.display())]
+    Parse {
+        /// The path.
+        path: PathBuf,
+        /// One line.
+        message: String,
+    },
+    /// The profile is not in the file.
+    #[error("profile '{name}' is not in {} (profiles there: {known})", path.display())]
+    UnknownProfile {
+        /// The name asked for.
+        name: String,
+        /// The file.
+        path: PathBuf,
+        /// Names that exist.
+        known: String,
+    },
+    /// A required setting is missing everywhere.
+    #[error("no {setting}: pass --{flag} (or set TESSERA_{env}){}", profile.as_deref().map(|p| format!(", or set `{flag}` in profile '{p}'")).unwrap_or_default())]
+    Missing {
+        /// Human name.
+        setting: &'static str,
+        /// Flag / config key.
+        flag: &'static str,
+        /// Env suffix.
+        env: &'static str,
+        /// The profile in use.
+        profile: Option<String>,
+    },
+    /// A parameter is invalid.
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    /// The endpoint cannot be resolved.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// The HTTP client cannot be built.
+    #[error(transparent)]
+    Http(#[from] HttpSetupError),
+    /// A timeout is not a positive number.
+    #[error("--{0} must be a positive number of seconds")]
+    Timeout(&'static str),
+}
+
+impl ConfigFile {
+    /// Reads a config file; relative paths in profiles become relative to its directory.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut file: ConfigFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.message().replace('\n', " "),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        file.profiles = file
+            .profiles
+            .into_iter()
+            .map(|(name, p)| (name, p.rebase(base)))
+            .collect();
+        Ok(file)
+    }
+
+    /// A profile by name.
+    pub fn profile(&self, name: &str, path: &Path) -> Result<ProfileSettings, ConfigError> {
+        self.profiles
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ConfigError::UnknownProfile {
+                name: name.to_owned(),
+                path: path.to_owned(),
+                known: self.profiles.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
+    }
+}
+
+/// Everything needed to obtain credentials for one profile, validated.
+#[derive(Debug, Clone)]
+pub struct ResolvedProfile {
+    /// Profile name (`None` for plain flags).
+    pub name: Option<String>,
+    /// Key and certificate files.
+    pub sources: FileSources,
+    /// Where a passphrase comes from.
+    pub passphrase: Passphrase,
+    /// The CreateSession parameters.
+    pub params: SessionParams,
+    /// The endpoint.
+    pub endpoint: http::Uri,
+    /// The signing region.
+    pub region: String,
+    /// How to build the HTTP client.
+    pub client_options: ClientOptions,
+    /// Overall CreateSession time limit.
+    pub timeout: Duration,
+}
+
+fn seconds(flag: &'static str, value: f64) -> Result<Duration, ConfigError> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or(ConfigError::Timeout(flag))
+}
+
+impl ResolvedProfile {
+    /// Validates merged settings. `name` is the profile in use, for messages.
+    pub fn resolve(
+        settings: ProfileSettings,
+        name: Option<&str>,
+        passphrase: Option<SecretString>,
+    ) -> Result<Self, ConfigError> {
+        let missing = |setting, flag, env| ConfigError::Missing {
+            setting,
+            flag,
+            env,
+            profile: name.map(str::to_owned),
+        };
+        let certificate = settings
+            .certificate
+            .ok_or_else(|| missing("certificate", "certificate", "CERTIFICATE"))?;
+        let trust_anchor_arn = settings
+            .trust_anchor_arn
+            .ok_or_else(|| missing("trust anchor ARN", "trust-anchor-arn", "TRUST_ANCHOR_ARN"))?;
+        let profile_arn = settings
+            .profile_arn
+            .ok_or_else(|| missing("profile ARN", "profile-arn", "PROFILE_ARN"))?;
+        let role_arn = settings
+            .role_arn
+            .ok_or_else(|| missing("role ARN", "role-arn", "ROLE_ARN"))?;
+        let params = SessionParams::new(
+            &trust_anchor_arn,
+            &profile_arn,
+            &role_arn,
+            settings
+                .session_duration
+                .unwrap_or(u64::from(DEFAULT_SESSION_SECONDS)),
+            settings.role_session_name.as_deref(),
+        )?;
+        let region = params.region(settings.region.as_deref())?;
+        let variant = EndpointVariant {
+            fips: settings.use_fips_endpoint.unwrap_or(false),
+            dual_stack: settings.use_dualstack_endpoint.unwrap_or(false),
+        };
+        let endpoint = endpoint::resolve(settings.endpoint.as_deref(), &region, variant)?;
+        let client_options = ClientOptions {
+            ca_bundle: settings.ca_bundle,
+            insecure_skip_verify: settings.no_verify_ssl.unwrap_or(false),
+            connect_timeout: seconds(
+                "connect-timeout",
+                settings
+                    .connect_timeout
+                    .unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECONDS),
+            )?,
+            needs_tls: endpoint.scheme_str() == Some("https"),
+        };
+        Ok(Self {
+            name: name.map(str::to_owned),
+            sources: FileSources {
+                certificate,
+                private_key: settings.private_key,
+                intermediates: settings.intermediates,
+            },
+            passphrase: passphrase.map_or(Passphrase::PromptIfTerminal, Passphrase::Given),
+            params,
+            endpoint,
+            region,
+            client_options,
+            timeout: seconds(
+                "timeout",
+                settings.timeout.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
+            )?,
+        })
+    }
+
+    /// Builds the CreateSession client.
+    pub fn client(&self, clock: Arc<dyn Clock>) -> Result<RolesAnywhereClient, ConfigError> {
+        if self.client_options.insecure_skip_verify {
+            tracing::warn!("--no-verify-ssl: the endpoint's TLS certificate is not verified");
+        }
+        let http = build_client(&self.client_options)?;
+        Ok(RolesAnywhereClient::new(
+            http,
+            self.endpoint.clone(),
+            self.region.clone(),
+            self.timeout,
+            clock,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ProfileSettings {
+        toml::from_str::<ConfigFile>(
+            r#"
+[profiles.dev]
+certificate = "leaf.pem"
+trust-anchor-arn = "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/a"
+profile-arn = "arn:aws:rolesanywhere:us-east-1:123456789012:profile/b"
+role-arn = "arn:aws:iam::123456789012:role/c"
+session-duration = 1800
+"#,
+        )
+        .unwrap()
+        .profiles["dev"]
+            .clone()
+    }
+
+    #[test]
+    fn flags_override_the_profile() {
+        let flags = ProfileSettings {
+            session_duration: Some(900),
+            ..ProfileSettings::default()
+        };
+        let merged = flags.over(sample());
+        assert_eq!(merged.session_duration, Some(900));
+        assert_eq!(merged.certificate, Some(PathBuf::from("leaf.pem")));
+        let resolved = ResolvedProfile::resolve(merged, Some("dev"), None).unwrap();
+        assert_eq!(resolved.params.duration_seconds, 900);
+        assert_eq!(
+            resolved.endpoint.to_string(),
+            "https://rolesanywhere.us-east-1.amazonaws.com/"
+        );
+    }
+
+    #[test]
+    fn a_missing_setting_names_the_flag_env_and_profile() {
+        let mut settings = sample();
+        settings.role_arn = None;
+        let err = ResolvedProfile::resolve(settings, Some("dev"), None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no role ARN: pass --role-arn (or set TESSERA_ROLE_ARN), or set `role-arn` in profile 'dev'"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        assert!(toml::from_str::<ConfigFile>("[profiles.x]\ncertficate = \"typo\"\n").is_err());
+    }
+}
