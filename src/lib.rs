@@ -19,4 +19,5 @@ pub mod identity;
 pub mod pki;
 pub mod rolesanywhere;
 pub mod secret;
+pub mod server;
 pub mod sts;

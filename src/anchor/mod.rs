@@ -21,19 +21,7 @@ use self::upstream::UpstreamSts;
 use crate::clock::Clock;
 use crate::identity::cert::rfc3339;
 use crate::rolesanywhere::verify::{verify, ReceivedRequest};
-
-/// A response: status, content type, extra headers, body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    /// HTTP status.
-    pub status: u16,
-    /// Content-Type.
-    pub content_type: &'static str,
-    /// Extra headers.
-    pub headers: Vec<(&'static str, String)>,
-    /// Body.
-    pub body: String,
-}
+use crate::server::Reply;
 
 /// The anchor: configuration, issued sessions, counters.
 #[derive(Debug)]
@@ -238,15 +226,5 @@ fn sts_reply(error: &StsError, id: String) -> Reply {
         content_type: "text/xml",
         headers: vec![("x-amzn-RequestId", id.clone())],
         body: sts::error_xml(error, &id),
-    }
-}
-
-/// A JSON error reply for routes that do not exist or bad requests.
-pub fn simple_error(status: u16, message: &str) -> Reply {
-    Reply {
-        status,
-        content_type: "application/json",
-        headers: Vec::new(),
-        body: json!({ "message": message }).to_string(),
     }
 }

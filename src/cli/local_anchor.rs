@@ -12,11 +12,11 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::anchor::config::{AnchorConfig, AnchorState};
-use crate::anchor::server::tls_acceptor;
 use crate::anchor::upstream::UpstreamSts;
 use crate::anchor::Anchor;
 use crate::clock::Clock;
 use crate::pki::{InitOptions, IssueOptions, KeyType, LeafPurpose, LocalCa};
+use crate::server::tls_acceptor;
 
 /// Default listen address of the anchor.
 pub(super) const DEFAULT_LISTEN: &str = "127.0.0.1:8090";

@@ -1,0 +1,279 @@
+//! The one inbound HTTP stack: hyper 1 (HTTP/1.1 and HTTP/2) over TCP, optionally rustls, with
+//! a connection limit, a header-read timeout, a body cap and an accept loop that stops on a
+//! shutdown signal. Handlers see a fully read [`Incoming`] request and return a [`Reply`].
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Time allowed for a client to send its headers (and for a TLS handshake).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; further ones wait in the kernel's backlog.
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// A request as handlers see it: fully read, headers as text.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// Method.
+    pub method: http::Method,
+    /// Path (percent-encoded as received).
+    pub path: String,
+    /// Raw query, possibly empty.
+    pub query: String,
+    /// Headers as received (names lowercase), plus `host` from the authority on HTTP/2.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Bytes,
+    /// The client.
+    pub peer: SocketAddr,
+}
+
+impl Incoming {
+    /// The first value of a header (lowercase name).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A response: status, content type, extra headers, body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Content-Type.
+    pub content_type: &'static str,
+    /// Extra headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// Body.
+    pub body: String,
+}
+
+impl Reply {
+    /// A reply with a body and no extra headers.
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<String>) -> Self {
+        Self {
+            status,
+            content_type,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    /// A JSON `{"message": …}` error.
+    pub fn json_error(status: u16, message: &str) -> Self {
+        Self::new(
+            status,
+            "application/json",
+            serde_json::json!({ "message": message }).to_string(),
+        )
+    }
+}
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use TLS certificate {cert} / key {key}: {reason}")]
+pub struct TlsSetupError {
+    cert: String,
+    key: String,
+    reason: String,
+}
+
+/// A TLS acceptor for a PEM certificate (plus an optional PEM chain file) and key.
+pub fn tls_acceptor(
+    cert: &Path,
+    chain: Option<&Path>,
+    key: &Path,
+) -> Result<TlsAcceptor, TlsSetupError> {
+    let fail = |reason: String| TlsSetupError {
+        cert: cert.display().to_string(),
+        key: key.display().to_string(),
+        reason,
+    };
+    let mut certs = Vec::new();
+    for path in std::iter::once(cert).chain(chain) {
+        let found = CertificateDer::pem_file_iter(path)
+            .map_err(|e| fail(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| fail(e.to_string()))?;
+        certs.extend(found);
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| fail(e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| fail(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Listener options.
+#[derive(Clone, Default)]
+pub struct ListenOptions {
+    /// Serve TLS.
+    pub tls: Option<TlsAcceptor>,
+    /// IP TTL / hop limit on accepted connections (`Some(1)` keeps answers on the host).
+    pub hop_limit: Option<u32>,
+}
+
+impl std::fmt::Debug for ListenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenOptions")
+            .field("tls", &self.tls.is_some())
+            .field("hop_limit", &self.hop_limit)
+            .finish()
+    }
+}
+
+/// Serves `handler` until `shutdown` completes.
+pub async fn serve<H, F>(
+    listener: TcpListener,
+    options: ListenOptions,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: Fn(Incoming) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Reply> + Send + 'static,
+{
+    tokio::pin!(shutdown);
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    tracing::warn!("accept failed: {error}; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        if let Some(ttl) = options.hop_limit {
+            if let Err(error) = stream.set_ttl(ttl) {
+                tracing::warn!(%peer, "cannot set the hop limit: {error}");
+            }
+        }
+        let handler = handler.clone();
+        let tls = options.tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = service_fn(move |request| respond(handler.clone(), peer, request));
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let result = match tls {
+                Some(acceptor) => {
+                    match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await
+                        }
+                        Ok(Err(error)) => {
+                            tracing::debug!(%peer, "TLS handshake failed: {error}");
+                            return;
+                        }
+                        Err(_) => return,
+                    }
+                }
+                None => {
+                    builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                }
+            };
+            if let Err(error) = result {
+                tracing::debug!(%peer, "connection ended: {error}");
+            }
+        });
+    }
+}
+
+async fn respond<H, F>(
+    handler: H,
+    peer: SocketAddr,
+    request: http::Request<hyper::body::Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible>
+where
+    H: Fn(Incoming) -> F,
+    F: Future<Output = Reply>,
+{
+    let (parts, body) = request.into_parts();
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return Ok(to_response(Reply::json_error(
+                413,
+                "request body too large or unreadable",
+            )))
+        }
+    };
+    let mut headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    if !parts.headers.contains_key(http::header::HOST) {
+        if let Some(authority) = parts.uri.authority() {
+            headers.push(("host".to_owned(), authority.to_string()));
+        }
+    }
+    let incoming = Incoming {
+        method: parts.method,
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers,
+        body,
+        peer,
+    };
+    Ok(to_response(handler(incoming).await))
+}
+
+fn to_response(reply: Reply) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    if let Ok(value) = http::HeaderValue::from_str(reply.content_type) {
+        headers.insert(http::header::CONTENT_TYPE, value);
+    }
+    for (name, value) in reply.headers {
+        if let Ok(value) = http::HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}
