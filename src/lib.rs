@@ -19,5 +19,6 @@ pub mod identity;
 pub mod pki;
 pub mod rolesanywhere;
 pub mod secret;
+pub mod serve;
 pub mod server;
 pub mod sts;

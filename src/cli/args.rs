@@ -110,8 +110,21 @@ fn default_config_path() -> Option<PathBuf> {
 }
 
 impl RequestArgs {
+    /// The config file: `--config`, else the default path.
+    pub(super) fn config_path(&self) -> anyhow::Result<PathBuf> {
+        self.config
+            .clone()
+            .or_else(default_config_path)
+            .context("no config file: pass --config or set HOME")
+    }
+
     /// Flags over the profile over `AWS_*` variables.
     pub(super) fn settings(&self) -> anyhow::Result<ProfileSettings> {
+        self.settings_for(self.profile.as_deref())
+    }
+
+    /// As [`Self::settings`], for the profile `name` of the config file.
+    pub(super) fn settings_for(&self, name: Option<&str>) -> anyhow::Result<ProfileSettings> {
         let flags = ProfileSettings {
             certificate: self.certificate.clone(),
             private_key: self.private_key.clone(),
@@ -130,13 +143,9 @@ impl RequestArgs {
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
         };
-        let profile = match &self.profile {
+        let profile = match name {
             Some(name) => {
-                let path = self
-                    .config
-                    .clone()
-                    .or_else(default_config_path)
-                    .context("--profile needs a config file: pass --config or set HOME")?;
+                let path = self.config_path()?;
                 ConfigFile::read(&path)?.profile(name, &path)?
             }
             None => ProfileSettings::default(),
@@ -155,10 +164,15 @@ impl RequestArgs {
 
     /// The validated profile.
     pub(super) fn resolve(&self) -> anyhow::Result<ResolvedProfile> {
+        self.resolve_for(self.profile.as_deref())
+    }
+
+    /// The validated profile `name` of the config file (`None`: flags only).
+    pub(super) fn resolve_for(&self, name: Option<&str>) -> anyhow::Result<ResolvedProfile> {
         let passphrase = self.pkcs8_password.clone().map(SecretString::new);
         Ok(ResolvedProfile::resolve(
-            self.settings()?,
-            self.profile.as_deref(),
+            self.settings_for(name)?,
+            name,
             passphrase,
         )?)
     }

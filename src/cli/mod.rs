@@ -10,6 +10,7 @@ mod local_anchor;
 pub mod logging;
 mod quickstart;
 mod read_certificate_data;
+mod serve;
 mod sign_string;
 
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ pub struct Cli {
 pub enum Command {
     /// Print credentials in the credential_process JSON format (for ~/.aws/config).
     CredentialProcess(credential_process::CredentialProcessArgs),
+    /// Serve credentials for one or many profiles on IMDSv2- and ECS-compatible endpoints.
+    Serve(serve::ServeArgs),
     /// Sign the official helper's fixed test string with the private key (diagnostic).
     SignString(sign_string::SignStringArgs),
     /// Print facts about a certificate as JSON (diagnostic).
@@ -61,7 +64,7 @@ pub enum Command {
 /// Runs the parsed command; prints a one-line error and returns exit code 1 on failure.
 pub fn run(cli: Cli) -> ExitCode {
     let mode = match cli.command {
-        Command::Anchor(_) | Command::Quickstart(_) => logging::Mode::Service,
+        Command::Anchor(_) | Command::Quickstart(_) | Command::Serve(_) => logging::Mode::Service,
         _ => logging::Mode::OneShot,
     };
     let log = logging::init(cli.debug, cli.log_format, mode);
@@ -70,6 +73,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::SignString(args) => sign_string::run(args),
         Command::ReadCertificateData(args) => read_certificate_data::run(args),
         Command::Ca(args) => ca::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Anchor(args) => anchor::run(args),
         Command::Quickstart(args) => quickstart::run(args),

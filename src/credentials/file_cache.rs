@@ -121,7 +121,7 @@ impl CacheEntry {
         }
         Ok(write_atomic(
             &self.path,
-            credentials.to_process_json().as_bytes(),
+            credentials.to_cache_json().as_bytes(),
             0o600,
         )?)
     }

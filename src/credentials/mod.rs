@@ -2,6 +2,8 @@
 //! credential_process output format, and when credentials are still worth handing out.
 
 pub mod file_cache;
+pub mod provider;
+pub mod refresh;
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,12 +20,15 @@ use crate::secret::SecretString;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials(Arc<Inner>);
 
-#[derive(PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 struct Inner {
     access_key_id: String,
     secret_access_key: SecretString,
     session_token: SecretString,
     expiration: OffsetDateTime,
+    /// When tessera received them: with the expiration, the session's real length (a profile
+    /// may grant less than was asked for).
+    issued_at: Option<OffsetDateTime>,
 }
 
 impl Credentials {
@@ -39,7 +44,22 @@ impl Credentials {
             secret_access_key,
             session_token,
             expiration,
+            issued_at: None,
         }))
+    }
+
+    /// Records when the credentials were received.
+    pub fn with_issued_at(self, issued_at: OffsetDateTime) -> Self {
+        let inner = Arc::unwrap_or_clone(self.0);
+        Self(Arc::new(Inner {
+            issued_at: Some(issued_at),
+            ..inner
+        }))
+    }
+
+    /// When the credentials were received, if known.
+    pub fn issued_at(&self) -> Option<OffsetDateTime> {
+        self.0.issued_at
     }
 
     /// The access key id (not secret; safe to log).
@@ -65,6 +85,15 @@ impl Credentials {
     /// The credential_process Version-1 JSON document (one line, no trailing newline).
     /// Security: the returned buffer holds the secrets and is zeroized on drop.
     pub fn to_process_json(&self) -> Zeroizing<String> {
+        self.to_json(false)
+    }
+
+    /// The same document plus `IssuedAt`, as stored in the credential cache.
+    pub fn to_cache_json(&self) -> Zeroizing<String> {
+        self.to_json(true)
+    }
+
+    fn to_json(&self, with_issued_at: bool) -> Zeroizing<String> {
         #[derive(Serialize)]
         #[serde(rename_all = "PascalCase")]
         struct ProcessOutput<'a> {
@@ -73,6 +102,8 @@ impl Credentials {
             secret_access_key: &'a str,
             session_token: &'a str,
             expiration: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            issued_at: Option<String>,
         }
         let output = ProcessOutput {
             version: 1,
@@ -80,6 +111,7 @@ impl Credentials {
             secret_access_key: self.secret_access_key().expose_secret(),
             session_token: self.session_token().expose_secret(),
             expiration: rfc3339(self.expiration()),
+            issued_at: self.issued_at().filter(|_| with_issued_at).map(rfc3339),
         };
         // Serializing a struct of strings cannot fail.
         Zeroizing::new(serde_json::to_string(&output).unwrap_or_default())
@@ -103,8 +135,12 @@ pub fn refresh_margin(session: Duration) -> Duration {
 }
 
 impl Credentials {
-    /// Whether these credentials may still be handed out at `now` for a session of `session`.
-    pub fn is_fresh(&self, now: OffsetDateTime, session: Duration) -> bool {
+    /// Whether these credentials may still be handed out at `now`. `requested` is the session
+    /// length asked for; when the issue time is known, a shorter granted session counts.
+    pub fn is_fresh(&self, now: OffsetDateTime, requested: Duration) -> bool {
+        let session = self.issued_at().map_or(requested, |issued| {
+            (self.expiration() - issued).min(requested)
+        });
         self.expiration() - now > refresh_margin(session)
     }
 
@@ -118,6 +154,7 @@ impl Credentials {
             secret_access_key: String,
             session_token: String,
             expiration: String,
+            issued_at: Option<String>,
         }
         let input: ProcessInput = serde_json::from_str(text).map_err(|e| e.to_string())?;
         if input.version != 1
@@ -126,14 +163,17 @@ impl Credentials {
         {
             return Err("not a Version 1 credentials document".into());
         }
-        let expiration =
-            OffsetDateTime::parse(&input.expiration, &Rfc3339).map_err(|e| e.to_string())?;
-        Ok(Self::new(
+        let parse = |text: &str| OffsetDateTime::parse(text, &Rfc3339).map_err(|e| e.to_string());
+        let credentials = Self::new(
             input.access_key_id,
             SecretString::new(input.secret_access_key),
             SecretString::new(input.session_token),
-            expiration,
-        ))
+            parse(&input.expiration)?,
+        );
+        match input.issued_at {
+            Some(text) => Ok(credentials.with_issued_at(parse(&text)?)),
+            None => Ok(credentials),
+        }
     }
 }
 
@@ -202,6 +242,9 @@ mod tests {
         assert!(with_left(Duration::minutes(17)).is_fresh(now, hour));
         assert!(!with_left(Duration::minutes(16)).is_fresh(now, hour));
         assert!(!with_left(Duration::minutes(15)).is_fresh(now, hour));
+        // A granted session shorter than the requested one counts.
+        let short = with_left(Duration::minutes(6)).with_issued_at(now - Duration::minutes(9));
+        assert!(short.is_fresh(now, hour));
         // A 15-minute session cannot keep 16 minutes: a third of it is the margin.
         assert!(with_left(Duration::minutes(6)).is_fresh(now, Duration::minutes(15)));
         assert!(!with_left(Duration::minutes(5)).is_fresh(now, Duration::minutes(15)));

@@ -295,7 +295,8 @@ impl RolesAnywhereClient {
             SecretString::new(raw.secret_access_key),
             SecretString::new(raw.session_token),
             expiration,
-        ))
+        )
+        .with_issued_at(now))
     }
 
     fn endpoint_text(&self) -> String {

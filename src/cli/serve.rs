@@ -1,0 +1,211 @@
+//! `tessera serve`: refresh credentials for one or many profiles in the background and serve
+//! them on an IMDSv2-compatible and an ECS endpoint (one listener), with an admin listener.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::args::RequestArgs;
+use crate::clock::{Clock, SystemClock};
+use crate::config::ConfigFile;
+use crate::credentials::provider::RolesAnywhereProvider;
+use crate::credentials::refresh::CredentialCache;
+use crate::secret::SecretString;
+use crate::serve::{admin, Agent, ServeOptions, ServedProfile};
+use crate::server::{self, ListenOptions};
+
+/// The name of a profile defined by flags alone.
+const FLAGS_PROFILE: &str = "default";
+
+/// Flags of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    request: RequestArgs,
+    /// Serve every profile in the config file (instead of one from --profile or flags).
+    #[arg(long)]
+    all_profiles: bool,
+    /// Address of the IMDS and ECS endpoints.
+    #[arg(long, env = "TESSERA_SERVE_LISTEN", default_value = "127.0.0.1:9911")]
+    listen: SocketAddr,
+    /// Address of the admin endpoint (/healthz, /readyz, /metrics).
+    #[arg(long, env = "TESSERA_ADMIN_LISTEN", default_value = "127.0.0.1:9912")]
+    admin_listen: SocketAddr,
+    /// The profile IMDS serves (default: the first).
+    #[arg(long, env = "TESSERA_IMDS_PROFILE", value_name = "NAME")]
+    imds_profile: Option<String>,
+    /// Also answer IMDSv1 (token-less) requests. Not allowed with --allow-remote.
+    #[arg(long)]
+    imds_v1: bool,
+    /// IP TTL / hop limit of responses; 1 keeps them on this host.
+    #[arg(long, default_value_t = 1)]
+    hop_limit: u32,
+    /// Allow a non-loopback --listen address (tokens are then required everywhere).
+    #[arg(long)]
+    allow_remote: bool,
+    /// Where each profile's ECS token is written as <profile>.token (0600).
+    #[arg(long, env = "TESSERA_TOKEN_DIR", value_name = "DIR")]
+    token_dir: Option<PathBuf>,
+}
+
+fn default_token_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|v| !v.is_empty())
+        .map(|d| PathBuf::from(d).join("tessera"))
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache/tessera/tokens"))
+        })
+}
+
+fn random_token() -> SecretString {
+    let mut bytes = [0u8; 32];
+    if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err() {
+        bytes.iter_mut().for_each(|b| *b = fastrand::u8(..));
+    }
+    SecretString::new(hex::encode(bytes))
+}
+
+pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    anyhow::ensure!(
+        !(args.imds_v1 && args.allow_remote),
+        "--imds-v1 cannot be combined with --allow-remote: remote clients must use tokens"
+    );
+    for addr in [args.listen, args.admin_listen] {
+        anyhow::ensure!(
+            addr.ip().is_loopback() || args.allow_remote,
+            "--listen/--admin-listen {addr} is not a loopback address; pass --allow-remote to serve other hosts (tokens are then required)"
+        );
+    }
+    let names: Vec<Option<String>> = if args.all_profiles {
+        let path = args.request.config_path()?;
+        let file = ConfigFile::read(&path)?;
+        anyhow::ensure!(
+            !file.profiles.is_empty(),
+            "--all-profiles: {} defines no profiles",
+            path.display()
+        );
+        file.profiles.keys().cloned().map(Some).collect()
+    } else {
+        vec![args.request.profile.clone()]
+    };
+    let token_dir = args
+        .token_dir
+        .clone()
+        .or_else(default_token_dir)
+        .context("no token directory: pass --token-dir")?;
+    crate::files::create_private_dir(&token_dir)?;
+
+    let mut profiles = BTreeMap::new();
+    let mut region = String::new();
+    for name in &names {
+        let resolved = args.request.resolve_for(name.as_deref())?;
+        let label = name.clone().unwrap_or_else(|| FLAGS_PROFILE.to_owned());
+        region.clone_from(&resolved.region);
+        let role_arn = resolved.params.role_arn.as_str().to_owned();
+        let provider = RolesAnywhereProvider::new(resolved, clock.clone())?;
+        let token = random_token();
+        let token_file = token_dir.join(format!("{label}.token"));
+        crate::files::write_atomic(&token_file, token.expose_secret().as_bytes(), 0o600)?;
+        profiles.insert(
+            label,
+            ServedProfile {
+                cache: CredentialCache::new(Arc::new(provider), clock.clone()),
+                role_arn,
+                ecs_token: token,
+            },
+        );
+    }
+    let imds_profile = match &args.imds_profile {
+        Some(name) => {
+            anyhow::ensure!(
+                profiles.contains_key(name),
+                "--imds-profile {name} is not one of the served profiles"
+            );
+            name.clone()
+        }
+        None => profiles.keys().next().cloned().unwrap_or_default(),
+    };
+    let extra_hosts = if args.allow_remote {
+        vec![args.listen.ip().to_string()]
+    } else {
+        Vec::new()
+    };
+    let agent = Arc::new(Agent {
+        profiles,
+        options: ServeOptions {
+            imds_profile,
+            imds_v1: args.imds_v1,
+            extra_hosts,
+            region,
+        },
+        imds_tokens: Default::default(),
+        requests: Default::default(),
+        clock: clock.clone(),
+    });
+
+    super::server_runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+        let admin_listener = tokio::net::TcpListener::bind(args.admin_listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.admin_listen))?;
+        let (address, admin_address) = (listener.local_addr()?, admin_listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        for (name, profile) in &agent.profiles {
+            tokio::spawn(profile.cache.clone().run(name.clone(), stopped.clone()));
+        }
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "tessera serve listening on http://{address} (IMDS and ECS), admin on http://{admin_address}")?;
+            writeln!(out, "IMDS: AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{address} (profile {})", agent.options.imds_profile)?;
+            for name in agent.profiles.keys() {
+                writeln!(
+                    out,
+                    "ECS profile {name}: AWS_CONTAINER_CREDENTIALS_FULL_URI=http://{address}/v1/credentials/{name} AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}",
+                    token_dir.join(format!("{name}.token")).display()
+                )?;
+            }
+            out.flush()?;
+        }
+        let options = ListenOptions {
+            tls: None,
+            hop_limit: Some(args.hop_limit),
+        };
+        let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let credentials_agent = agent.clone();
+        let credentials = tokio::spawn(server::serve(
+            listener,
+            options.clone(),
+            move |incoming| {
+                let agent = credentials_agent.clone();
+                async move { agent.handle(&incoming) }
+            },
+            shutdown(stopped.clone()),
+        ));
+        let admin_agent = agent.clone();
+        let admin_server = tokio::spawn(server::serve(
+            admin_listener,
+            options,
+            move |incoming| {
+                let agent = admin_agent.clone();
+                async move { admin::handle(&agent, &incoming) }
+            },
+            shutdown(stopped.clone()),
+        ));
+        super::local_anchor::shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+        let _ = credentials.await;
+        let _ = admin_server.await;
+        anyhow::Ok(())
+    })
+}

@@ -1,0 +1,166 @@
+//! Where fresh credentials come from: the [`CredentialProvider`] trait, and its Roles Anywhere
+//! implementation, which re-reads rotated certificate and key files and keeps the last good
+//! identity when a new pair is broken.
+
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use time::Duration;
+
+use super::Credentials;
+use crate::clock::Clock;
+use crate::config::{ConfigError, ResolvedProfile};
+use crate::identity::file::{FileIdentity, IdentityError};
+use crate::identity::Signer;
+use crate::rolesanywhere::client::{ClientError, RolesAnywhereClient};
+
+/// The future a provider returns.
+pub type ProvideFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Credentials, ProviderError>> + Send + 'a>>;
+
+/// Why no credentials were obtained.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// The identity could not be loaded.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// CreateSession failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The profile cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// A source of temporary credentials.
+pub trait CredentialProvider: Send + Sync + fmt::Debug {
+    /// Obtains a new set.
+    fn provide(&self) -> ProvideFuture<'_>;
+    /// The session length asked for.
+    fn session_duration(&self) -> Duration;
+    /// Whether the provider's inputs changed since the last `provide` (rotation).
+    fn inputs_changed(&self) -> bool {
+        false
+    }
+}
+
+/// Modification stamps of the identity files.
+type Stamp = Vec<Option<(SystemTime, u64)>>;
+
+fn stamp(paths: &[PathBuf]) -> Stamp {
+    paths
+        .iter()
+        .map(|p: &PathBuf| {
+            std::fs::metadata(Path::new(p))
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())))
+        })
+        .collect()
+}
+
+/// Credentials from Roles Anywhere for one profile.
+#[derive(Debug)]
+pub struct RolesAnywhereProvider {
+    profile: ResolvedProfile,
+    client: RolesAnywhereClient,
+    clock: Arc<dyn Clock>,
+    // A sync mutex: held only to swap the identity, never across an await.
+    identity: Mutex<Option<(Arc<FileIdentity>, Stamp)>>,
+}
+
+impl RolesAnywhereProvider {
+    /// A provider for a resolved profile.
+    pub fn new(profile: ResolvedProfile, clock: Arc<dyn Clock>) -> Result<Self, ProviderError> {
+        let client = profile.client(clock.clone())?;
+        Ok(Self {
+            profile,
+            client,
+            clock,
+            identity: Mutex::new(None),
+        })
+    }
+
+    fn files(&self) -> Vec<PathBuf> {
+        let sources = &self.profile.sources;
+        std::iter::once(sources.certificate.clone())
+            .chain(sources.private_key.clone())
+            .chain(sources.intermediates.clone())
+            .collect()
+    }
+
+    /// The identity to sign with: reloaded when the files changed; a broken new pair is
+    /// rejected (logged) and the previous one kept.
+    fn identity(&self) -> Result<Arc<FileIdentity>, ProviderError> {
+        let current_stamp = stamp(&self.files());
+        let mut slot = self
+            .identity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((identity, loaded_stamp)) = slot.as_ref() {
+            if *loaded_stamp == current_stamp {
+                return Ok(identity.clone());
+            }
+        }
+        match FileIdentity::load(
+            &self.profile.sources,
+            &self.profile.passphrase,
+            self.clock.now(),
+        ) {
+            Ok(loaded) => {
+                let loaded = Arc::new(loaded);
+                if slot.is_some() {
+                    tracing::info!(
+                        profile = self.profile.name.as_deref().unwrap_or("default"),
+                        serial = loaded.certificate().serial_decimal(),
+                        "loaded a rotated certificate and key"
+                    );
+                }
+                *slot = Some((loaded.clone(), current_stamp));
+                Ok(loaded)
+            }
+            Err(error) => match slot.as_mut() {
+                Some((previous, loaded_stamp)) => {
+                    tracing::error!(
+                        profile = self.profile.name.as_deref().unwrap_or("default"),
+                        "rejected the new certificate/key ({error}); still using serial {}",
+                        previous.certificate().serial_decimal()
+                    );
+                    // Do not retry the same broken files on every refresh.
+                    *loaded_stamp = current_stamp;
+                    Ok(previous.clone())
+                }
+                None => Err(error.into()),
+            },
+        }
+    }
+}
+
+impl CredentialProvider for RolesAnywhereProvider {
+    fn provide(&self) -> ProvideFuture<'_> {
+        Box::pin(async move {
+            let identity = self.identity()?;
+            Ok(self
+                .client
+                .create_session(&self.profile.params, identity.as_ref())
+                .await?)
+        })
+    }
+
+    fn session_duration(&self) -> Duration {
+        Duration::seconds(i64::from(self.profile.params.duration_seconds))
+    }
+
+    fn inputs_changed(&self) -> bool {
+        let current = stamp(&self.files());
+        let slot = self
+            .identity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.as_ref().is_some_and(|(_, loaded)| *loaded != current)
+    }
+}

@@ -1,0 +1,211 @@
+//! The cache in front of a provider: one background task per profile refreshes ahead of expiry
+//! (with jitter), retries failures with capped exponential backoff, keeps serving the last good
+//! credentials while they are safe, and publishes its state on a `watch` channel. Readers never
+//! wait on the network.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use time::{Duration, OffsetDateTime};
+use tokio::sync::watch;
+
+use super::provider::CredentialProvider;
+use super::Credentials;
+use crate::clock::Clock;
+
+/// How often the refresher checks for rotated files while waiting.
+pub const ROTATION_POLL: StdDuration = StdDuration::from_secs(2);
+/// Longest wait between failed attempts.
+pub const MAX_BACKOFF: Duration = Duration::seconds(60);
+
+/// The cache's condition, for logs, health and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// No credentials yet; the first refresh is running or being retried.
+    Starting,
+    /// Holding credentials that are safe to hand out.
+    Fresh,
+    /// The last refresh failed, but the last good credentials are still safe.
+    Degraded,
+    /// Nothing safe to hand out.
+    Failed,
+}
+
+impl Health {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Starting => "starting",
+            Health::Fresh => "fresh",
+            Health::Degraded => "degraded",
+            Health::Failed => "failed",
+        }
+    }
+}
+
+/// A published state.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The last good credentials.
+    pub credentials: Option<Credentials>,
+    /// The last refresh error, if the last refresh failed.
+    pub last_error: Option<String>,
+    /// When the next refresh is due.
+    pub next_refresh: Option<OffsetDateTime>,
+    /// Successful refreshes.
+    pub successes: u64,
+    /// Failed refreshes.
+    pub failures: u64,
+}
+
+/// Why nothing can be handed out.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
+
+/// A refreshed, shared credential cache.
+#[derive(Debug)]
+pub struct CredentialCache {
+    provider: Arc<dyn CredentialProvider>,
+    clock: Arc<dyn Clock>,
+    state: watch::Sender<Snapshot>,
+}
+
+impl CredentialCache {
+    /// A cache for `provider`; call [`CredentialCache::run`] to start refreshing.
+    pub fn new(provider: Arc<dyn CredentialProvider>, clock: Arc<dyn Clock>) -> Arc<Self> {
+        let (state, _) = watch::channel(Snapshot {
+            credentials: None,
+            last_error: None,
+            next_refresh: None,
+            successes: 0,
+            failures: 0,
+        });
+        Arc::new(Self {
+            provider,
+            clock,
+            state,
+        })
+    }
+
+    /// The current state.
+    pub fn snapshot(&self) -> Snapshot {
+        self.state.borrow().clone()
+    }
+
+    /// The health right now.
+    pub fn health(&self) -> Health {
+        let snapshot = self.state.borrow();
+        let safe = snapshot
+            .credentials
+            .as_ref()
+            .is_some_and(|c| c.is_fresh(self.clock.now(), self.provider.session_duration()));
+        match (
+            safe,
+            snapshot.last_error.is_some(),
+            snapshot.credentials.is_some(),
+        ) {
+            (true, false, _) => Health::Fresh,
+            (true, true, _) => Health::Degraded,
+            (false, _, false) if snapshot.failures == 0 => Health::Starting,
+            _ => Health::Failed,
+        }
+    }
+
+    /// Credentials safe to hand out now, or why there are none.
+    pub fn current(&self) -> Result<Credentials, Unavailable> {
+        let snapshot = self.state.borrow();
+        match &snapshot.credentials {
+            Some(c) if c.is_fresh(self.clock.now(), self.provider.session_duration()) => {
+                Ok(c.clone())
+            }
+            Some(_) => Err(Unavailable(format!(
+                "credentials are about to expire and refreshing failed: {}",
+                snapshot.last_error.as_deref().unwrap_or("refresh pending")
+            ))),
+            None => Err(Unavailable(match &snapshot.last_error {
+                Some(error) => format!("no credentials yet: {error}"),
+                None => "no credentials yet: the first refresh is running".into(),
+            })),
+        }
+    }
+
+    /// When to refresh credentials obtained at `now`: at 60–75% of their life, and at least a
+    /// margin plus 30 s before they stop being handed out.
+    fn schedule(&self, credentials: &Credentials, now: OffsetDateTime) -> OffsetDateTime {
+        let lifetime = credentials.expiration() - now;
+        let session = lifetime.min(self.provider.session_duration());
+        let latest =
+            credentials.expiration() - super::refresh_margin(session) - Duration::seconds(30);
+        let planned = now + lifetime * (0.60 + fastrand::f64() * 0.15);
+        planned.min(latest).max(now + Duration::seconds(1))
+    }
+
+    /// Refreshes until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, label: String, mut shutdown: watch::Receiver<bool>) {
+        let mut consecutive_failures: u32 = 0;
+        loop {
+            let now = self.clock.now();
+            let next = match self.provider.provide().await {
+                Ok(credentials) => {
+                    consecutive_failures = 0;
+                    let next = self.schedule(&credentials, self.clock.now());
+                    tracing::info!(
+                        profile = %label,
+                        access_key_id = credentials.access_key_id(),
+                        "credentials refreshed; valid until {}, next refresh at {}",
+                        crate::identity::cert::rfc3339(credentials.expiration()),
+                        crate::identity::cert::rfc3339(next)
+                    );
+                    self.state.send_modify(|s| {
+                        s.credentials = Some(credentials);
+                        s.last_error = None;
+                        s.next_refresh = Some(next);
+                        s.successes += 1;
+                    });
+                    next
+                }
+                Err(error) => {
+                    consecutive_failures = consecutive_failures.saturating_add(1);
+                    let step =
+                        Duration::seconds(1 << consecutive_failures.saturating_sub(1).min(6))
+                            .min(MAX_BACKOFF);
+                    let next = now + step * (0.5 + fastrand::f64() * 0.5);
+                    self.state.send_modify(|s| {
+                        s.last_error = Some(error.to_string());
+                        s.next_refresh = Some(next);
+                        s.failures += 1;
+                    });
+                    tracing::warn!(
+                        profile = %label,
+                        health = self.health().as_str(),
+                        "refresh failed: {error}; retrying at {}",
+                        crate::identity::cert::rfc3339(next)
+                    );
+                    next
+                }
+            };
+            // Wait for the due time, a rotation of the identity files, or shutdown.
+            loop {
+                let left = next - self.clock.now();
+                if left <= Duration::ZERO {
+                    break;
+                }
+                let nap = StdDuration::try_from(left)
+                    .unwrap_or(ROTATION_POLL)
+                    .min(ROTATION_POLL);
+                tokio::select! {
+                    _ = tokio::time::sleep(nap) => {}
+                    _ = shutdown.changed() => return,
+                }
+                if *shutdown.borrow() {
+                    return;
+                }
+                if self.provider.inputs_changed() {
+                    tracing::info!(profile = %label, "identity files changed; refreshing now");
+                    break;
+                }
+            }
+        }
+    }
+}

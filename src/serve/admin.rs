@@ -1,0 +1,83 @@
+//! The admin listener: `/healthz` (the process is up), `/readyz` (every profile has credentials
+//! safe to hand out) and `/metrics` (Prometheus text).
+
+use std::fmt::Write;
+
+use serde_json::json;
+
+use super::Agent;
+use crate::credentials::refresh::Health;
+use crate::server::{Incoming, Reply};
+
+/// Handles an admin request.
+pub fn handle(agent: &Agent, request: &Incoming) -> Reply {
+    match request.path.as_str() {
+        "/healthz" => Reply::new(200, "text/plain", "ok\n"),
+        "/readyz" => {
+            let states: serde_json::Map<String, serde_json::Value> = agent
+                .profiles
+                .iter()
+                .map(|(name, p)| (name.clone(), json!(p.cache.health().as_str())))
+                .collect();
+            let ready = agent
+                .profiles
+                .values()
+                .all(|p| matches!(p.cache.health(), Health::Fresh | Health::Degraded));
+            Reply::new(
+                if ready { 200 } else { 503 },
+                "application/json",
+                json!(states).to_string(),
+            )
+        }
+        "/metrics" => Reply::new(200, "text/plain; version=0.0.4", metrics(agent)),
+        _ => Reply::json_error(
+            404,
+            "the admin listener serves /healthz, /readyz and /metrics",
+        ),
+    }
+}
+
+fn metrics(agent: &Agent) -> String {
+    let now = agent.clock.now();
+    let mut out = String::new();
+    out.push_str("# HELP tessera_credentials_refreshes_total Credential refreshes by outcome.\n# TYPE tessera_credentials_refreshes_total counter\n");
+    for (name, profile) in &agent.profiles {
+        let snapshot = profile.cache.snapshot();
+        let _ = writeln!(
+            out,
+            "tessera_credentials_refreshes_total{{profile=\"{name}\",outcome=\"success\"}} {}",
+            snapshot.successes
+        );
+        let _ = writeln!(
+            out,
+            "tessera_credentials_refreshes_total{{profile=\"{name}\",outcome=\"failure\"}} {}",
+            snapshot.failures
+        );
+    }
+    out.push_str("# HELP tessera_credentials_seconds_to_expiry Seconds until the held credentials expire.\n# TYPE tessera_credentials_seconds_to_expiry gauge\n");
+    for (name, profile) in &agent.profiles {
+        if let Some(credentials) = profile.cache.snapshot().credentials {
+            let _ = writeln!(
+                out,
+                "tessera_credentials_seconds_to_expiry{{profile=\"{name}\"}} {}",
+                (credentials.expiration() - now).whole_seconds()
+            );
+        }
+    }
+    out.push_str("# HELP tessera_credentials_health 1 for the profile's current health state.\n# TYPE tessera_credentials_health gauge\n");
+    for (name, profile) in &agent.profiles {
+        let _ = writeln!(
+            out,
+            "tessera_credentials_health{{profile=\"{name}\",state=\"{}\"}} 1",
+            profile.cache.health().as_str()
+        );
+    }
+    out.push_str("# HELP tessera_serve_requests_total Requests by endpoint and status.\n# TYPE tessera_serve_requests_total counter\n");
+    for ((endpoint, status), count) in agent.requests.snapshot() {
+        let _ = writeln!(
+            out,
+            "tessera_serve_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {count}"
+        );
+    }
+    out
+}

@@ -1,0 +1,159 @@
+//! The EC2 instance metadata (IMDSv2) subset SDKs use for credentials, shaped as botocore, the
+//! JavaScript SDK v3 and the Rust SDK expect it (INTEROP.md): token PUT with the TTL echoed,
+//! bare role name, `Code: Success` only with real credentials, RFC 3339 times.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use http::Method;
+use serde_json::json;
+
+use super::Agent;
+use crate::identity::cert::rfc3339;
+use crate::server::{Incoming, Reply};
+
+/// Tokens kept at most; the oldest are evicted first.
+pub const MAX_TOKENS: usize = 10_000;
+/// The TTL bounds of the token PUT.
+const MAX_TTL_SECONDS: u64 = 21_600;
+const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
+const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
+
+/// Issued IMDSv2 session tokens. Security: tokens are never logged.
+#[derive(Debug, Default)]
+pub struct TokenStore {
+    // A sync mutex: held only for map operations.
+    tokens: Mutex<HashMap<String, Instant>>,
+}
+
+impl TokenStore {
+    fn issue(&self, ttl: Duration) -> String {
+        let mut bytes = [0u8; 32];
+        bytes.iter_mut().for_each(|b| *b = fastrand::u8(..));
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let now = Instant::now();
+        let mut tokens = self
+            .tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if tokens.len() >= MAX_TOKENS {
+            tokens.retain(|_, expiry| *expiry > now);
+        }
+        while tokens.len() >= MAX_TOKENS {
+            let Some(oldest) = tokens
+                .iter()
+                .min_by_key(|(_, e)| **e)
+                .map(|(t, _)| t.clone())
+            else {
+                break;
+            };
+            tokens.remove(&oldest);
+        }
+        tokens.insert(token.clone(), now + ttl);
+        token
+    }
+
+    fn valid(&self, token: &str) -> bool {
+        let tokens = self
+            .tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tokens
+            .get(token)
+            .is_some_and(|expiry| *expiry > Instant::now())
+    }
+}
+
+fn text(status: u16, body: impl Into<String>) -> Reply {
+    Reply::new(status, "text/plain", body)
+}
+
+/// Handles `/latest/…`.
+pub fn handle(agent: &Agent, request: &Incoming) -> Reply {
+    if request.path == "/latest/api/token" {
+        return put_token(agent, request);
+    }
+    if request.method != Method::GET {
+        return text(405, "Method Not Allowed");
+    }
+    match request.header(TOKEN_HEADER) {
+        Some(token) if agent.imds_tokens.valid(token) => {}
+        None if agent.options.imds_v1 => {}
+        _ => return text(401, "Unauthorized"),
+    }
+    let Some(served) = agent.profiles.get(&agent.options.imds_profile) else {
+        return text(404, "Not Found");
+    };
+    let path = request.path.as_str();
+    if path == "/latest/meta-data/placement/region" {
+        return text(200, agent.options.region.clone());
+    }
+    if path == "/latest/meta-data/iam/security-credentials/"
+        || path == "/latest/meta-data/iam/security-credentials-extended/"
+    {
+        // A bare role name: the Rust SDK fails on a trailing newline.
+        return text(200, served.role_name().to_owned());
+    }
+    let (extended, role) =
+        if let Some(role) = path.strip_prefix("/latest/meta-data/iam/security-credentials/") {
+            (false, role)
+        } else if let Some(role) =
+            path.strip_prefix("/latest/meta-data/iam/security-credentials-extended/")
+        {
+            (true, role)
+        } else {
+            return text(404, "Not Found");
+        };
+    if role != served.role_name() {
+        return text(404, "Not Found");
+    }
+    match served.cache.current() {
+        Ok(credentials) => {
+            let mut body = json!({
+                "Code": "Success",
+                "LastUpdated": rfc3339(credentials.issued_at().unwrap_or_else(|| agent.clock.now())),
+                "Type": "AWS-HMAC",
+                "AccessKeyId": credentials.access_key_id(),
+                // Security: the output boundary of the IMDS endpoint.
+                "SecretAccessKey": credentials.secret_access_key().expose_secret(),
+                "Token": credentials.session_token().expose_secret(),
+                "Expiration": rfc3339(credentials.expiration()),
+            });
+            if extended {
+                body["AccountId"] = json!(served.account_id());
+            }
+            Reply::new(200, "application/json", body.to_string())
+        }
+        Err(unavailable) => Reply::new(
+            503,
+            "application/json",
+            json!({ "Code": "CredentialsUnavailable", "Message": unavailable.0 }).to_string(),
+        ),
+    }
+}
+
+fn put_token(agent: &Agent, request: &Incoming) -> Reply {
+    if request.method != Method::PUT {
+        return text(405, "Method Not Allowed");
+    }
+    if request.header("x-forwarded-for").is_some() {
+        return text(400, "Bad Request: X-Forwarded-For is not accepted");
+    }
+    let ttl = request
+        .header(TTL_HEADER)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|t| (1..=MAX_TTL_SECONDS).contains(t));
+    let Some(ttl) = ttl else {
+        return text(
+            400,
+            "Bad Request: x-aws-ec2-metadata-token-ttl-seconds must be 1–21600",
+        );
+    };
+    let token = agent.imds_tokens.issue(Duration::from_secs(ttl));
+    let mut reply = text(200, token);
+    reply.headers.push((TTL_HEADER, ttl.to_string()));
+    reply
+}

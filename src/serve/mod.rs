@@ -1,0 +1,164 @@
+//! `tessera serve`: one agent for any number of profiles. Each profile has a refreshed
+//! [`CredentialCache`]; consumers read them through an EC2 IMDSv2-compatible endpoint and an ECS
+//! container-credentials endpoint (one listener), and operators watch an admin listener.
+
+pub mod admin;
+pub mod ecs;
+pub mod imds;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use crate::clock::Clock;
+use crate::credentials::refresh::CredentialCache;
+use crate::secret::SecretString;
+use crate::server::{Incoming, Reply};
+
+/// One served profile.
+#[derive(Debug)]
+pub struct ServedProfile {
+    /// Its cache.
+    pub cache: Arc<CredentialCache>,
+    /// The role ARN (for the IMDS role name, `RoleArn` and `AccountId`).
+    pub role_arn: String,
+    /// The ECS endpoint's token for this profile.
+    pub ecs_token: SecretString,
+}
+
+impl ServedProfile {
+    /// The IMDS role name: the last segment of the role ARN.
+    pub fn role_name(&self) -> &str {
+        self.role_arn.rsplit('/').next().unwrap_or_default()
+    }
+
+    /// The account id from the role ARN.
+    pub fn account_id(&self) -> &str {
+        self.role_arn.split(':').nth(4).unwrap_or_default()
+    }
+}
+
+/// Options of the credentials listener.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The profile IMDS serves.
+    pub imds_profile: String,
+    /// Answer IMDSv1 (token-less) requests.
+    pub imds_v1: bool,
+    /// Extra Host header values allowed (the bind address, with --allow-remote).
+    pub extra_hosts: Vec<String>,
+    /// The region reported at `placement/region`.
+    pub region: String,
+}
+
+/// Request counters by endpoint and status.
+#[derive(Debug, Default)]
+pub struct RequestCounters {
+    // A sync mutex: held only to bump a counter.
+    counts: Mutex<BTreeMap<(&'static str, u16), u64>>,
+}
+
+impl RequestCounters {
+    fn count(&self, endpoint: &'static str, status: u16) {
+        if let Ok(mut counts) = self.counts.lock() {
+            *counts.entry((endpoint, status)).or_default() += 1;
+        }
+    }
+
+    /// A copy of the counts.
+    pub fn snapshot(&self) -> BTreeMap<(&'static str, u16), u64> {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+/// The agent's shared state.
+#[derive(Debug)]
+pub struct Agent {
+    /// Served profiles by name.
+    pub profiles: BTreeMap<String, ServedProfile>,
+    /// Listener options.
+    pub options: ServeOptions,
+    /// IMDSv2 session tokens.
+    pub imds_tokens: imds::TokenStore,
+    /// Request counters.
+    pub requests: RequestCounters,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Host header values every deployment accepts: loopback names and the link-local addresses
+/// SDKs use. Anything else is refused, so a DNS-rebinding page cannot read credentials.
+fn host_allowed(host: &str, extra: &[String]) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default()
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        })
+    };
+    matches!(
+        name,
+        "localhost"
+            | "::1"
+            | "169.254.169.254"
+            | "169.254.170.2"
+            | "169.254.170.23"
+            | "fd00:ec2::23"
+    ) || name
+        .parse::<std::net::Ipv4Addr>()
+        .is_ok_and(|ip| ip.is_loopback())
+        || extra.iter().any(|e| e == name)
+}
+
+impl Agent {
+    /// Routes a request on the credentials listener.
+    pub fn handle(&self, request: &Incoming) -> Reply {
+        let host = request.header("host").unwrap_or_default();
+        if !host_allowed(host, &self.options.extra_hosts) {
+            self.requests.count("refused", 403);
+            return Reply::json_error(403, "Host header is not a loopback or metadata address");
+        }
+        let (endpoint, reply) = if request.path.starts_with("/latest/") {
+            ("imds", imds::handle(self, request))
+        } else if let Some(profile) = request.path.strip_prefix("/v1/credentials/") {
+            ("ecs", ecs::handle(self, profile, request))
+        } else {
+            ("other", Reply::json_error(404, "not found"))
+        };
+        self.requests.count(endpoint, reply.status);
+        reply
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_and_metadata_hosts_are_allowed() {
+        for host in [
+            "localhost",
+            "localhost:9911",
+            "127.0.0.1:80",
+            "127.3.4.5",
+            "[::1]:9911",
+            "169.254.169.254",
+            "169.254.170.2",
+        ] {
+            assert!(host_allowed(host, &[]), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:9911",
+            "10.0.0.1",
+            "",
+            "127.0.0.1.evil.example",
+        ] {
+            assert!(!host_allowed(host, &[]), "{host}");
+        }
+        assert!(host_allowed("10.0.0.1:9911", &["10.0.0.1".to_owned()]));
+    }
+}

@@ -1,0 +1,268 @@
+"""tessera serve against real SDKs (botocore, the AWS CLI) through IMDS and the ECS endpoint,
+backed by the local anchor; hardening of the IMDS endpoint; refresh, outage and rotation."""
+
+import http.client
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import CERTS, clean_env, free_port
+
+ACCOUNT = "123456789012"
+TA = f"arn:aws:rolesanywhere:us-east-1:{ACCOUNT}:trust-anchor/ta"
+PROFILE = f"arn:aws:rolesanywhere:us-east-1:{ACCOUNT}:profile/p"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/app"
+
+
+def anchor_config(tmp, duration):
+    config = tmp / "anchor.toml"
+    config.write_text(f"""
+accountId = "{ACCOUNT}"
+region = "us-east-1"
+minDurationSeconds = 12
+[[trustAnchors]]
+arn = "{TA}"
+certificates = ["{CERTS}/root.pem"]
+[[profiles]]
+arn = "{PROFILE}"
+roleArns = ["{ROLE}"]
+durationSeconds = {duration}
+[[roles]]
+arn = "{ROLE}"
+""")
+    return config
+
+
+class Process:
+    """A tessera process whose stdout's first lines announce its addresses."""
+
+    def __init__(self, args, log, lines=1):
+        self.log = log
+        with open(log, "w") as err:
+            self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True, env=clean_env())
+        self.lines = [self.process.stdout.readline() for _ in range(lines)]
+        assert self.lines[0], f"did not start: {log.read_text()}"
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def start_anchor(tessera_bin, tmp, port, duration=3600):
+    proc = Process([tessera_bin, "anchor", "--config", str(anchor_config(tmp, duration)), "--ca-dir", str(tmp / "ca"),
+                    "--listen", f"127.0.0.1:{port}"], tmp / f"anchor-{time.monotonic_ns()}.log")
+    return proc
+
+
+def start_serve(tessera_bin, tmp, anchor_port, cert="leaf-p256.pem", key="leaf-p256.key", extra=()):
+    args = [tessera_bin, "serve", "--certificate", str(cert if isinstance(cert, Path) else CERTS / cert),
+            "--private-key", str(key if isinstance(key, Path) else CERTS / key), "--intermediates", str(CERTS / "intermediate.pem"),
+            "--trust-anchor-arn", TA, "--profile-arn", PROFILE, "--role-arn", ROLE, "--endpoint", f"http://127.0.0.1:{anchor_port}",
+            "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--token-dir", str(tmp / "tokens"), *extra]
+    proc = Process(args, tmp / "serve.log", lines=3)
+    match = re.search(r"listening on http://(\S+) .*admin on http://(\S+)", proc.lines[0])
+    proc.address, proc.admin = match.group(1), match.group(2)
+    proc.token_file = re.search(r"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=(\S+)", proc.lines[2]).group(1)
+    deadline = time.monotonic() + 20
+    while not ready(proc):
+        assert time.monotonic() < deadline, f"serve never became ready: {(tmp / 'serve.log').read_text()}"
+        time.sleep(0.1)
+    return proc
+
+
+def ready(proc):
+    try:
+        with urllib.request.urlopen(f"http://{proc.admin}/readyz", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def stack(tessera_bin, tmp_path):
+    port = free_port()
+    anchor = start_anchor(tessera_bin, tmp_path, port)
+    serve = start_serve(tessera_bin, tmp_path, port)
+    serve.anchor_url = f"http://127.0.0.1:{port}"
+    yield serve
+    serve.stop()
+    anchor.stop()
+
+
+def sdk_caller_identity(env_extra, anchor_url):
+    """A fresh Python process using botocore's default credential chain."""
+    code = ("import boto3,json; s=boto3.Session(region_name='us-east-1'); "
+            f"print(json.dumps(s.client('sts', endpoint_url='{anchor_url}').get_caller_identity()['Arn']))")
+    env = clean_env(AWS_CONFIG_FILE="/nonexistent", AWS_SHARED_CREDENTIALS_FILE="/nonexistent", **env_extra)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_botocore_gets_credentials_through_imds(stack):
+    result = sdk_caller_identity({"AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://{stack.address}"}, stack.anchor_url)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout).startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/app/")
+
+
+def test_botocore_gets_credentials_through_the_ecs_endpoint(stack):
+    result = sdk_caller_identity({
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"http://{stack.address}/v1/credentials/default",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": stack.token_file,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }, stack.anchor_url)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout).startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/app/")
+    assert Path(stack.token_file).stat().st_mode & 0o777 == 0o600
+
+
+def test_the_aws_cli_gets_credentials_through_imds(stack):
+    aws = Path(sys.executable).parent / "aws"
+    env = clean_env(AWS_CONFIG_FILE="/nonexistent", AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
+                    AWS_EC2_METADATA_SERVICE_ENDPOINT=f"http://{stack.address}", AWS_DEFAULT_REGION="us-east-1")
+    result = subprocess.run([str(aws), "sts", "get-caller-identity", "--endpoint-url", stack.anchor_url, "--output", "json"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["Arn"].startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/app/")
+
+
+def request(stack, method, path, headers=None, host=None):
+    host_port = stack.address
+    connection = http.client.HTTPConnection(*host_port.rsplit(":", 1), timeout=5)
+    connection.putrequest(method, path, skip_host=True)
+    connection.putheader("Host", host or host_port)
+    for name, value in (headers or {}).items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    response = connection.getresponse()
+    body = response.read().decode()
+    return response.status, dict(response.getheaders()), body
+
+
+def token(stack, ttl="60"):
+    status, headers, body = request(stack, "PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": ttl})
+    assert status == 200 and headers["x-aws-ec2-metadata-token-ttl-seconds"] == ttl
+    return body
+
+
+def test_imds_answers_like_ec2(stack):
+    t = token(stack)
+    status, _, role = request(stack, "GET", "/latest/meta-data/iam/security-credentials/", {"x-aws-ec2-metadata-token": t})
+    assert (status, role) == (200, "app")
+    status, _, body = request(stack, "GET", "/latest/meta-data/iam/security-credentials/app", {"x-aws-ec2-metadata-token": t})
+    document = json.loads(body)
+    assert status == 200 and document["Code"] == "Success" and document["Type"] == "AWS-HMAC"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", document["Expiration"])
+    status, _, body = request(stack, "GET", "/latest/meta-data/iam/security-credentials-extended/app", {"x-aws-ec2-metadata-token": t})
+    assert status == 200 and json.loads(body)["AccountId"] == ACCOUNT
+
+
+@pytest.mark.parametrize("case,method,path,headers,host,expected", [
+    ("X-Forwarded-For on the token PUT", "PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "60", "X-Forwarded-For": "10.0.0.1"}, None, 400),
+    ("missing TTL", "PUT", "/latest/api/token", {}, None, 400),
+    ("TTL too long", "PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "21601"}, None, 400),
+    ("TTL zero", "PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "0"}, None, 400),
+    ("IMDSv1 attempt (no token)", "GET", "/latest/meta-data/iam/security-credentials/app", {}, None, 401),
+    ("unknown token", "GET", "/latest/meta-data/iam/security-credentials/app", {"x-aws-ec2-metadata-token": "made-up"}, None, 401),
+    ("foreign Host header", "PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "60"}, "attacker.example", 403),
+    ("ECS without the token", "GET", "/v1/credentials/default", {}, None, 401),
+    ("ECS with a wrong token", "GET", "/v1/credentials/default", {"Authorization": "wrong"}, None, 401),
+])
+def test_hardening(stack, case, method, path, headers, host, expected):
+    status, _, body = request(stack, method, path, headers, host)
+    assert status == expected, (case, body)
+    assert "SecretAccessKey" not in body
+
+
+def test_an_expired_imds_token_is_refused(stack):
+    t = token(stack, ttl="1")
+    time.sleep(1.5)
+    status, _, _ = request(stack, "GET", "/latest/meta-data/iam/security-credentials/app", {"x-aws-ec2-metadata-token": t})
+    assert status == 401
+
+
+def test_admin_endpoints(stack):
+    with urllib.request.urlopen(f"http://{stack.admin}/healthz", timeout=5) as response:
+        assert response.status == 200
+    with urllib.request.urlopen(f"http://{stack.admin}/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    assert 'tessera_credentials_refreshes_total{profile="default",outcome="success"} 1' in metrics
+    assert 'tessera_credentials_health{profile="default",state="fresh"} 1' in metrics
+
+
+def ecs_get(stack):
+    token_value = Path(stack.token_file).read_text()
+    status, _, body = request(stack, "GET", "/v1/credentials/default", {"Authorization": token_value})
+    return status, json.loads(body)
+
+
+def test_short_sessions_refresh_ahead_survive_an_outage_and_recover(tessera_bin, tmp_path):
+    port = free_port()
+    anchor = start_anchor(tessera_bin, tmp_path, port, duration=12)
+    serve = start_serve(tessera_bin, tmp_path, port)
+    try:
+        import datetime
+        keys = set()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            status, document = ecs_get(serve)
+            assert status == 200, document
+            left = (datetime.datetime.strptime(document["Expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+                    - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+            assert left > 3, f"handed out credentials with {left} s left"
+            keys.add(document["AccessKeyId"])
+            time.sleep(0.5)
+        assert len(keys) >= 2, "serve never refreshed"
+        anchor.stop()
+        saw_503 = False
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not saw_503:
+            status, document = ecs_get(serve)
+            if status == 503:
+                saw_503 = True
+                assert document["code"] == "CredentialsUnavailable" and "AccessKeyId" not in document
+            time.sleep(0.5)
+        assert saw_503, "expired credentials were served during the outage"
+        anchor = start_anchor(tessera_bin, tmp_path, port, duration=12)
+        deadline = time.monotonic() + 30
+        while ecs_get(serve)[0] != 200:
+            assert time.monotonic() < deadline, "serve did not recover after the anchor came back"
+            time.sleep(0.5)
+    finally:
+        serve.stop()
+        anchor.stop()
+
+
+def test_rotated_certificate_is_picked_up_and_a_broken_one_rejected(tessera_bin, tmp_path):
+    port = free_port()
+    anchor = start_anchor(tessera_bin, tmp_path, port)
+    cert, key = tmp_path / "leaf.pem", tmp_path / "leaf.key"
+    shutil.copy(CERTS / "leaf-p256.pem", cert)
+    shutil.copy(CERTS / "leaf-p256.key", key)
+    serve = start_serve(tessera_bin, tmp_path, port, cert=cert, key=key)
+    try:
+        first = ecs_get(serve)[1]["AccessKeyId"]
+        # A valid new pair (another leaf under the same intermediate) is swapped in.
+        shutil.copy(CERTS / "leaf-rsa.pem", cert)
+        shutil.copy(CERTS / "leaf-rsa.key", key)
+        deadline = time.monotonic() + 15
+        while ecs_get(serve)[1]["AccessKeyId"] == first:
+            assert time.monotonic() < deadline, "the rotated certificate was not picked up"
+            time.sleep(0.3)
+        assert "loaded a rotated certificate and key" in (tmp_path / "serve.log").read_text()
+        # A broken key is rejected and the previous identity keeps working.
+        key.write_text("garbage")
+        deadline = time.monotonic() + 15
+        while "rejected the new certificate/key" not in (tmp_path / "serve.log").read_text():
+            assert time.monotonic() < deadline, "the broken key was not noticed"
+            time.sleep(0.3)
+        status, document = ecs_get(serve)
+        assert status == 200 and document["AccessKeyId"].startswith("ASIA")
+    finally:
+        serve.stop()
+        anchor.stop()
