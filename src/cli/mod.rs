@@ -6,12 +6,14 @@ mod args;
 mod ca;
 mod credential_process;
 mod doctor;
+mod exec;
 mod local_anchor;
 pub mod logging;
 mod quickstart;
 mod read_certificate_data;
 mod serve;
 mod sign_string;
+mod update;
 
 use std::process::ExitCode;
 
@@ -45,6 +47,10 @@ pub enum Command {
     CredentialProcess(credential_process::CredentialProcessArgs),
     /// Serve credentials for one or many profiles on IMDSv2- and ECS-compatible endpoints.
     Serve(serve::ServeArgs),
+    /// Run a command with a profile's credentials (environment, or a private ECS endpoint).
+    Exec(exec::ExecArgs),
+    /// Keep a profile in the shared credentials file (~/.aws/credentials) fresh.
+    Update(update::UpdateArgs),
     /// Sign the official helper's fixed test string with the private key (diagnostic).
     SignString(sign_string::SignStringArgs),
     /// Print facts about a certificate as JSON (diagnostic).
@@ -65,25 +71,30 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     let mode = match cli.command {
         Command::Anchor(_) | Command::Quickstart(_) | Command::Serve(_) => logging::Mode::Service,
+        Command::Update(ref update) if !update.is_once() => logging::Mode::Service,
         _ => logging::Mode::OneShot,
     };
     let log = logging::init(cli.debug, cli.log_format, mode);
+    let success = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
-        Command::CredentialProcess(args) => credential_process::run(args),
-        Command::SignString(args) => sign_string::run(args),
-        Command::ReadCertificateData(args) => read_certificate_data::run(args),
-        Command::Ca(args) => ca::run(args),
-        Command::Serve(args) => serve::run(args),
-        Command::Doctor(args) => doctor::run(args),
-        Command::Anchor(args) => anchor::run(args),
-        Command::Quickstart(args) => quickstart::run(args),
+        Command::CredentialProcess(args) => success(credential_process::run(args)),
+        Command::SignString(args) => success(sign_string::run(args)),
+        Command::ReadCertificateData(args) => success(read_certificate_data::run(args)),
+        Command::Ca(args) => success(ca::run(args)),
+        Command::Serve(args) => success(serve::run(args)),
+        Command::Update(args) => success(update::run(args)),
+        // The child's exit code becomes tessera's.
+        Command::Exec(args) => exec::run(args),
+        Command::Doctor(args) => success(doctor::run(args)),
+        Command::Anchor(args) => success(anchor::run(args)),
+        Command::Quickstart(args) => success(quickstart::run(args)),
         Command::Version => {
             println!("tessera {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     };
     let code = match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             // The first stderr line is the reason; deferred warnings follow it.
             eprintln!("tessera: {}", one_line(&error));

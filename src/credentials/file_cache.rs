@@ -128,19 +128,24 @@ impl CacheEntry {
 
     /// Takes the entry's exclusive lock, waiting for another process that holds it.
     pub fn lock(&self) -> Result<CacheLock, CacheError> {
-        let lock_error = |source| CacheError::Lock {
-            path: self.lock_path.clone(),
-            source,
-        };
         if let Some(dir) = self.lock_path.parent() {
             create_private_dir(dir)?;
         }
+        Self::lock_file(&self.lock_path)
+    }
+
+    /// Takes an exclusive lock on `path` (created 0600 if missing), waiting for its holder.
+    pub fn lock_file(path: &Path) -> Result<CacheLock, CacheError> {
+        let lock_error = |source| CacheError::Lock {
+            path: path.to_owned(),
+            source,
+        };
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
-            .open(&self.lock_path)
+            .open(path)
             .map_err(lock_error)?;
         file.lock().map_err(lock_error)?;
         Ok(CacheLock { _file: file })

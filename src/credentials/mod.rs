@@ -4,6 +4,7 @@
 pub mod file_cache;
 pub mod provider;
 pub mod refresh;
+pub mod shared_file;
 
 use std::fmt;
 use std::sync::Arc;

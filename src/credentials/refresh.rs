@@ -88,6 +88,11 @@ impl CredentialCache {
         })
     }
 
+    /// A receiver that sees every published state.
+    pub fn subscribe(&self) -> watch::Receiver<Snapshot> {
+        self.state.subscribe()
+    }
+
     /// The current state.
     pub fn snapshot(&self) -> Snapshot {
         self.state.borrow().clone()

@@ -266,3 +266,81 @@ def test_rotated_certificate_is_picked_up_and_a_broken_one_rejected(tessera_bin,
     finally:
         serve.stop()
         anchor.stop()
+
+
+# update and exec
+
+def _request_flags(anchor_port):
+    return ["--certificate", str(CERTS / "leaf-p256.pem"), "--private-key", str(CERTS / "leaf-p256.key"),
+            "--intermediates", str(CERTS / "intermediate.pem"), "--trust-anchor-arn", TA, "--profile-arn", PROFILE,
+            "--role-arn", ROLE, "--endpoint", f"http://127.0.0.1:{anchor_port}"]
+
+
+CREDENTIALS_FILE = "".join(
+    ["# managed by hand, keep this comment\r\n", "[default]\r\naws_access_key_id = AKIADEFAULT\r\naws_secret_access_key = keep\r\n\r\n"]
+    + [f"[other{i}]\r\n; profile {i}\r\naws_access_key_id = AKIAOTHER{i}\r\naws_secret_access_key = s{i}\r\nregion = eu-west-{i % 3 + 1}\r\n\r\n" for i in range(5)]
+    + ["[ra]\r\naws_access_key_id = OLD\r\n# inside the target\r\naws_secret_access_key = OLD\r\naws_session_token = OLD\r\nregion = us-east-1\r\n\r\n"]
+    + [f"[more{i}]\r\naws_access_key_id = AKIAMORE{i}\r\n\r\n" for i in range(5)]
+)
+
+
+def test_update_changes_only_the_target_profiles_three_keys(tessera_bin, tmp_path):
+    port = free_port()
+    anchor = start_anchor(tessera_bin, tmp_path, port)
+    try:
+        path = tmp_path / "credentials"
+        path.write_bytes(CREDENTIALS_FILE.encode())
+        result = subprocess.run([tessera_bin, "update", "--once", "--aws-profile", "ra", "--credentials-file", str(path), *_request_flags(port)],
+                                capture_output=True, text=True, env=clean_env(), timeout=60)
+        assert result.returncode == 0, result.stderr
+        before = CREDENTIALS_FILE.split("\r\n")
+        after = path.read_bytes().decode().split("\r\n")
+        assert len(before) == len(after), "no line was added or removed"
+        changed = [(b, a) for b, a in zip(before, after) if b != a]
+        assert [b for b, _ in changed] == ["aws_access_key_id = OLD", "aws_secret_access_key = OLD", "aws_session_token = OLD"]
+        assert changed[0][1].startswith("aws_access_key_id = ASIA")
+        assert path.stat().st_mode & 0o777 == 0o600
+        # The AWS CLI reads the written profile.
+        aws = Path(sys.executable).parent / "aws"
+        cli = subprocess.run([str(aws), "sts", "get-caller-identity", "--profile", "ra", "--endpoint-url", f"http://127.0.0.1:{port}", "--output", "json"],
+                             capture_output=True, text=True, timeout=60,
+                             env=clean_env(AWS_SHARED_CREDENTIALS_FILE=str(path), AWS_CONFIG_FILE="/nonexistent"))
+        assert cli.returncode == 0, cli.stderr
+    finally:
+        anchor.stop()
+
+
+def test_update_keeps_the_file_fresh_until_stopped(tessera_bin, tmp_path):
+    port = free_port()
+    anchor = start_anchor(tessera_bin, tmp_path, port, duration=12)
+    path = tmp_path / "credentials"
+    updater = subprocess.Popen([tessera_bin, "update", "--aws-profile", "ra", "--credentials-file", str(path), *_request_flags(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_env())
+    try:
+        keys = set()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(keys) < 2:
+            if path.exists():
+                keys.update(line for line in path.read_text().splitlines() if line.startswith("aws_access_key_id"))
+            time.sleep(0.3)
+        assert len(keys) >= 2, "the credentials file was not refreshed"
+    finally:
+        updater.terminate()
+        updater.wait(timeout=10)
+        anchor.stop()
+
+
+@pytest.mark.parametrize("mode", ["env", "ecs"])
+def test_exec_runs_a_command_with_the_credentials(tessera_bin, tmp_path, mode):
+    port = free_port()
+    anchor = start_anchor(tessera_bin, tmp_path, port)
+    try:
+        code = ("import boto3,json,sys; s=boto3.Session(); "
+                f"print(s.client('sts', endpoint_url='http://127.0.0.1:{port}').get_caller_identity()['Arn']); sys.exit(7)")
+        args = [tessera_bin, "exec", *_request_flags(port), *(["--ecs"] if mode == "ecs" else []), "--", sys.executable, "-c", code]
+        env = clean_env(AWS_CONFIG_FILE="/nonexistent", AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_EC2_METADATA_DISABLED="true")
+        result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+        assert result.returncode == 7, result.stderr
+        assert result.stdout.strip().startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/app/")
+    finally:
+        anchor.stop()

@@ -1,0 +1,161 @@
+//! `tessera exec -- CMD ARGS…`: run a command with a profile's credentials, either in its
+//! environment or (`--ecs`) through a private ECS endpoint with a one-off token, which keeps
+//! long-running commands supplied with refreshed credentials.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::args::RequestArgs;
+use crate::clock::{Clock, SystemClock};
+use crate::credentials::provider::{CredentialProvider, RolesAnywhereProvider};
+use crate::credentials::refresh::CredentialCache;
+use crate::identity::cert::rfc3339;
+use crate::secret::SecretString;
+use crate::serve::{Agent, ServeOptions, ServedProfile};
+use crate::server::{self, ListenOptions};
+
+/// Variables that could make the child use other credentials than the ones given.
+const CLEARED: [&str; 9] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_PROFILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+];
+
+/// Flags of `exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    request: RequestArgs,
+    /// Serve the credentials on a private ECS endpoint (refreshed) instead of the environment.
+    #[arg(long)]
+    ecs: bool,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
+    command: Vec<OsString>,
+}
+
+pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let resolved = args.request.resolve()?;
+    let region = resolved.region.clone();
+    let role_arn = resolved.params.role_arn.as_str().to_owned();
+    let provider = Arc::new(RolesAnywhereProvider::new(resolved, clock.clone())?);
+    let (program, rest) = args
+        .command
+        .split_first()
+        .context("no command given after --")?;
+    let mut child = tokio::process::Command::new(program);
+    child.args(rest);
+    for name in CLEARED {
+        child.env_remove(name);
+    }
+    // The JS and Rust SDKs read AWS_REGION, botocore AWS_DEFAULT_REGION; set whichever is unset.
+    for name in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if std::env::var_os(name).is_none() {
+            child.env(name, &region);
+        }
+    }
+    super::server_runtime()?.block_on(async move {
+        let status = if args.ecs {
+            let cache = CredentialCache::new(provider, clock.clone());
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            tokio::spawn(cache.clone().run("exec".into(), stopped.clone()));
+            let mut updates = cache.subscribe();
+            // The first refresh either succeeds or fails; the child starts only with credentials.
+            let _ = updates
+                .wait_for(|s| s.credentials.is_some() || s.failures > 0)
+                .await;
+            cache
+                .current()
+                .map_err(|e| anyhow::anyhow!("cannot obtain credentials: {e}"))?;
+            let token = SecretString::new(hex::encode(std::array::from_fn::<u8, 32, _>(|_| {
+                fastrand::u8(..)
+            })));
+            let agent = Arc::new(Agent {
+                profiles: BTreeMap::from([(
+                    "exec".to_owned(),
+                    ServedProfile {
+                        cache,
+                        role_arn,
+                        ecs_token: token.clone(),
+                    },
+                )]),
+                options: ServeOptions {
+                    imds_profile: "exec".into(),
+                    imds_v1: false,
+                    extra_hosts: Vec::new(),
+                    region,
+                },
+                imds_tokens: Default::default(),
+                requests: Default::default(),
+                clock,
+            });
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let address = listener.local_addr()?;
+            let mut shutdown = stopped.clone();
+            tokio::spawn(server::serve(
+                listener,
+                ListenOptions {
+                    tls: None,
+                    hop_limit: Some(1),
+                },
+                move |incoming| {
+                    let agent = agent.clone();
+                    async move { agent.handle(&incoming) }
+                },
+                async move {
+                    let _ = shutdown.wait_for(|s| *s).await;
+                },
+            ));
+            child
+                .env(
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                    format!("http://{address}/v1/credentials/exec"),
+                )
+                .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", token.expose_secret());
+            let status = child
+                .status()
+                .await
+                .with_context(|| format!("cannot run {}", program.to_string_lossy()))?;
+            let _ = stop.send(true);
+            status
+        } else {
+            let credentials = provider.provide().await?;
+            child
+                .env("AWS_ACCESS_KEY_ID", credentials.access_key_id())
+                .env(
+                    "AWS_SECRET_ACCESS_KEY",
+                    credentials.secret_access_key().expose_secret(),
+                )
+                .env(
+                    "AWS_SESSION_TOKEN",
+                    credentials.session_token().expose_secret(),
+                )
+                .env(
+                    "AWS_CREDENTIAL_EXPIRATION",
+                    rfc3339(credentials.expiration()),
+                );
+            child
+                .status()
+                .await
+                .with_context(|| format!("cannot run {}", program.to_string_lossy()))?
+        };
+        // A signal-killed child has no code; 128 + signal is the shell convention.
+        let code = status.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            128 + status.signal().unwrap_or(0)
+        });
+        Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+    })
+}

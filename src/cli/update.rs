@@ -1,0 +1,126 @@
+//! `tessera update`: keep a profile in the shared credentials file fresh. Each write is atomic
+//! (temp file + rename, 0600) under a lock file, and changes only the profile's three keys.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::args::RequestArgs;
+use crate::clock::{Clock, SystemClock};
+use crate::credentials::file_cache::CacheEntry;
+use crate::credentials::provider::{CredentialProvider, RolesAnywhereProvider};
+use crate::credentials::refresh::CredentialCache;
+use crate::credentials::shared_file::set_profile;
+use crate::credentials::Credentials;
+
+/// Flags of `update`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    request: RequestArgs,
+    /// The profile (section) to write in the credentials file.
+    #[arg(
+        long,
+        env = "TESSERA_AWS_PROFILE",
+        default_value = "default",
+        value_name = "NAME"
+    )]
+    aws_profile: String,
+    /// The credentials file (default: AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials).
+    #[arg(long, value_name = "FILE")]
+    credentials_file: Option<PathBuf>,
+    /// Write once and exit, instead of refreshing ahead of expiry until stopped.
+    #[arg(long)]
+    once: bool,
+}
+
+impl UpdateArgs {
+    /// Whether this is a one-shot run.
+    pub(super) fn is_once(&self) -> bool {
+        self.once
+    }
+}
+
+fn credentials_path(flag: Option<PathBuf>) -> Option<PathBuf> {
+    flag.or_else(|| {
+        std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+    .or_else(|| {
+        std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .map(|h| PathBuf::from(h).join(".aws/credentials"))
+    })
+}
+
+/// Rewrites `profile` in `path` under `<path>.lock`.
+fn write_profile(path: &Path, profile: &str, credentials: &Credentials) -> anyhow::Result<()> {
+    let lock_target = PathBuf::from(format!("{}.lock", path.display()));
+    let _lock = CacheEntry::lock_file(&lock_target)?;
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let updated = zeroize::Zeroizing::new(set_profile(&text, profile, credentials));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::files::create_private_dir(dir)?;
+    }
+    crate::files::write_atomic(path, updated.as_bytes(), 0o600)?;
+    tracing::info!(
+        file = %path.display(),
+        profile,
+        access_key_id = credentials.access_key_id(),
+        "credentials written, valid until {}",
+        crate::identity::cert::rfc3339(credentials.expiration())
+    );
+    Ok(())
+}
+
+pub(super) fn run(args: UpdateArgs) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let path = credentials_path(args.credentials_file.clone())
+        .context("no credentials file: pass --credentials-file or set HOME")?;
+    let resolved = args.request.resolve()?;
+    let label = resolved
+        .name
+        .clone()
+        .unwrap_or_else(|| "default".to_owned());
+    let provider = Arc::new(RolesAnywhereProvider::new(resolved, clock.clone())?);
+    let runtime = super::server_runtime()?;
+    if args.once {
+        let credentials = runtime.block_on(provider.provide())?;
+        return write_profile(&path, &args.aws_profile, &credentials);
+    }
+    let cache = CredentialCache::new(provider, clock);
+    let mut updates = cache.subscribe();
+    runtime.block_on(async move {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let refresher = tokio::spawn(cache.clone().run(label, stopped));
+        let mut written: Option<String> = None;
+        loop {
+            tokio::select! {
+                changed = updates.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let latest = updates.borrow_and_update().credentials.clone();
+                    if let Some(credentials) = latest.filter(|c| written.as_deref() != Some(c.access_key_id())) {
+                        // A failed write is retried with the next refresh; the loop survives it.
+                        match write_profile(&path, &args.aws_profile, &credentials) {
+                            Ok(()) => written = Some(credentials.access_key_id().to_owned()),
+                            Err(error) => tracing::error!("{error:#}"),
+                        }
+                    }
+                }
+                () = super::local_anchor::shutdown_signal() => break,
+            }
+        }
+        let _ = stop.send(true);
+        let _ = refresher.await;
+        anyhow::Ok(())
+    })
+}

@@ -1,0 +1,132 @@
+//! Writing a profile into the AWS shared credentials file while preserving every other byte:
+//! comments, other profiles, their order, unknown keys and the file's line endings.
+
+use super::Credentials;
+
+/// The keys `update` owns in its profile.
+const KEYS: [&str; 3] = [
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+];
+
+fn section_name(line: &str) -> Option<&str> {
+    let trimmed = line.trim();
+    trimmed.strip_prefix('[')?.strip_suffix(']').map(str::trim)
+}
+
+fn key_of(line: &str) -> Option<String> {
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty() && !key.starts_with(['#', ';'])).then(|| key.to_ascii_lowercase())
+}
+
+/// Returns `text` with `profile`'s three credential keys set to `credentials`.
+pub fn set_profile(text: &str, profile: &str, credentials: &Credentials) -> String {
+    let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let values = [
+        credentials.access_key_id().to_owned(),
+        credentials.secret_access_key().expose_secret().to_owned(),
+        credentials.session_token().expose_secret().to_owned(),
+    ];
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut in_target = false;
+    let mut found_section = false;
+    let mut written = [false; 3];
+    let flush_missing = |out: &mut String, written: &mut [bool; 3]| {
+        for (i, key) in KEYS.iter().enumerate() {
+            if !written[i] {
+                out.push_str(&format!("{key} = {}{newline}", values[i]));
+                written[i] = true;
+            }
+        }
+    };
+    for line in &lines {
+        if let Some(name) = section_name(line) {
+            if in_target {
+                flush_missing(&mut out, &mut written);
+            }
+            in_target = name == profile;
+            found_section |= in_target;
+        } else if in_target {
+            if let Some(index) =
+                key_of(line).and_then(|k| KEYS.iter().position(|owned| *owned == k))
+            {
+                let ending = if line.ends_with("\r\n") {
+                    "\r\n"
+                } else if line.ends_with('\n') {
+                    "\n"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("{} = {}{ending}", KEYS[index], values[index]));
+                written[index] = true;
+                continue;
+            }
+        }
+        out.push_str(line);
+    }
+    if in_target {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push_str(newline);
+        }
+        flush_missing(&mut out, &mut written);
+    }
+    if !found_section {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push_str(newline);
+        }
+        if !out.is_empty() {
+            out.push_str(newline);
+        }
+        out.push_str(&format!("[{profile}]{newline}"));
+        flush_missing(&mut out, &mut written);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::SecretString;
+
+    fn creds() -> Credentials {
+        Credentials::new(
+            "ASIANEW".into(),
+            SecretString::new("new-secret".into()),
+            SecretString::new("new-token".into()),
+            time::macros::datetime!(2030-01-01 00:00:00 UTC),
+        )
+    }
+
+    #[test]
+    fn only_the_target_profiles_keys_change() {
+        let before = "# top comment\r\n[a]\r\naws_access_key_id = A\r\n\r\n[ra]\r\n; keep me\r\naws_access_key_id=OLD\r\nregion = eu-west-1\r\naws_session_token = OLDT\r\n[b]\r\nx = 1\r\n";
+        let after = set_profile(before, "ra", &creds());
+        assert_eq!(
+            after,
+            "# top comment\r\n[a]\r\naws_access_key_id = A\r\n\r\n[ra]\r\n; keep me\r\naws_access_key_id = ASIANEW\r\nregion = eu-west-1\r\naws_session_token = new-token\r\naws_secret_access_key = new-secret\r\n[b]\r\nx = 1\r\n"
+        );
+    }
+
+    #[test]
+    fn a_missing_profile_is_appended() {
+        assert_eq!(
+            set_profile("[a]\nk = v", "ra", &creds()),
+            "[a]\nk = v\n\n[ra]\naws_access_key_id = ASIANEW\naws_secret_access_key = new-secret\naws_session_token = new-token\n"
+        );
+        assert_eq!(
+            set_profile("", "ra", &creds()),
+            "[ra]\naws_access_key_id = ASIANEW\naws_secret_access_key = new-secret\naws_session_token = new-token\n"
+        );
+    }
+
+    #[test]
+    fn a_target_section_at_the_end_gets_its_keys() {
+        assert_eq!(
+            set_profile("[ra]\nregion = x\n", "ra", &creds()),
+            "[ra]\nregion = x\naws_access_key_id = ASIANEW\naws_secret_access_key = new-secret\naws_session_token = new-token\n"
+        );
+    }
+}
