@@ -344,3 +344,43 @@ def test_exec_runs_a_command_with_the_credentials(tessera_bin, tmp_path, mode):
         assert result.stdout.strip().startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/app/")
     finally:
         anchor.stop()
+
+
+# The AWS SDK for JavaScript v3 through all three ways.
+
+JS = Path(__file__).parent / "js"
+
+
+def js_caller_identity(provider, anchor_url, env_extra, profile=None):
+    node = shutil.which("node")
+    assert node, "node is required for the JavaScript SDK interop tests (tests/run installs it)"
+    assert (JS / "node_modules/@aws-sdk/credential-providers").exists(), "run tests/run to install the JavaScript SDK"
+    env = clean_env(**{"AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", **env_extra})
+    args = [node, str(JS / "caller_identity.mjs"), provider, anchor_url, *([profile] if profile else [])]
+    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=60, cwd=JS)
+
+
+@pytest.mark.parametrize("provider", ["imds", "container", "http"])
+def test_the_javascript_sdk_gets_credentials_from_serve(stack, provider):
+    if provider == "imds":
+        env = {"AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://{stack.address}"}
+    elif provider == "container":
+        # fromContainerMetadata reads the token from the environment only.
+        env = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": f"http://{stack.address}/v1/credentials/default",
+               "AWS_CONTAINER_AUTHORIZATION_TOKEN": Path(stack.token_file).read_text()}
+    else:
+        env = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": f"http://{stack.address}/v1/credentials/default",
+               "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": stack.token_file}
+    result = js_caller_identity(provider, stack.anchor_url, env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/app/")
+
+
+def test_the_javascript_sdk_gets_credentials_from_credential_process(stack, tessera_bin, tmp_path):
+    port = stack.anchor_url.rsplit(":", 1)[1]
+    line = " ".join(f'"{a}"' for a in [tessera_bin, "credential-process", *_request_flags(port)])
+    config = tmp_path / "config"
+    config.write_text(f"[profile ra]\nregion = us-east-1\ncredential_process = {line}\n")
+    result = js_caller_identity("process", stack.anchor_url, {"AWS_CONFIG_FILE": str(config)}, profile="ra")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/app/")
