@@ -12,7 +12,8 @@ use time::Duration;
 use super::args::RequestArgs;
 use crate::clock::{Clock, SystemClock};
 use crate::config::ResolvedProfile;
-use crate::credentials::file_cache::{CacheKey, FileCache};
+use crate::credentials::file_cache::{CacheEntry, CacheKey, FileCache};
+use crate::credentials::keyring_cache::KeyringCache;
 use crate::credentials::Credentials;
 use crate::identity::file::{load_certificate, FileIdentity};
 
@@ -21,8 +22,37 @@ use crate::identity::file::{load_certificate, FileIdentity};
 pub(super) enum CacheMode {
     /// A 0600 file per request under the user cache directory, shared by concurrent runs.
     File,
+    /// The OS keyring (Linux: the kernel keyutils store); lock files stay in the cache directory.
+    Keyring,
     /// No cache: every run calls CreateSession (like aws_signing_helper).
     None,
+}
+
+/// The cache backend in use (the file backend is the entry itself).
+enum Store {
+    File,
+    Keyring(KeyringCache),
+}
+
+impl Store {
+    fn read(&self, entry: &CacheEntry, key: &CacheKey) -> Result<Option<Credentials>, String> {
+        match self {
+            Store::File => entry.read().map_err(|e| e.to_string()),
+            Store::Keyring(keyring) => keyring.read(key).map_err(|e| e.to_string()),
+        }
+    }
+
+    fn write(
+        &self,
+        entry: &CacheEntry,
+        key: &CacheKey,
+        credentials: &Credentials,
+    ) -> Result<(), String> {
+        match self {
+            Store::File => entry.write(credentials).map_err(|e| format!("{e:#}")),
+            Store::Keyring(keyring) => keyring.write(key, credentials).map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// Flags of `credential-process` (compatible with `aws_signing_helper credential-process`).
@@ -42,12 +72,26 @@ pub(super) fn run(args: CredentialProcessArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let profile = args.request.resolve()?;
     let credentials = match (args.cache, cache_dir(args.cache_dir.clone())) {
-        (CacheMode::File, Some(dir)) => cached(&profile, &FileCache::new(dir), clock)?,
-        (CacheMode::File, None) => {
+        (CacheMode::None, _) => fetch(&profile, clock)?,
+        (_, None) => {
             tracing::warn!("no cache directory (set TESSERA_CACHE_DIR or HOME); not caching");
             fetch(&profile, clock)?
         }
-        (CacheMode::None, _) => fetch(&profile, clock)?,
+        (CacheMode::File, Some(dir)) => {
+            cached(&profile, &FileCache::new(dir), &Store::File, clock)?
+        }
+        (CacheMode::Keyring, Some(dir)) => match KeyringCache::open() {
+            Ok(keyring) => cached(
+                &profile,
+                &FileCache::new(dir),
+                &Store::Keyring(keyring),
+                clock,
+            )?,
+            Err(error) => {
+                tracing::warn!("{error}; not caching");
+                fetch(&profile, clock)?
+            }
+        },
     };
     let json = credentials.to_process_json();
     let mut stdout = std::io::stdout().lock();
@@ -91,6 +135,7 @@ fn fetch(profile: &ResolvedProfile, clock: Arc<dyn Clock>) -> anyhow::Result<Cre
 fn cached(
     profile: &ResolvedProfile,
     cache: &FileCache,
+    store: &Store,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Credentials> {
     // The key needs only the certificate, so a warm run never touches (or asks for) the key.
@@ -109,7 +154,7 @@ fn cached(
     ]);
     let entry = cache.entry(&key);
     let session = Duration::seconds(i64::from(params.duration_seconds));
-    let fresh = |clock: &dyn Clock| match entry.read() {
+    let fresh = |clock: &dyn Clock| match store.read(&entry, &key) {
         Ok(Some(credentials)) if credentials.is_fresh(clock.now(), session) => Some(credentials),
         Ok(_) => None,
         Err(error) => {
@@ -130,8 +175,8 @@ fn cached(
         return Ok(credentials);
     }
     let credentials = fetch(profile, clock)?;
-    if let Err(error) = entry.write(&credentials) {
-        tracing::warn!("{error:#}; the credentials were not cached");
+    if let Err(error) = store.write(&entry, &key, &credentials) {
+        tracing::warn!("{error}; the credentials were not cached");
     }
     Ok(credentials)
 }

@@ -50,6 +50,11 @@ impl CacheKey {
         }
         Self(hex::encode(context.finish()))
     }
+
+    /// The key as hex.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// A cache directory.

@@ -2,6 +2,7 @@
 //! credential_process output format, and when credentials are still worth handing out.
 
 pub mod file_cache;
+pub mod keyring_cache;
 pub mod provider;
 pub mod refresh;
 pub mod shared_file;

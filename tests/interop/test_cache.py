@@ -2,7 +2,9 @@
 runs make exactly one, and cache trouble never fails a run."""
 
 import json
+import re
 import subprocess
+from pathlib import Path
 
 from conftest import arn_args, clean_env, identity_args, run_tessera
 
@@ -40,12 +42,35 @@ def test_32_concurrent_cold_runs_make_exactly_one_create_session(tessera_bin, st
     assert len(stub.requests()) == 1
 
 
-def test_credentials_near_the_sdk_refresh_window_are_refreshed(tessera_bin, stub_factory, tmp_path):
-    # 16 minutes left: fine to hand out once, but a cached copy with <= 16 min is not reused.
-    stub = stub_factory("--expires-in", "960")
-    for _ in range(2):
-        assert _cached(tessera_bin, stub, tmp_path / "cache").returncode == 0
+def _age_entry(cache_dir, left_minutes, lifetime_minutes):
+    """Rewrites the cached entry as if issued `lifetime - left` minutes ago."""
+    import datetime
+    (entry,) = cache_dir.glob("*.json")
+    document = json.loads(entry.read_text())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    document["Expiration"] = (now + datetime.timedelta(minutes=left_minutes)).strftime(fmt)
+    document["IssuedAt"] = (now - datetime.timedelta(minutes=lifetime_minutes - left_minutes)).strftime(fmt)
+    entry.write_text(json.dumps(document))
+
+
+def test_cached_credentials_within_the_sdk_refresh_window_are_not_handed_out(tessera_bin, stub_factory, tmp_path):
+    stub = stub_factory()
+    cache = tmp_path / "cache"
+    assert _cached(tessera_bin, stub, cache).returncode == 0
+    # A 1-hour session with 20 minutes left is still handed out…
+    _age_entry(cache, left_minutes=20, lifetime_minutes=60)
+    assert _cached(tessera_bin, stub, cache).returncode == 0
+    assert len(stub.requests()) == 1
+    # …but with 16 minutes left (botocore's 15-minute window plus a minute) it is refreshed.
+    _age_entry(cache, left_minutes=16, lifetime_minutes=60)
+    result = _cached(tessera_bin, stub, cache)
+    assert result.returncode == 0
     assert len(stub.requests()) == 2
+    import datetime
+    left = datetime.datetime.strptime(json.loads(result.stdout)["Expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.timezone.utc) - datetime.datetime.now(datetime.timezone.utc)
+    assert left.total_seconds() > 15 * 60
 
 
 def test_a_corrupt_entry_is_replaced_with_a_warning(tessera_bin, stub_factory, tmp_path):
@@ -86,3 +111,16 @@ def test_different_requests_do_not_share_an_entry(tessera_bin, stub_factory, tmp
     other = run_tessera(tessera_bin, [*_args(stub), "--session-duration", "1800"], TESSERA_CACHE="file", TESSERA_CACHE_DIR=str(tmp_path / "cache"))
     assert other.returncode == 0
     assert len(stub.requests()) == 2
+
+
+def test_the_keyring_cache_answers_warm_runs_without_a_file(tessera_bin, stub_factory, tmp_path):
+    stub = stub_factory()
+    runs = [run_tessera(tessera_bin, _args(stub), TESSERA_CACHE="keyring", TESSERA_CACHE_DIR=str(tmp_path / "cache")) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    assert "not caching" not in runs[0].stderr, runs[0].stderr
+    assert json.loads(runs[0].stdout) == json.loads(runs[1].stdout)
+    assert len(stub.requests()) == 1
+    assert not list((tmp_path / "cache").glob("*.json")), "keyring mode writes no credentials file"
+    # The kernel holds the entry: /proc/keys lists the keys this user can view.
+    keys = Path("/proc/keys").read_text()
+    assert re.search(r" user +keyring:[0-9a-f]{64}@tessera: \d+", keys), "no tessera entry in the kernel keyring"
