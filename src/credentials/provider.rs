@@ -47,6 +47,11 @@ pub trait CredentialProvider: Send + Sync + fmt::Debug {
     fn inputs_changed(&self) -> bool {
         false
     }
+
+    /// NotAfter of the certificate in use, if the provider has one loaded.
+    fn certificate_not_after(&self) -> Option<time::OffsetDateTime> {
+        None
+    }
 }
 
 /// Modification stamps of the identity files.
@@ -153,6 +158,15 @@ impl CredentialProvider for RolesAnywhereProvider {
 
     fn session_duration(&self) -> Duration {
         Duration::seconds(i64::from(self.profile.params.duration_seconds))
+    }
+
+    fn certificate_not_after(&self) -> Option<time::OffsetDateTime> {
+        let slot = self
+            .identity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.as_ref()
+            .map(|(identity, _)| identity.certificate().not_after())
     }
 
     fn inputs_changed(&self) -> bool {

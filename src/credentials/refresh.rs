@@ -88,6 +88,11 @@ impl CredentialCache {
         })
     }
 
+    /// NotAfter of the certificate the provider signs with, once loaded.
+    pub fn certificate_not_after(&self) -> Option<OffsetDateTime> {
+        self.provider.certificate_not_after()
+    }
+
     /// A receiver that sees every published state.
     pub fn subscribe(&self) -> watch::Receiver<Snapshot> {
         self.state.subscribe()

@@ -64,6 +64,16 @@ fn metrics(agent: &Agent) -> String {
             );
         }
     }
+    out.push_str("# HELP tessera_certificate_not_after_seconds NotAfter of the certificate in use (Unix time).\n# TYPE tessera_certificate_not_after_seconds gauge\n");
+    for (name, profile) in &agent.profiles {
+        if let Some(not_after) = profile.cache.certificate_not_after() {
+            let _ = writeln!(
+                out,
+                "tessera_certificate_not_after_seconds{{profile=\"{name}\"}} {}",
+                not_after.unix_timestamp()
+            );
+        }
+    }
     out.push_str("# HELP tessera_credentials_health 1 for the profile's current health state.\n# TYPE tessera_credentials_health gauge\n");
     for (name, profile) in &agent.profiles {
         let _ = writeln!(

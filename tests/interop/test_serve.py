@@ -193,6 +193,8 @@ def test_admin_endpoints(stack):
         metrics = response.read().decode()
     assert 'tessera_credentials_refreshes_total{profile="default",outcome="success"} 1' in metrics
     assert 'tessera_credentials_health{profile="default",state="fresh"} 1' in metrics
+    assert re.search(r'tessera_certificate_not_after_seconds\{profile="default"\} \d{10}', metrics)
+    assert re.search(r'tessera_credentials_seconds_to_expiry\{profile="default"\} \d+', metrics)
 
 
 def ecs_get(stack):
@@ -384,3 +386,25 @@ def test_the_javascript_sdk_gets_credentials_from_credential_process(stack, tess
     result = js_caller_identity("process", stack.anchor_url, {"AWS_CONFIG_FILE": str(config)}, profile="ra")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/app/")
+
+
+def test_32_concurrent_cold_credential_process_runs_make_one_create_session_at_the_anchor(tessera_bin, tmp_path):
+    port = free_port()
+    anchor = start_anchor(tessera_bin, tmp_path, port)
+    try:
+        def successes():
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                text = response.read().decode()
+            match = re.search(r'tessera_anchor_create_session_total\{outcome="success"\} (\d+)', text)
+            return int(match.group(1)) if match else 0
+        env = clean_env(TESSERA_CACHE="file", TESSERA_CACHE_DIR=str(tmp_path / "cache"))
+        args = [tessera_bin, "credential-process", *_request_flags(port)]
+        runs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, text=True)
+                for _ in range(32)]
+        outputs = [run.communicate(timeout=120) for run in runs]
+        assert all(run.returncode == 0 for run in runs), [err for _, err in outputs]
+        assert successes() == 1
+        warm = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+        assert warm.returncode == 0 and successes() == 1, "a warm run made a CreateSession"
+    finally:
+        anchor.stop()
