@@ -82,25 +82,22 @@ pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
             let token = SecretString::new(hex::encode(std::array::from_fn::<u8, 32, _>(|_| {
                 fastrand::u8(..)
             })));
-            let agent = Arc::new(Agent {
-                profiles: BTreeMap::from([(
-                    "exec".to_owned(),
-                    ServedProfile {
-                        cache,
-                        role_arn,
-                        ecs_token: token.clone(),
-                    },
-                )]),
-                options: ServeOptions {
-                    imds_profile: "exec".into(),
-                    imds_v1: false,
-                    extra_hosts: Vec::new(),
-                    region,
-                },
-                imds_tokens: Default::default(),
-                requests: Default::default(),
+            let profile = ServedProfile {
+                cache,
+                role_arn,
+                ecs_token: token.clone(),
+            };
+            let options = ServeOptions {
+                imds_profile: "exec".into(),
+                imds_v1: false,
+                extra_hosts: Vec::new(),
+                region,
+            };
+            let agent = Arc::new(Agent::new(
+                BTreeMap::from([("exec".to_owned(), Arc::new(profile))]),
+                options,
                 clock,
-            });
+            ));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let address = listener.local_addr()?;
             let mut shutdown = stopped.clone();

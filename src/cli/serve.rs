@@ -12,7 +12,7 @@ use clap::Args;
 
 use super::args::RequestArgs;
 use crate::clock::{Clock, SystemClock};
-use crate::config::ConfigFile;
+use crate::config::{ConfigFile, ProfileSettings};
 use crate::credentials::provider::RolesAnywhereProvider;
 use crate::credentials::refresh::CredentialCache;
 use crate::secret::SecretString;
@@ -72,6 +72,101 @@ fn random_token() -> SecretString {
     SecretString::new(hex::encode(bytes))
 }
 
+/// A refresh task that stops when the last handle to it is dropped.
+struct TaskGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A served profile with the settings it was built from (to tell what a reload changed) and
+/// its refresh task.
+#[derive(Clone)]
+struct Running {
+    settings: ProfileSettings,
+    profile: Arc<ServedProfile>,
+    _task: Arc<TaskGuard>,
+}
+
+/// The profile names to serve: every profile of the file, or the one from --profile / flags.
+fn profile_names(args: &ServeArgs) -> anyhow::Result<Vec<Option<String>>> {
+    if !args.all_profiles {
+        return Ok(vec![args.request.profile.clone()]);
+    }
+    let path = args.request.config_path()?;
+    let file = ConfigFile::read(&path)?;
+    anyhow::ensure!(
+        !file.profiles.is_empty(),
+        "--all-profiles: {} defines no profiles",
+        path.display()
+    );
+    Ok(file.profiles.keys().cloned().map(Some).collect())
+}
+
+/// Builds the served profiles, reusing those whose settings did not change (their caches keep
+/// their credentials) and starting refresh tasks for the others. Tasks of profiles left out of
+/// the result stop when `previous` is dropped; on error nothing changes. Must run inside the
+/// runtime.
+fn build_profiles(
+    args: &ServeArgs,
+    token_dir: &std::path::Path,
+    clock: &Arc<dyn Clock>,
+    previous: &BTreeMap<String, Running>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(BTreeMap<String, Running>, String)> {
+    let mut running = BTreeMap::new();
+    let mut region = String::new();
+    for name in profile_names(args)? {
+        let label = name.clone().unwrap_or_else(|| FLAGS_PROFILE.to_owned());
+        let settings = args.request.settings_for(name.as_deref())?;
+        let resolved = args.request.resolve_for(name.as_deref())?;
+        region.clone_from(&resolved.region);
+        if let Some(existing) = previous.get(&label).filter(|r| r.settings == settings) {
+            running.insert(label, existing.clone());
+            continue;
+        }
+        let role_arn = resolved.params.role_arn.as_str().to_owned();
+        let provider = RolesAnywhereProvider::new(resolved, clock.clone())?;
+        let token_file = token_dir.join(format!("{label}.token"));
+        // A reloaded profile keeps its token, so consumers holding it keep working.
+        let token = match previous.get(&label) {
+            Some(old) => old.profile.ecs_token.clone(),
+            None => {
+                let token = random_token();
+                crate::files::write_atomic(&token_file, token.expose_secret().as_bytes(), 0o600)?;
+                token
+            }
+        };
+        let cache = CredentialCache::new(Arc::new(provider), clock.clone());
+        let task = Arc::new(TaskGuard(tokio::spawn(
+            cache.clone().run(label.clone(), stop.clone()),
+        )));
+        let profile = Arc::new(ServedProfile {
+            cache,
+            role_arn,
+            ecs_token: token,
+        });
+        running.insert(
+            label,
+            Running {
+                settings,
+                profile,
+                _task: task,
+            },
+        );
+    }
+    Ok((running, region))
+}
+
+fn served(running: &BTreeMap<String, Running>) -> BTreeMap<String, Arc<ServedProfile>> {
+    running
+        .iter()
+        .map(|(name, r)| (name.clone(), r.profile.clone()))
+        .collect()
+}
+
 pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     anyhow::ensure!(
@@ -84,18 +179,6 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
             "--listen/--admin-listen {addr} is not a loopback address; pass --allow-remote to serve other hosts (tokens are then required)"
         );
     }
-    let names: Vec<Option<String>> = if args.all_profiles {
-        let path = args.request.config_path()?;
-        let file = ConfigFile::read(&path)?;
-        anyhow::ensure!(
-            !file.profiles.is_empty(),
-            "--all-profiles: {} defines no profiles",
-            path.display()
-        );
-        file.profiles.keys().cloned().map(Some).collect()
-    } else {
-        vec![args.request.profile.clone()]
-    };
     let token_dir = args
         .token_dir
         .clone()
@@ -103,69 +186,30 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("no token directory: pass --token-dir")?;
     crate::files::create_private_dir(&token_dir)?;
 
-    let mut profiles = BTreeMap::new();
-    let mut region = String::new();
-    for name in &names {
-        let resolved = args.request.resolve_for(name.as_deref())?;
-        let label = name.clone().unwrap_or_else(|| FLAGS_PROFILE.to_owned());
-        region.clone_from(&resolved.region);
-        let role_arn = resolved.params.role_arn.as_str().to_owned();
-        let provider = RolesAnywhereProvider::new(resolved, clock.clone())?;
-        let token = random_token();
-        let token_file = token_dir.join(format!("{label}.token"));
-        crate::files::write_atomic(&token_file, token.expose_secret().as_bytes(), 0o600)?;
-        profiles.insert(
-            label,
-            ServedProfile {
-                cache: CredentialCache::new(Arc::new(provider), clock.clone()),
-                role_arn,
-                ecs_token: token,
-            },
-        );
-    }
-    let imds_profile = match &args.imds_profile {
-        Some(name) => {
-            anyhow::ensure!(
-                profiles.contains_key(name),
-                "--imds-profile {name} is not one of the served profiles"
-            );
-            name.clone()
-        }
-        None => profiles.keys().next().cloned().unwrap_or_default(),
-    };
-    let extra_hosts = if args.allow_remote {
-        vec![args.listen.ip().to_string()]
-    } else {
-        Vec::new()
-    };
-    let agent = Arc::new(Agent {
-        profiles,
-        options: ServeOptions {
-            imds_profile,
-            imds_v1: args.imds_v1,
-            extra_hosts,
-            region,
-        },
-        imds_tokens: Default::default(),
-        requests: Default::default(),
-        clock: clock.clone(),
-    });
-
     super::server_runtime()?.block_on(async move {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (mut running, region) = build_profiles(&args, &token_dir, &clock, &BTreeMap::new(), &stopped)?;
+        let imds_profile = match &args.imds_profile {
+            Some(name) => {
+                anyhow::ensure!(running.contains_key(name), "--imds-profile {name} is not one of the served profiles");
+                name.clone()
+            }
+            None => running.keys().next().cloned().unwrap_or_default(),
+        };
+        let extra_hosts = if args.allow_remote { vec![args.listen.ip().to_string()] } else { Vec::new() };
+        let options = ServeOptions { imds_profile, imds_v1: args.imds_v1, extra_hosts, region };
+        let agent = Arc::new(Agent::new(served(&running), options, clock.clone()));
+
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
         let admin_listener = tokio::net::TcpListener::bind(args.admin_listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.admin_listen))?;
         let (address, admin_address) = (listener.local_addr()?, admin_listener.local_addr()?);
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        for (name, profile) in &agent.profiles {
-            tokio::spawn(profile.cache.clone().run(name.clone(), stopped.clone()));
-        }
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "tessera serve listening on http://{address} (IMDS and ECS), admin on http://{admin_address}")?;
             writeln!(out, "IMDS: AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{address} (profile {})", agent.options.imds_profile)?;
-            for name in agent.profiles.keys() {
+            for name in running.keys() {
                 writeln!(
                     out,
                     "ECS profile {name}: AWS_CONTAINER_CREDENTIALS_FULL_URI=http://{address}/v1/credentials/{name} AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}",
@@ -174,17 +218,14 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
             out.flush()?;
         }
-        let options = ListenOptions {
-            tls: None,
-            hop_limit: Some(args.hop_limit),
-        };
+        let listen_options = ListenOptions { tls: None, hop_limit: Some(args.hop_limit) };
         let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
         let credentials_agent = agent.clone();
         let credentials = tokio::spawn(server::serve(
             listener,
-            options.clone(),
+            listen_options.clone(),
             move |incoming| {
                 let agent = credentials_agent.clone();
                 async move { agent.handle(&incoming) }
@@ -194,14 +235,31 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         let admin_agent = agent.clone();
         let admin_server = tokio::spawn(server::serve(
             admin_listener,
-            options,
+            listen_options,
             move |incoming| {
                 let agent = admin_agent.clone();
                 async move { admin::handle(&agent, &incoming) }
             },
             shutdown(stopped.clone()),
         ));
-        super::local_anchor::shutdown_signal().await;
+        let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        loop {
+            tokio::select! {
+                () = super::local_anchor::shutdown_signal() => break,
+                _ = hangups.recv() => {
+                    // A bad configuration is refused; the running one stays in force.
+                    match build_profiles(&args, &token_dir, &clock, &running, &stopped) {
+                        Ok((reloaded, _)) => {
+                            tracing::info!(profiles = ?reloaded.keys().collect::<Vec<_>>(), "configuration reloaded");
+                            agent.set_profiles(served(&reloaded));
+                            // Dropping the old map stops the tasks of removed or changed profiles.
+                            running = reloaded;
+                        }
+                        Err(error) => tracing::error!("configuration reload failed ({error:#}); keeping the running configuration"),
+                    }
+                }
+            }
+        }
         tracing::info!("shutting down");
         let _ = stop.send(true);
         let _ = credentials.await;

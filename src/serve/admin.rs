@@ -14,13 +14,12 @@ pub fn handle(agent: &Agent, request: &Incoming) -> Reply {
     match request.path.as_str() {
         "/healthz" => Reply::new(200, "text/plain", "ok\n"),
         "/readyz" => {
-            let states: serde_json::Map<String, serde_json::Value> = agent
-                .profiles
+            let profiles = agent.profiles();
+            let states: serde_json::Map<String, serde_json::Value> = profiles
                 .iter()
                 .map(|(name, p)| (name.clone(), json!(p.cache.health().as_str())))
                 .collect();
-            let ready = agent
-                .profiles
+            let ready = profiles
                 .values()
                 .all(|p| matches!(p.cache.health(), Health::Fresh | Health::Degraded));
             Reply::new(
@@ -39,9 +38,10 @@ pub fn handle(agent: &Agent, request: &Incoming) -> Reply {
 
 fn metrics(agent: &Agent) -> String {
     let now = agent.clock.now();
+    let profiles = agent.profiles();
     let mut out = String::new();
     out.push_str("# HELP tessera_credentials_refreshes_total Credential refreshes by outcome.\n# TYPE tessera_credentials_refreshes_total counter\n");
-    for (name, profile) in &agent.profiles {
+    for (name, profile) in &profiles {
         let snapshot = profile.cache.snapshot();
         let _ = writeln!(
             out,
@@ -55,7 +55,7 @@ fn metrics(agent: &Agent) -> String {
         );
     }
     out.push_str("# HELP tessera_credentials_seconds_to_expiry Seconds until the held credentials expire.\n# TYPE tessera_credentials_seconds_to_expiry gauge\n");
-    for (name, profile) in &agent.profiles {
+    for (name, profile) in &profiles {
         if let Some(credentials) = profile.cache.snapshot().credentials {
             let _ = writeln!(
                 out,
@@ -65,7 +65,7 @@ fn metrics(agent: &Agent) -> String {
         }
     }
     out.push_str("# HELP tessera_certificate_not_after_seconds NotAfter of the certificate in use (Unix time).\n# TYPE tessera_certificate_not_after_seconds gauge\n");
-    for (name, profile) in &agent.profiles {
+    for (name, profile) in &profiles {
         if let Some(not_after) = profile.cache.certificate_not_after() {
             let _ = writeln!(
                 out,
@@ -75,7 +75,7 @@ fn metrics(agent: &Agent) -> String {
         }
     }
     out.push_str("# HELP tessera_credentials_health 1 for the profile's current health state.\n# TYPE tessera_credentials_health gauge\n");
-    for (name, profile) in &agent.profiles {
+    for (name, profile) in &profiles {
         let _ = writeln!(
             out,
             "tessera_credentials_health{{profile=\"{name}\",state=\"{}\"}} 1",

@@ -25,7 +25,7 @@ pub fn handle(agent: &Agent, profile: &str, request: &Incoming) -> Reply {
     if request.method != Method::GET {
         return error(405, "MethodNotAllowed", "use GET");
     }
-    let Some(served) = agent.profiles.get(profile) else {
+    let Some(served) = agent.profile(profile) else {
         return error(404, "NotFound", "no such profile");
     };
     let presented = request.header("authorization").unwrap_or_default();

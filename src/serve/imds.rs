@@ -84,7 +84,7 @@ pub fn handle(agent: &Agent, request: &Incoming) -> Reply {
         None if agent.options.imds_v1 => {}
         _ => return text(401, "Unauthorized"),
     }
-    let Some(served) = agent.profiles.get(&agent.options.imds_profile) else {
+    let Some(served) = agent.profile(&agent.options.imds_profile) else {
         return text(404, "Not Found");
     };
     let path = request.path.as_str();

@@ -7,7 +7,7 @@ pub mod ecs;
 pub mod imds;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::clock::Clock;
 use crate::credentials::refresh::CredentialCache;
@@ -73,8 +73,8 @@ impl RequestCounters {
 /// The agent's shared state.
 #[derive(Debug)]
 pub struct Agent {
-    /// Served profiles by name.
-    pub profiles: BTreeMap<String, ServedProfile>,
+    // A sync lock: held only to clone an `Arc` or swap the map (SIGHUP), never across an await.
+    profiles: RwLock<BTreeMap<String, Arc<ServedProfile>>>,
     /// Listener options.
     pub options: ServeOptions,
     /// IMDSv2 session tokens.
@@ -114,6 +114,46 @@ fn host_allowed(host: &str, extra: &[String]) -> bool {
 }
 
 impl Agent {
+    /// An agent serving `profiles`.
+    pub fn new(
+        profiles: BTreeMap<String, Arc<ServedProfile>>,
+        options: ServeOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            profiles: RwLock::new(profiles),
+            options,
+            imds_tokens: imds::TokenStore::default(),
+            requests: RequestCounters::default(),
+            clock,
+        }
+    }
+
+    /// One served profile.
+    pub fn profile(&self, name: &str) -> Option<Arc<ServedProfile>> {
+        self.profiles
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    /// All served profiles, by name.
+    pub fn profiles(&self) -> BTreeMap<String, Arc<ServedProfile>> {
+        self.profiles
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the served profiles (configuration reload).
+    pub fn set_profiles(&self, profiles: BTreeMap<String, Arc<ServedProfile>>) {
+        *self
+            .profiles
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = profiles;
+    }
+
     /// Routes a request on the credentials listener.
     pub fn handle(&self, request: &Incoming) -> Reply {
         let host = request.header("host").unwrap_or_default();

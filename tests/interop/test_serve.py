@@ -408,3 +408,54 @@ def test_32_concurrent_cold_credential_process_runs_make_one_create_session_at_t
         assert warm.returncode == 0 and successes() == 1, "a warm run made a CreateSession"
     finally:
         anchor.stop()
+
+
+def test_sighup_reloads_the_profiles_and_refuses_a_broken_config(tessera_bin, tmp_path):
+    import signal
+    port = free_port()
+    anchor = start_anchor(tessera_bin, tmp_path, port)
+    profile = lambda name: f"""
+[profiles.{name}]
+certificate = "{CERTS}/leaf-p256.pem"
+private-key = "{CERTS}/leaf-p256.key"
+intermediates = "{CERTS}/intermediate.pem"
+trust-anchor-arn = "{TA}"
+profile-arn = "{PROFILE}"
+role-arn = "{ROLE}"
+endpoint = "http://127.0.0.1:{port}"
+"""
+    config = tmp_path / "config.toml"
+    config.write_text(profile("a"))
+    args = [tessera_bin, "serve", "--config", str(config), "--all-profiles", "--listen", "127.0.0.1:0",
+            "--admin-listen", "127.0.0.1:0", "--token-dir", str(tmp_path / "tokens")]
+    serve = Process(args, tmp_path / "serve.log", lines=3)
+    serve.address = re.search(r"listening on http://(\S+) ", serve.lines[0]).group(1)
+    try:
+        def get(name):
+            token_file = tmp_path / "tokens" / f"{name}.token"
+            if not token_file.exists():
+                return 404
+            return request(serve, "GET", f"/v1/credentials/{name}", {"Authorization": token_file.read_text()})[0]
+
+        deadline = time.monotonic() + 20
+        while get("a") != 200:
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.2)
+        token_a = (tmp_path / "tokens" / "a.token").read_text()
+        config.write_text(profile("a") + profile("b"))
+        serve.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while get("b") != 200:
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.2)
+        assert (tmp_path / "tokens" / "a.token").read_text() == token_a and get("a") == 200
+        config.write_text("[profiles.a]\nnot-a-key = 1\n")
+        serve.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "configuration reload failed" not in (tmp_path / "serve.log").read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert get("a") == 200 and get("b") == 200
+    finally:
+        serve.stop()
+        anchor.stop()
