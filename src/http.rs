@@ -72,8 +72,20 @@ pub enum HttpSetupError {
     NoRoots,
 }
 
-/// Builds the HTTPS client.
+/// Builds the HTTPS client (buffered request bodies).
 pub fn build_client(options: &ClientOptions) -> Result<HttpsClient, HttpSetupError> {
+    build_client_for(options)
+}
+
+/// Builds an HTTPS client for any request body type (the proxy streams bodies).
+pub fn build_client_for<B>(
+    options: &ClientOptions,
+) -> Result<Client<HttpsConnector<ProxyConnector>, B>, HttpSetupError>
+where
+    B: hyper::body::Body + Send + 'static + Unpin,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

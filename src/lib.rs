@@ -17,6 +17,7 @@ pub mod files;
 pub mod http;
 pub mod identity;
 pub mod pki;
+pub mod proxy;
 pub mod rolesanywhere;
 pub mod secret;
 pub mod serve;

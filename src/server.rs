@@ -147,7 +147,7 @@ impl std::fmt::Debug for ListenOptions {
     }
 }
 
-/// Serves `handler` until `shutdown` completes.
+/// Serves `handler` (which sees fully read requests) until `shutdown` completes.
 pub async fn serve<H, F>(
     listener: TcpListener,
     options: ListenOptions,
@@ -156,6 +156,24 @@ pub async fn serve<H, F>(
 ) where
     H: Fn(Incoming) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Reply> + Send + 'static,
+{
+    let service = move |request, peer| respond(handler.clone(), peer, request);
+    serve_streaming(listener, options, service, shutdown).await;
+}
+
+/// Serves a handler that sees the request as it arrives (body streaming) and returns a
+/// response with any body type, until `shutdown` completes.
+pub async fn serve_streaming<H, F, B>(
+    listener: TcpListener,
+    options: ListenOptions,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: Fn(http::Request<hyper::body::Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     tokio::pin!(shutdown);
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -183,7 +201,7 @@ pub async fn serve<H, F>(
         let tls = options.tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let service = service_fn(move |request| respond(handler.clone(), peer, request));
+            let service = service_fn(move |request| handler(request, peer));
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()

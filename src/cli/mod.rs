@@ -9,6 +9,7 @@ mod doctor;
 mod exec;
 mod local_anchor;
 pub mod logging;
+mod proxy;
 mod quickstart;
 mod read_certificate_data;
 mod serve;
@@ -47,6 +48,8 @@ pub enum Command {
     CredentialProcess(credential_process::CredentialProcessArgs),
     /// Serve credentials for one or many profiles on IMDSv2- and ECS-compatible endpoints.
     Serve(serve::ServeArgs),
+    /// A SigV4 signing reverse proxy for tools that cannot sign.
+    Proxy(proxy::ProxyArgs),
     /// Run a command with a profile's credentials (environment, or a private ECS endpoint).
     Exec(exec::ExecArgs),
     /// Keep a profile in the shared credentials file (~/.aws/credentials) fresh.
@@ -70,7 +73,9 @@ pub enum Command {
 /// Runs the parsed command; prints a one-line error and returns exit code 1 on failure.
 pub fn run(cli: Cli) -> ExitCode {
     let mode = match cli.command {
-        Command::Anchor(_) | Command::Quickstart(_) | Command::Serve(_) => logging::Mode::Service,
+        Command::Anchor(_) | Command::Quickstart(_) | Command::Serve(_) | Command::Proxy(_) => {
+            logging::Mode::Service
+        }
         Command::Update(ref update) if !update.is_once() => logging::Mode::Service,
         _ => logging::Mode::OneShot,
     };
@@ -83,6 +88,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Ca(args) => success(ca::run(args)),
         Command::Serve(args) => success(serve::run(args)),
         Command::Update(args) => success(update::run(args)),
+        Command::Proxy(args) => success(proxy::run(args)),
         // The child's exit code becomes tessera's.
         Command::Exec(args) => exec::run(args),
         Command::Doctor(args) => success(doctor::run(args)),

@@ -1,0 +1,246 @@
+//! `tessera proxy`: a SigV4 signing reverse proxy with its own admin listener.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use http::header::{HeaderName, HeaderValue};
+use http::Response;
+
+use super::args::RequestArgs;
+use crate::clock::{Clock, SystemClock};
+use crate::credentials::provider::RolesAnywhereProvider;
+use crate::credentials::refresh::CredentialCache;
+use crate::credentials::Credentials;
+use crate::http::{build_client_for, ClientOptions, DEFAULT_CONNECT_TIMEOUT};
+use crate::proxy::{CredentialSource, Proxy, ProxyBody, ProxySettings, DEFAULT_MAX_BUFFERED_BODY};
+use crate::secret::SecretString;
+use crate::server::{self, ListenOptions, Reply};
+
+/// Where signing credentials come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum CredentialsFrom {
+    /// A Roles Anywhere profile, cached and refreshed in the background.
+    RolesAnywhere,
+    /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN from the environment.
+    Env,
+}
+
+/// Flags of `proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    #[command(flatten)]
+    request: RequestArgs,
+    /// Where signing credentials come from.
+    #[arg(long, value_enum, default_value_t = CredentialsFrom::RolesAnywhere)]
+    credentials: CredentialsFrom,
+    /// Address to listen on.
+    #[arg(long, env = "TESSERA_PROXY_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Address of the admin endpoint (/healthz, /readyz, /metrics).
+    #[arg(
+        long,
+        env = "TESSERA_PROXY_ADMIN_LISTEN",
+        default_value = "127.0.0.1:8081"
+    )]
+    admin_listen: SocketAddr,
+    /// Forward everything to this URL (default: to the AWS endpoint the Host header names).
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// Service to sign for (default: derived from the endpoint host).
+    #[arg(long)]
+    service: Option<String>,
+    /// Region to sign for (default: derived from the endpoint host).
+    #[arg(long = "signing-region", value_name = "REGION")]
+    signing_region: Option<String>,
+    /// Largest body buffered for services that need the payload hash (bytes).
+    #[arg(long, default_value_t = DEFAULT_MAX_BUFFERED_BODY)]
+    max_buffered_body: usize,
+    /// Remove this header before signing (repeatable).
+    #[arg(long, value_name = "NAME")]
+    strip_header: Vec<String>,
+    /// Add this header ("Name: value") before signing (repeatable).
+    #[arg(long, value_name = "HEADER")]
+    add_header: Vec<String>,
+    /// Allow a non-loopback --listen address (needs --require-token).
+    #[arg(long)]
+    allow_remote: bool,
+    /// Require 'Authorization: Bearer TOKEN' from clients (removed before forwarding).
+    #[arg(
+        long,
+        env = "TESSERA_PROXY_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    require_token: Option<String>,
+}
+
+fn env_credentials() -> anyhow::Result<Credentials> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let key =
+        var("AWS_ACCESS_KEY_ID").context("--credentials env: AWS_ACCESS_KEY_ID is not set")?;
+    let secret = var("AWS_SECRET_ACCESS_KEY")
+        .context("--credentials env: AWS_SECRET_ACCESS_KEY is not set")?;
+    let token = var("AWS_SESSION_TOKEN").unwrap_or_default();
+    // Long-term keys do not expire; the far future stands for "no expiry".
+    let expiration = time::macros::datetime!(9999-01-01 00:00:00 UTC);
+    Ok(Credentials::new(
+        key,
+        SecretString::new(secret),
+        SecretString::new(token),
+        expiration,
+    ))
+}
+
+/// Headers to strip, and headers to add.
+type HeaderEdits = (Vec<HeaderName>, Vec<(HeaderName, HeaderValue)>);
+
+fn parse_headers(args: &ProxyArgs) -> anyhow::Result<HeaderEdits> {
+    let strip = args
+        .strip_header
+        .iter()
+        .map(|h| {
+            HeaderName::from_bytes(h.trim().to_ascii_lowercase().as_bytes())
+                .with_context(|| format!("--strip-header '{h}' is not a header name"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let add = args
+        .add_header
+        .iter()
+        .map(|h| {
+            let (name, value) = h
+                .split_once(':')
+                .with_context(|| format!("--add-header '{h}' must be 'Name: value'"))?;
+            Ok((
+                HeaderName::from_bytes(name.trim().to_ascii_lowercase().as_bytes())
+                    .with_context(|| format!("--add-header '{h}': bad name"))?,
+                HeaderValue::from_str(value.trim())
+                    .with_context(|| format!("--add-header '{h}': bad value"))?,
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((strip, add))
+}
+
+pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    anyhow::ensure!(
+        args.listen.ip().is_loopback() || (args.allow_remote && args.require_token.is_some()),
+        "--listen {} is not a loopback address; serving other hosts needs --allow-remote and --require-token",
+        args.listen
+    );
+    anyhow::ensure!(
+        args.admin_listen.ip().is_loopback() || args.allow_remote,
+        "--admin-listen {} is not a loopback address; pass --allow-remote",
+        args.admin_listen
+    );
+    let upstream: Option<http::Uri> = args
+        .upstream
+        .as_deref()
+        .map(|u| {
+            u.parse()
+                .with_context(|| format!("--upstream '{u}' is not a URL"))
+        })
+        .transpose()?;
+    let (strip_headers, add_headers) = parse_headers(&args)?;
+    let settings = ProxySettings {
+        upstream,
+        service: args.service.clone(),
+        region: args.signing_region.clone(),
+        max_buffered_body: args.max_buffered_body,
+        strip_headers,
+        add_headers,
+        token: args.require_token.clone().map(SecretString::new),
+    };
+    let client_options = ClientOptions {
+        ca_bundle: std::env::var_os("AWS_CA_BUNDLE")
+            .filter(|v| !v.is_empty())
+            .map(Into::into),
+        insecure_skip_verify: false,
+        connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        needs_tls: true,
+    };
+    let runtime = super::server_runtime()?;
+    runtime.block_on(async move {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (credentials, cache) = match args.credentials {
+            CredentialsFrom::Env => (CredentialSource::Static(env_credentials()?), None),
+            CredentialsFrom::RolesAnywhere => {
+                let resolved = args.request.resolve()?;
+                let label = resolved.name.clone().unwrap_or_else(|| "default".into());
+                let cache = CredentialCache::new(
+                    Arc::new(RolesAnywhereProvider::new(resolved, clock.clone())?),
+                    clock.clone(),
+                );
+                tokio::spawn(cache.clone().run(label, stopped.clone()));
+                (CredentialSource::Cache(cache.clone()), Some(cache))
+            }
+        };
+        let client = build_client_for::<ProxyBody>(&client_options)?;
+        let proxy = Arc::new(Proxy::new(settings, credentials, client, clock));
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let admin = tokio::net::TcpListener::bind(args.admin_listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.admin_listen))?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "tessera proxy listening on http://{}, admin on http://{}",
+                listener.local_addr()?,
+                admin.local_addr()?
+            )?;
+            out.flush()?;
+        }
+        let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let forwarding = proxy.clone();
+        let main = tokio::spawn(server::serve_streaming(
+            listener,
+            ListenOptions::default(),
+            move |request, _peer| {
+                let proxy = forwarding.clone();
+                async move {
+                    Ok::<Response<ProxyBody>, std::convert::Infallible>(proxy.handle(request).await)
+                }
+            },
+            shutdown(stopped.clone()),
+        ));
+        let admin_proxy = proxy.clone();
+        let admin_server = tokio::spawn(server::serve(
+            admin,
+            ListenOptions::default(),
+            move |incoming| {
+                let proxy = admin_proxy.clone();
+                let cache = cache.clone();
+                async move {
+                    match incoming.path.as_str() {
+                        "/healthz" => Reply::new(200, "text/plain", "ok\n"),
+                        "/readyz" => match cache.as_ref().map(|c| c.current()) {
+                            Some(Err(e)) => Reply::json_error(503, &e.0),
+                            _ => Reply::new(200, "text/plain", "ready\n"),
+                        },
+                        "/metrics" => {
+                            Reply::new(200, "text/plain; version=0.0.4", proxy.metrics.render())
+                        }
+                        _ => Reply::json_error(
+                            404,
+                            "the admin listener serves /healthz, /readyz and /metrics",
+                        ),
+                    }
+                }
+            },
+            shutdown(stopped.clone()),
+        ));
+        super::local_anchor::shutdown_signal().await;
+        let _ = stop.send(true);
+        let _ = main.await;
+        let _ = admin_server.await;
+        anyhow::Ok(())
+    })
+}

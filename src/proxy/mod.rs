@@ -1,0 +1,407 @@
+//! `tessera proxy`: a SigV4 signing reverse proxy. Requests arrive unsigned; they are forwarded
+//! to AWS (or `--upstream`) signed with the agent's cached, refreshed Roles Anywhere credentials.
+//! S3 bodies stream through with `UNSIGNED-PAYLOAD`; other services need the payload hash, so
+//! their bodies are buffered up to a limit. Responses stream back as they arrive.
+
+pub mod route;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant, UNIX_EPOCH};
+
+use aws_sigv4::http_request::{
+    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode,
+};
+use aws_sigv4::sign::v4::SigningParams;
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, HOST};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+
+use self::route::{derive, SigningTarget};
+use crate::clock::Clock;
+use crate::credentials::refresh::CredentialCache;
+use crate::credentials::Credentials;
+use crate::http::{BoxError, ProxyConnector};
+use crate::secret::SecretString;
+
+/// Body type in both directions.
+pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+/// The upstream client.
+pub type ProxyClient = Client<HttpsConnector<ProxyConnector>, ProxyBody>;
+
+/// Default cap on bodies that must be buffered to be hashed.
+pub const DEFAULT_MAX_BUFFERED_BODY: usize = 16 * 1024 * 1024;
+/// Services signed with `UNSIGNED-PAYLOAD`, so their bodies stream.
+const STREAMING_SERVICES: [&str; 1] = ["s3"];
+/// Headers never forwarded: hop-by-hop ones, and the signature the proxy replaces.
+const DROPPED: [&str; 15] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+    "host",
+    "authorization",
+    "x-amz-date",
+    "x-amz-security-token",
+    "x-amz-content-sha256",
+];
+
+/// Where signing credentials come from.
+#[derive(Debug, Clone)]
+pub enum CredentialSource {
+    /// A refreshed Roles Anywhere profile.
+    Cache(Arc<CredentialCache>),
+    /// Fixed credentials (`--credentials env`).
+    Static(Credentials),
+}
+
+/// How the proxy forwards.
+#[derive(Debug, Clone, Default)]
+pub struct ProxySettings {
+    /// Send everything here instead of to the request's Host.
+    pub upstream: Option<Uri>,
+    /// Service override.
+    pub service: Option<String>,
+    /// Region override.
+    pub region: Option<String>,
+    /// Cap on buffered bodies.
+    pub max_buffered_body: usize,
+    /// Extra headers to remove before signing.
+    pub strip_headers: Vec<HeaderName>,
+    /// Headers to add before signing.
+    pub add_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Bearer token clients must present (removed before forwarding).
+    pub token: Option<SecretString>,
+}
+
+/// Counters for the admin listener.
+#[derive(Debug, Default)]
+pub struct ProxyMetrics {
+    // Sync mutex: held only to update counters.
+    inner: Mutex<MetricsInner>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct MetricsInner {
+    requests: BTreeMap<(String, u16), u64>,
+    latency_seconds_sum: f64,
+    latency_count: u64,
+    bytes_in: u64,
+    signing_failures: u64,
+}
+
+impl ProxyMetrics {
+    fn record(&self, service: &str, status: u16, latency: StdDuration, bytes_in: u64) {
+        if let Ok(mut m) = self.inner.lock() {
+            *m.requests.entry((service.to_owned(), status)).or_default() += 1;
+            m.latency_seconds_sum += latency.as_secs_f64();
+            m.latency_count += 1;
+            m.bytes_in += bytes_in;
+        }
+    }
+
+    fn signing_failure(&self) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.signing_failures += 1;
+        }
+    }
+
+    /// Prometheus text.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let m = self.inner.lock().map(|m| m.clone()).unwrap_or_default();
+        let mut out = String::from("# HELP tessera_proxy_requests_total Proxied requests by upstream service and status.\n# TYPE tessera_proxy_requests_total counter\n");
+        for ((service, status), count) in &m.requests {
+            let _ = writeln!(
+                out,
+                "tessera_proxy_requests_total{{service=\"{service}\",status=\"{status}\"}} {count}"
+            );
+        }
+        let _ = write!(
+            out,
+            "# HELP tessera_proxy_upstream_latency_seconds Time to the upstream's response headers.\n# TYPE tessera_proxy_upstream_latency_seconds summary\ntessera_proxy_upstream_latency_seconds_sum {}\ntessera_proxy_upstream_latency_seconds_count {}\n# HELP tessera_proxy_request_bytes_total Request body bytes declared by clients.\n# TYPE tessera_proxy_request_bytes_total counter\ntessera_proxy_request_bytes_total {}\n# HELP tessera_proxy_signing_failures_total Requests that could not be signed.\n# TYPE tessera_proxy_signing_failures_total counter\ntessera_proxy_signing_failures_total {}\n",
+            m.latency_seconds_sum, m.latency_count, m.bytes_in, m.signing_failures
+        );
+        out
+    }
+}
+
+/// The proxy.
+#[derive(Debug)]
+pub struct Proxy {
+    settings: ProxySettings,
+    credentials: CredentialSource,
+    client: ProxyClient,
+    clock: Arc<dyn Clock>,
+    /// Counters.
+    pub metrics: ProxyMetrics,
+}
+
+fn error(status: u16, message: &str) -> Response<ProxyBody> {
+    let body = serde_json::json!({ "message": message }).to_string();
+    let mut response = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Proxy {
+    /// A proxy with its upstream client.
+    pub fn new(
+        settings: ProxySettings,
+        credentials: CredentialSource,
+        client: ProxyClient,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            settings,
+            credentials,
+            client,
+            clock,
+            metrics: ProxyMetrics::default(),
+        }
+    }
+
+    fn credentials(&self) -> Result<Credentials, String> {
+        match &self.credentials {
+            CredentialSource::Cache(cache) => cache.current().map_err(|e| e.0),
+            CredentialSource::Static(credentials) => Ok(credentials.clone()),
+        }
+    }
+
+    /// Forwards one request.
+    pub async fn handle(&self, request: Request<hyper::body::Incoming>) -> Response<ProxyBody> {
+        if let Some(token) = &self.settings.token {
+            let presented = request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes)
+                .unwrap_or_default();
+            let expected = format!("Bearer {}", token.expose_secret());
+            if !constant_time_eq(presented, expected.as_bytes()) {
+                return error(401, "this proxy requires 'Authorization: Bearer <token>'");
+            }
+        }
+        let (parts, body) = request.into_parts();
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        let (scheme, authority) = match &self.settings.upstream {
+            Some(upstream) => (
+                upstream.scheme_str().unwrap_or("https").to_owned(),
+                upstream
+                    .authority()
+                    .map(|a| a.as_str().to_owned())
+                    .unwrap_or_default(),
+            ),
+            None => match parts
+                .headers
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .or(parts.uri.authority().map(|a| a.as_str()))
+            {
+                Some(host) => ("https".to_owned(), host.to_owned()),
+                None => {
+                    return error(
+                        400,
+                        "no Host header: without --upstream the Host names the AWS endpoint",
+                    )
+                }
+            },
+        };
+        let target = match (
+            &self.settings.service,
+            &self.settings.region,
+            derive(&authority),
+        ) {
+            (Some(service), Some(region), _) => SigningTarget {
+                service: service.clone(),
+                region: region.clone(),
+            },
+            (service, region, Some(derived)) => SigningTarget {
+                service: service.clone().unwrap_or(derived.service),
+                region: region.clone().unwrap_or(derived.region),
+            },
+            _ => {
+                return error(400, &format!("cannot tell which AWS service and region {authority} is; pass --service and --region"));
+            }
+        };
+        let credentials = match self.credentials() {
+            Ok(c) => c,
+            Err(reason) => {
+                self.metrics.signing_failure();
+                return error(503, &format!("no credentials to sign with: {reason}"));
+            }
+        };
+        let uri = format!("{scheme}://{authority}{path_and_query}");
+        let host = match (authority.rsplit_once(':'), scheme.as_str()) {
+            (Some((name, "443")), "https") | (Some((name, "80")), "http") => name.to_owned(),
+            _ => authority.clone(),
+        };
+        let connection_listed: Vec<String> = parts
+            .headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+            .collect();
+        let mut headers: Vec<(HeaderName, HeaderValue)> = parts
+            .headers
+            .iter()
+            .filter(|(name, _)| {
+                let name = name.as_str();
+                !DROPPED.contains(&name)
+                    && !connection_listed.iter().any(|c| c == name)
+                    && !self.settings.strip_headers.iter().any(|s| s == name)
+            })
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        headers.extend(self.settings.add_headers.iter().cloned());
+        let Ok(host_value) = HeaderValue::from_str(&host) else {
+            return error(400, "invalid upstream host");
+        };
+        headers.push((HOST, host_value));
+        let bytes_in = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+
+        let streaming = STREAMING_SERVICES.contains(&target.service.as_str());
+        let (body, buffered): (ProxyBody, Option<Bytes>) = if streaming {
+            (
+                body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync(),
+                None,
+            )
+        } else {
+            match Limited::new(body, self.settings.max_buffered_body).collect().await {
+                Ok(collected) => {
+                    let bytes = collected.to_bytes();
+                    (Full::new(bytes.clone()).map_err(|never| match never {}).boxed_unsync(), Some(bytes))
+                }
+                Err(_) => {
+                    return error(
+                        413,
+                        &format!(
+                            "request body over --max-buffered-body ({} bytes): {} needs the payload hash to sign, so bodies are buffered",
+                            self.settings.max_buffered_body, target.service
+                        ),
+                    )
+                }
+            }
+        };
+        let mut settings = SigningSettings::default();
+        if streaming {
+            settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+            settings.percent_encoding_mode = PercentEncodingMode::Single;
+            settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        }
+        let signable_body = match &buffered {
+            Some(bytes) => SignableBody::Bytes(bytes),
+            None => SignableBody::UnsignedPayload,
+        };
+        let token = credentials.session_token();
+        let identity = aws_credential_types::Credentials::new(
+            credentials.access_key_id(),
+            credentials.secret_access_key().expose_secret(),
+            (!token.is_empty()).then(|| token.expose_secret().to_owned()),
+            None,
+            "tessera",
+        )
+        .into();
+        let seconds = u64::try_from(self.clock.now().unix_timestamp()).unwrap_or_default();
+        let signed = SigningParams::builder()
+            .identity(&identity)
+            .region(&target.region)
+            .name(&target.service)
+            .time(UNIX_EPOCH + StdDuration::from_secs(seconds))
+            .settings(settings)
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|params| {
+                let header_text: Vec<(&str, &str)> = headers
+                    .iter()
+                    .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
+                    .collect();
+                let signable = SignableRequest::new(
+                    parts.method.as_str(),
+                    &uri,
+                    header_text.into_iter(),
+                    signable_body,
+                )
+                .map_err(|e| e.to_string())?;
+                sign(signable, &params.into()).map_err(|e| e.to_string())
+            });
+        let instructions = match signed {
+            Ok(output) => output.into_parts().0,
+            Err(reason) => {
+                self.metrics.signing_failure();
+                return error(400, &format!("cannot sign the request: {reason}"));
+            }
+        };
+        let mut builder = Request::builder().method(parts.method.clone()).uri(&uri);
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
+        let Ok(mut upstream_request) = builder.body(body) else {
+            return error(400, "cannot build the upstream request");
+        };
+        instructions.apply_to_request_http1x(&mut upstream_request);
+        let started = Instant::now();
+        match self.client.request(upstream_request).await {
+            Ok(response) => {
+                self.metrics.record(
+                    &target.service,
+                    response.status().as_u16(),
+                    started.elapsed(),
+                    bytes_in,
+                );
+                let (mut parts, body) = response.into_parts();
+                for name in [
+                    "connection",
+                    "keep-alive",
+                    "transfer-encoding",
+                    "upgrade",
+                    "proxy-connection",
+                    "trailer",
+                ] {
+                    parts.headers.remove(name);
+                }
+                Response::from_parts(
+                    parts,
+                    body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync(),
+                )
+            }
+            Err(e) => {
+                self.metrics
+                    .record(&target.service, 502, started.elapsed(), bytes_in);
+                error(502, &format!("upstream {scheme}://{authority} failed: {e}"))
+            }
+        }
+    }
+}
