@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import urllib.error
 import urllib.request
 
 import pytest
@@ -111,3 +112,73 @@ def test_a_body_over_the_buffer_limit_gets_413(tessera_bin, moto_server, tmp_pat
         sts.terminate()
         sts.wait(timeout=10)
         anchor.stop()
+
+
+# s3s-fs: an independent Rust SigV4 verifier with one fixed key pair.
+
+S3S_KEY, S3S_SECRET = "AKIATESSERAS3SFS0001", "s3s-fs-test-secret-key-0123456789abcdef"
+
+
+def s3s_fs_binary():
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / ".tools/bin/s3s-fs"
+    assert path.exists(), "s3s-fs is missing: tests/run installs it (cargo install s3s-fs --features binary)"
+    return path
+
+
+@pytest.fixture
+def s3s_fs(tmp_path):
+    import time
+    from conftest import free_port
+    port = free_port()
+    root = tmp_path / "s3s-root"
+    root.mkdir()
+    process = subprocess.Popen([str(s3s_fs_binary()), "--host", "127.0.0.1", "--port", str(port), "--access-key", S3S_KEY,
+                                "--secret-key", S3S_SECRET, str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            break
+        except urllib.error.HTTPError:
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "s3s-fs did not start"
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def start_env_proxy(tessera_bin, tmp, upstream, secret):
+    env = clean_env(AWS_ACCESS_KEY_ID=S3S_KEY, AWS_SECRET_ACCESS_KEY=secret)
+    args = [tessera_bin, "proxy", "--credentials", "env", "--upstream", upstream, "--service", "s3", "--signing-region", "us-east-1",
+            "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(tmp / "proxy-env.log", "w"), text=True, env=env)
+    match = re.search(r"listening on http://(\S+), admin", process.stdout.readline())
+    assert match, (tmp / "proxy-env.log").read_text()
+    process.address = match.group(1)
+    return process
+
+
+def test_s3s_fs_accepts_the_proxys_signatures_and_rejects_a_wrong_secret(tessera_bin, s3s_fs, tmp_path):
+    import urllib.error
+    good = start_env_proxy(tessera_bin, tmp_path, s3s_fs, S3S_SECRET)
+    bad = start_env_proxy(tessera_bin, tmp_path, s3s_fs, S3S_SECRET[:-4] + "XXXX")
+    try:
+        url = f"http://{good.address}"
+        assert status(curl("-X", "PUT", f"{url}/bucket")) == 200
+        blob = tmp_path / "blob"
+        blob.write_bytes(os.urandom(8 * 1024 * 1024))
+        assert status(curl("-X", "PUT", "--data-binary", f"@{blob}", f"{url}/bucket/object")) == 200
+        got = tmp_path / "got"
+        get = subprocess.run(["curl", "-sS", "-o", str(got), "-w", "%{http_code}", f"{url}/bucket/object"], capture_output=True, timeout=120)
+        assert get.stdout == b"200" and got.read_bytes() == blob.read_bytes()
+        wrong = curl(f"http://{bad.address}/bucket/object")
+        assert status(wrong) == 403 and b"SignatureDoesNotMatch" in wrong.stdout
+        assert status(curl(f"{s3s_fs}/bucket/object")) == 403, "s3s-fs must refuse unsigned requests"
+    finally:
+        for process in (good, bad):
+            process.terminate()
+            process.wait(timeout=10)
