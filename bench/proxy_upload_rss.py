@@ -33,6 +33,7 @@ def vm_hwm_kib(pid):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--s3-streaming-signature", action="store_true", help="sign the upload as aws-chunked")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     port = free_port()
@@ -41,7 +42,8 @@ def main():
     (tmp / "root").mkdir()
     env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
     proxy = subprocess.Popen([str(ROOT / "target/release/tessera"), "proxy", "--credentials", "env", "--upstream", f"http://127.0.0.1:{port}",
-                              "--service", "s3", "--signing-region", "us-east-1", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
+                              "--service", "s3", "--signing-region", "us-east-1", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+                              *(["--s3-streaming-signature"] if args.s3_streaming_signature else [])],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
         address = re.search(r"listening on http://(\S+),", proxy.stdout.readline()).group(1)
@@ -59,7 +61,8 @@ def main():
         assert result.stdout == "200", result.stdout
         stored = (tmp / "root/bench/blob").stat().st_size
         assert stored == args.size_mib * 1024 * 1024, stored
-        print(f"| upload | {args.size_mib} MiB through tessera proxy to s3s-fs |")
+        mode = "aws-chunked" if args.s3_streaming_signature else "UNSIGNED-PAYLOAD"
+        print(f"| upload | {args.size_mib} MiB through tessera proxy to s3s-fs ({mode}) |")
         print(f"| proxy peak RSS before | {before / 1024:.1f} MiB |")
         print(f"| proxy peak RSS after | {after / 1024:.1f} MiB |")
         print(f"| throughput | {args.size_mib / elapsed:.0f} MiB/s ({elapsed:.1f} s) |")

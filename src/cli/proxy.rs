@@ -64,6 +64,13 @@ pub struct ProxyArgs {
     /// Add this header ("Name: value") before signing (repeatable).
     #[arg(long, value_name = "HEADER")]
     add_header: Vec<String>,
+    /// Sign S3 uploads chunk by chunk (aws-chunked STREAMING-AWS4-HMAC-SHA256-PAYLOAD)
+    /// instead of UNSIGNED-PAYLOAD.
+    #[arg(long)]
+    s3_streaming_signature: bool,
+    /// Longest wait for the upstream's response headers, in seconds.
+    #[arg(long, default_value_t = 900)]
+    upstream_timeout: u64,
     /// Allow a non-loopback --listen address (needs --require-token).
     #[arg(long)]
     allow_remote: bool,
@@ -153,6 +160,8 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
         strip_headers,
         add_headers,
         token: args.require_token.clone().map(SecretString::new),
+        s3_streaming_signature: args.s3_streaming_signature,
+        upstream_timeout: std::time::Duration::from_secs(args.upstream_timeout),
     };
     let client_options = ClientOptions {
         ca_bundle: std::env::var_os("AWS_CA_BUNDLE")

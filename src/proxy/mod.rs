@@ -3,6 +3,7 @@
 //! S3 bodies stream through with `UNSIGNED-PAYLOAD`; other services need the payload hash, so
 //! their bodies are buffered up to a limit. Responses stream back as they arrive.
 
+pub mod chunked;
 pub mod route;
 
 use std::collections::BTreeMap;
@@ -57,6 +58,16 @@ const DROPPED: [&str; 15] = [
     "x-amz-content-sha256",
 ];
 
+/// How a request body travels.
+enum BodyPlan {
+    /// Read whole (to hash it).
+    Buffered(Bytes),
+    /// Streamed as is, signed `UNSIGNED-PAYLOAD`.
+    Unsigned(hyper::body::Incoming),
+    /// Streamed as signed aws-chunked frames.
+    Chunked(hyper::body::Incoming),
+}
+
 /// Where signing credentials come from.
 #[derive(Debug, Clone)]
 pub enum CredentialSource {
@@ -67,7 +78,7 @@ pub enum CredentialSource {
 }
 
 /// How the proxy forwards.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ProxySettings {
     /// Send everything here instead of to the request's Host.
     pub upstream: Option<Uri>,
@@ -83,6 +94,10 @@ pub struct ProxySettings {
     pub add_headers: Vec<(HeaderName, HeaderValue)>,
     /// Bearer token clients must present (removed before forwarding).
     pub token: Option<SecretString>,
+    /// Sign S3 uploads chunk by chunk (aws-chunked) instead of `UNSIGNED-PAYLOAD`.
+    pub s3_streaming_signature: bool,
+    /// Longest wait for the upstream's response headers.
+    pub upstream_timeout: StdDuration,
 }
 
 /// Counters for the admin listener.
@@ -293,17 +308,9 @@ impl Proxy {
             .unwrap_or(0);
 
         let streaming = STREAMING_SERVICES.contains(&target.service.as_str());
-        let (body, buffered): (ProxyBody, Option<Bytes>) = if streaming {
-            (
-                body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync(),
-                None,
-            )
-        } else {
+        let plan = if !streaming {
             match Limited::new(body, self.settings.max_buffered_body).collect().await {
-                Ok(collected) => {
-                    let bytes = collected.to_bytes();
-                    (Full::new(bytes.clone()).map_err(|never| match never {}).boxed_unsync(), Some(bytes))
-                }
+                Ok(collected) => BodyPlan::Buffered(collected.to_bytes()),
                 Err(_) => {
                     return error(
                         413,
@@ -314,6 +321,38 @@ impl Proxy {
                     )
                 }
             }
+        } else if self.settings.s3_streaming_signature && bytes_in > 0 {
+            headers.retain(|(name, _)| {
+                name != http::header::CONTENT_LENGTH && name != http::header::CONTENT_ENCODING
+            });
+            let encodings = parts
+                .headers
+                .get(http::header::CONTENT_ENCODING)
+                .and_then(|v| v.to_str().ok());
+            let encoding =
+                encodings.map_or_else(|| "aws-chunked".to_owned(), |e| format!("aws-chunked,{e}"));
+            for (name, value) in [
+                (
+                    "content-length",
+                    chunked::encoded_length(bytes_in).to_string(),
+                ),
+                ("x-amz-decoded-content-length", bytes_in.to_string()),
+                ("content-encoding", encoding),
+            ] {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    headers.push((HeaderName::from_static(name), value));
+                }
+            }
+            BodyPlan::Chunked(body)
+        } else if self.settings.s3_streaming_signature
+            && parts.headers.contains_key(http::header::TRANSFER_ENCODING)
+        {
+            return error(
+                411,
+                "--s3-streaming-signature needs the request's Content-Length",
+            );
+        } else {
+            BodyPlan::Unsigned(body)
         };
         let mut settings = SigningSettings::default();
         if streaming {
@@ -321,9 +360,12 @@ impl Proxy {
             settings.percent_encoding_mode = PercentEncodingMode::Single;
             settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
         }
-        let signable_body = match &buffered {
-            Some(bytes) => SignableBody::Bytes(bytes),
-            None => SignableBody::UnsignedPayload,
+        let signable_body = match &plan {
+            BodyPlan::Buffered(bytes) => SignableBody::Bytes(bytes),
+            BodyPlan::Unsigned(_) => SignableBody::UnsignedPayload,
+            BodyPlan::Chunked(_) => {
+                SignableBody::Precomputed(chunked::STREAMING_PAYLOAD.to_owned())
+            }
         };
         let token = credentials.session_token();
         let identity = aws_credential_types::Credentials::new(
@@ -334,12 +376,14 @@ impl Proxy {
             "tessera",
         )
         .into();
-        let seconds = u64::try_from(self.clock.now().unix_timestamp()).unwrap_or_default();
+        let now = self.clock.now();
+        let signing_time = UNIX_EPOCH
+            + StdDuration::from_secs(u64::try_from(now.unix_timestamp()).unwrap_or_default());
         let signed = SigningParams::builder()
             .identity(&identity)
             .region(&target.region)
             .name(&target.service)
-            .time(UNIX_EPOCH + StdDuration::from_secs(seconds))
+            .time(signing_time)
             .settings(settings)
             .build()
             .map_err(|e| e.to_string())
@@ -357,11 +401,37 @@ impl Proxy {
                 .map_err(|e| e.to_string())?;
                 sign(signable, &params.into()).map_err(|e| e.to_string())
             });
-        let instructions = match signed {
-            Ok(output) => output.into_parts().0,
+        let (instructions, seed_signature) = match signed {
+            Ok(output) => output.into_parts(),
             Err(reason) => {
                 self.metrics.signing_failure();
                 return error(400, &format!("cannot sign the request: {reason}"));
+            }
+        };
+        let body: ProxyBody = match plan {
+            BodyPlan::Buffered(bytes) => Full::new(bytes)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+            BodyPlan::Unsigned(body) => {
+                body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync()
+            }
+            BodyPlan::Chunked(body) => {
+                let amz_date = crate::rolesanywhere::sign::amz_date(now);
+                let scope = format!(
+                    "{}/{}/{}/aws4_request",
+                    &amz_date[..8],
+                    target.region,
+                    target.service
+                );
+                let key = aws_sigv4::sign::v4::generate_signing_key(
+                    credentials.secret_access_key().expose_secret(),
+                    signing_time,
+                    &target.region,
+                    &target.service,
+                );
+                let signer =
+                    chunked::ChunkSigner::new(key.as_ref(), amz_date, scope, seed_signature);
+                chunked::encode(body, signer).boxed_unsync()
             }
         };
         let mut builder = Request::builder().method(parts.method.clone()).uri(&uri);
@@ -373,7 +443,26 @@ impl Proxy {
         };
         instructions.apply_to_request_http1x(&mut upstream_request);
         let started = Instant::now();
-        match self.client.request(upstream_request).await {
+        let outcome = match tokio::time::timeout(
+            self.settings.upstream_timeout,
+            self.client.request(upstream_request),
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                self.metrics
+                    .record(&target.service, 504, started.elapsed(), bytes_in);
+                return error(
+                    504,
+                    &format!(
+                        "upstream {scheme}://{authority} sent no response within {} s",
+                        self.settings.upstream_timeout.as_secs()
+                    ),
+                );
+            }
+        };
+        match outcome {
             Ok(response) => {
                 self.metrics.record(
                     &target.service,

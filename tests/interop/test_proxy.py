@@ -151,10 +151,10 @@ def s3s_fs(tmp_path):
     process.wait(timeout=10)
 
 
-def start_env_proxy(tessera_bin, tmp, upstream, secret):
+def start_env_proxy(tessera_bin, tmp, upstream, secret, extra=()):
     env = clean_env(AWS_ACCESS_KEY_ID=S3S_KEY, AWS_SECRET_ACCESS_KEY=secret)
     args = [tessera_bin, "proxy", "--credentials", "env", "--upstream", upstream, "--service", "s3", "--signing-region", "us-east-1",
-            "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]
+            "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", *extra]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(tmp / "proxy-env.log", "w"), text=True, env=env)
     match = re.search(r"listening on http://(\S+), admin", process.stdout.readline())
     assert match, (tmp / "proxy-env.log").read_text()
@@ -162,21 +162,24 @@ def start_env_proxy(tessera_bin, tmp, upstream, secret):
     return process
 
 
-def test_s3s_fs_accepts_the_proxys_signatures_and_rejects_a_wrong_secret(tessera_bin, s3s_fs, tmp_path):
-    import urllib.error
-    good = start_env_proxy(tessera_bin, tmp_path, s3s_fs, S3S_SECRET)
-    bad = start_env_proxy(tessera_bin, tmp_path, s3s_fs, S3S_SECRET[:-4] + "XXXX")
+@pytest.mark.parametrize("mode", ["unsigned-payload", "aws-chunked"])
+def test_s3s_fs_accepts_the_proxys_signatures_and_rejects_a_wrong_secret(tessera_bin, s3s_fs, tmp_path, mode):
+    extra = ["--s3-streaming-signature"] if mode == "aws-chunked" else []
+    good = start_env_proxy(tessera_bin, tmp_path, s3s_fs, S3S_SECRET, extra)
+    bad = start_env_proxy(tessera_bin, tmp_path, s3s_fs, S3S_SECRET[:-4] + "XXXX", extra)
     try:
         url = f"http://{good.address}"
         assert status(curl("-X", "PUT", f"{url}/bucket")) == 200
         blob = tmp_path / "blob"
-        blob.write_bytes(os.urandom(8 * 1024 * 1024))
+        blob.write_bytes(os.urandom(8 * 1024 * 1024 + 12345))
         assert status(curl("-X", "PUT", "--data-binary", f"@{blob}", f"{url}/bucket/object")) == 200
         got = tmp_path / "got"
         get = subprocess.run(["curl", "-sS", "-o", str(got), "-w", "%{http_code}", f"{url}/bucket/object"], capture_output=True, timeout=120)
         assert get.stdout == b"200" and got.read_bytes() == blob.read_bytes()
         wrong = curl(f"http://{bad.address}/bucket/object")
         assert status(wrong) == 403 and b"SignatureDoesNotMatch" in wrong.stdout
+        wrong_put = curl("-X", "PUT", "--data-binary", f"@{blob}", f"http://{bad.address}/bucket/other")
+        assert status(wrong_put) == 403, wrong_put.stdout[-300:]
         assert status(curl(f"{s3s_fs}/bucket/object")) == 403, "s3s-fs must refuse unsigned requests"
     finally:
         for process in (good, bad):
