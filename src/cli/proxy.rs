@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use http::header::{HeaderName, HeaderValue};
 use http::Response;
 
 use super::args::RequestArgs;
 use crate::clock::{Clock, SystemClock};
+use crate::config::ProxyListenerConfig;
 use crate::credentials::provider::RolesAnywhereProvider;
 use crate::credentials::refresh::CredentialCache;
 use crate::credentials::Credentials;
@@ -101,68 +101,35 @@ fn env_credentials() -> anyhow::Result<Credentials> {
     ))
 }
 
-/// Headers to strip, and headers to add.
-type HeaderEdits = (Vec<HeaderName>, Vec<(HeaderName, HeaderValue)>);
-
-fn parse_headers(args: &ProxyArgs) -> anyhow::Result<HeaderEdits> {
-    let strip = args
-        .strip_header
-        .iter()
-        .map(|h| {
-            HeaderName::from_bytes(h.trim().to_ascii_lowercase().as_bytes())
-                .with_context(|| format!("--strip-header '{h}' is not a header name"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let add = args
-        .add_header
-        .iter()
-        .map(|h| {
-            let (name, value) = h
-                .split_once(':')
-                .with_context(|| format!("--add-header '{h}' must be 'Name: value'"))?;
-            Ok((
-                HeaderName::from_bytes(name.trim().to_ascii_lowercase().as_bytes())
-                    .with_context(|| format!("--add-header '{h}': bad name"))?,
-                HeaderValue::from_str(value.trim())
-                    .with_context(|| format!("--add-header '{h}': bad value"))?,
-            ))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok((strip, add))
-}
-
 pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    anyhow::ensure!(
-        args.listen.ip().is_loopback() || (args.allow_remote && args.require_token.is_some()),
-        "--listen {} is not a loopback address; serving other hosts needs --allow-remote and --require-token",
-        args.listen
-    );
+
     anyhow::ensure!(
         args.admin_listen.ip().is_loopback() || args.allow_remote,
         "--admin-listen {} is not a loopback address; pass --allow-remote",
         args.admin_listen
     );
-    let upstream: Option<http::Uri> = args
-        .upstream
-        .as_deref()
-        .map(|u| {
-            u.parse()
-                .with_context(|| format!("--upstream '{u}' is not a URL"))
-        })
-        .transpose()?;
-    let (strip_headers, add_headers) = parse_headers(&args)?;
-    let settings = ProxySettings {
-        upstream,
+    let settings = ProxySettings::from_config(&ProxyListenerConfig {
+        listen: args.listen,
+        profile: None,
+        upstream: args.upstream.clone(),
         service: args.service.clone(),
-        region: args.signing_region.clone(),
+        signing_region: args.signing_region.clone(),
         max_buffered_body: args.max_buffered_body,
-        strip_headers,
-        add_headers,
-        token: args.require_token.clone().map(SecretString::new),
         s3_streaming_signature: args.s3_streaming_signature,
-        upstream_timeout: std::time::Duration::from_secs(args.upstream_timeout),
-    };
+        upstream_timeout: args.upstream_timeout,
+        strip_headers: args.strip_header.clone(),
+        add_headers: args.add_header.clone(),
+        require_token: args.require_token.clone(),
+        allow_remote: args.allow_remote,
+    })
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{}",
+            e.replace("allow-remote", "--allow-remote")
+                .replace("require-token", "--require-token")
+        )
+    })?;
     let client_options = ClientOptions {
         ca_bundle: std::env::var_os("AWS_CA_BUNDLE")
             .filter(|v| !v.is_empty())

@@ -15,6 +15,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigFile, ProfileSettings};
 use crate::credentials::provider::RolesAnywhereProvider;
 use crate::credentials::refresh::CredentialCache;
+use crate::http::{build_client_for, ClientOptions, DEFAULT_CONNECT_TIMEOUT};
+use crate::proxy::{CredentialSource, Proxy, ProxyBody, ProxySettings};
 use crate::secret::SecretString;
 use crate::serve::{admin, Agent, ServeOptions, ServedProfile};
 use crate::server::{self, ListenOptions};
@@ -160,6 +162,69 @@ fn build_profiles(
     Ok((running, region))
 }
 
+/// Starts the config file's `[[proxies]]`, each signing with its profile's cache (so every
+/// listener shares that profile's one refresh loop). Returns their addresses and profiles.
+async fn start_proxies(
+    args: &ServeArgs,
+    running: &BTreeMap<String, Running>,
+    clock: &Arc<dyn Clock>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Vec<(std::net::SocketAddr, String)>> {
+    let uses_file = args.all_profiles || args.request.profile.is_some();
+    let path = match args.request.config_path() {
+        Ok(path) if uses_file && path.exists() => path,
+        _ => return Ok(Vec::new()),
+    };
+    let mut started = Vec::new();
+    for config in ConfigFile::read(&path)?.proxies {
+        let name = match &config.profile {
+            Some(name) => name.clone(),
+            None if running.len() == 1 => running.keys().next().cloned().unwrap_or_default(),
+            None => anyhow::bail!(
+                "a proxy in {} needs `profile` (several profiles are served)",
+                path.display()
+            ),
+        };
+        let cache = running
+            .get(&name)
+            .map(|r| r.profile.cache.clone())
+            .with_context(|| format!("proxy profile '{name}' is not one of the served profiles"))?;
+        let settings = ProxySettings::from_config(&config)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let client = build_client_for::<ProxyBody>(&ClientOptions {
+            ca_bundle: std::env::var_os("AWS_CA_BUNDLE")
+                .filter(|v| !v.is_empty())
+                .map(Into::into),
+            insecure_skip_verify: false,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            needs_tls: true,
+        })?;
+        let proxy = Arc::new(Proxy::new(
+            settings,
+            CredentialSource::Cache(cache),
+            client,
+            clock.clone(),
+        ));
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        started.push((listener.local_addr()?, name));
+        let mut stopped = stop.clone();
+        tokio::spawn(server::serve_streaming(
+            listener,
+            ListenOptions::default(),
+            move |request, _peer| {
+                let proxy = proxy.clone();
+                async move { Ok::<_, std::convert::Infallible>(proxy.handle(request).await) }
+            },
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            },
+        ));
+    }
+    Ok(started)
+}
+
 fn served(running: &BTreeMap<String, Running>) -> BTreeMap<String, Arc<ServedProfile>> {
     running
         .iter()
@@ -215,6 +280,14 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
                     "ECS profile {name}: AWS_CONTAINER_CREDENTIALS_FULL_URI=http://{address}/v1/credentials/{name} AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}",
                     token_dir.join(format!("{name}.token")).display()
                 )?;
+            }
+            out.flush()?;
+        }
+        let proxies = start_proxies(&args, &running, &clock, &stopped).await?;
+        {
+            let mut out = std::io::stdout().lock();
+            for (address, profile) in &proxies {
+                writeln!(out, "proxy listening on http://{address} (profile {profile})")?;
             }
             out.flush()?;
         }

@@ -100,6 +100,60 @@ pub struct ProxySettings {
     pub upstream_timeout: StdDuration,
 }
 
+impl ProxySettings {
+    /// Validated settings for a listener configuration.
+    pub fn from_config(config: &crate::config::ProxyListenerConfig) -> Result<Self, String> {
+        let remote_allowed = config.allow_remote && config.require_token.is_some();
+        if !(config.listen.ip().is_loopback() || remote_allowed) {
+            return Err(format!(
+                "proxy listen address {} is not loopback; serving other hosts needs allow-remote and require-token",
+                config.listen
+            ));
+        }
+        let upstream = config
+            .upstream
+            .as_deref()
+            .map(|u| {
+                u.parse::<Uri>()
+                    .map_err(|_| format!("proxy upstream '{u}' is not a URL"))
+            })
+            .transpose()?;
+        let strip_headers = config
+            .strip_headers
+            .iter()
+            .map(|h| {
+                HeaderName::from_bytes(h.trim().to_ascii_lowercase().as_bytes())
+                    .map_err(|_| format!("strip-header '{h}' is not a header name"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let add_headers = config
+            .add_headers
+            .iter()
+            .map(|h| {
+                let (name, value) = h
+                    .split_once(':')
+                    .ok_or_else(|| format!("add-header '{h}' must be 'Name: value'"))?;
+                let name = HeaderName::from_bytes(name.trim().to_ascii_lowercase().as_bytes())
+                    .map_err(|_| format!("add-header '{h}': bad name"))?;
+                let value = HeaderValue::from_str(value.trim())
+                    .map_err(|_| format!("add-header '{h}': bad value"))?;
+                Ok((name, value))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Self {
+            upstream,
+            service: config.service.clone(),
+            region: config.signing_region.clone(),
+            max_buffered_body: config.max_buffered_body,
+            strip_headers,
+            add_headers,
+            token: config.require_token.clone().map(SecretString::new),
+            s3_streaming_signature: config.s3_streaming_signature,
+            upstream_timeout: StdDuration::from_secs(config.upstream_timeout),
+        })
+    }
+}
+
 /// Counters for the admin listener.
 #[derive(Debug, Default)]
 pub struct ProxyMetrics {

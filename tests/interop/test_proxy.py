@@ -185,3 +185,81 @@ def test_s3s_fs_accepts_the_proxys_signatures_and_rejects_a_wrong_secret(tessera
         for process in (good, bad):
             process.terminate()
             process.wait(timeout=10)
+
+
+def test_serve_runs_the_config_files_proxies_on_one_refresh_loop(tessera_bin, moto_server, tmp_path):
+    import time
+    key = moto_bootstrap(moto_server)
+    moto_enforce_auth(moto_server)
+    anchor = Anchor(tessera_bin, tmp_path, tls=False, extra_args=[
+        "--sts-endpoint", moto_server, "--sts-access-key-id", key["AccessKeyId"], "--sts-secret-access-key", key["SecretAccessKey"]])
+    config = tmp_path / "config.toml"
+    config.write_text(f"""
+[profiles.dev]
+certificate = "{CERTS}/leaf-p256.pem"
+private-key = "{CERTS}/leaf-p256.key"
+intermediates = "{CERTS}/intermediate.pem"
+trust-anchor-arn = "{ta('ta')}"
+profile-arn = "{profile('p')}"
+role-arn = "{ROLE}/app"
+endpoint = "{anchor.url}"
+
+[[proxies]]
+listen = "127.0.0.1:0"
+profile = "dev"
+upstream = "{moto_server}"
+service = "sts"
+signing-region = "us-east-1"
+
+[[proxies]]
+listen = "127.0.0.1:0"
+upstream = "{moto_server}"
+service = "s3"
+signing-region = "us-east-1"
+""")
+    args = [tessera_bin, "serve", "--config", str(config), "--all-profiles", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+            "--token-dir", str(tmp_path / "tokens")]
+    serve = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(tmp_path / "serve.log", "w"), text=True, env=clean_env())
+    try:
+        lines = [serve.stdout.readline() for _ in range(5)]
+        admin = re.search(r"admin on http://(\S+)", lines[0]).group(1)
+        proxies = [re.search(r"proxy listening on http://(\S+) \(profile dev\)", line).group(1) for line in lines[3:5]]
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://{admin}/readyz", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                time.sleep(0.1)
+        identity = curl("-X", "POST", "--data", "Action=GetCallerIdentity&Version=2011-06-15", f"http://{proxies[0]}/")
+        assert status(identity) == 200 and b":assumed-role/app/" in identity.stdout
+        assert status(curl("-X", "PUT", f"http://{proxies[1]}/served-bucket")) == 200
+        with urllib.request.urlopen(f"http://{admin}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+        assert 'tessera_credentials_refreshes_total{profile="dev",outcome="success"} 1' in metrics
+    finally:
+        serve.terminate()
+        serve.wait(timeout=10)
+        anchor.stop()
+
+
+def test_a_non_loopback_listener_needs_allow_remote_and_a_token(tessera_bin):
+    from conftest import run_tessera
+    result = run_tessera(tessera_bin, ["proxy", "--credentials", "env", "--listen", "0.0.0.0:0", "--upstream", "http://127.0.0.1:9"],
+                         AWS_ACCESS_KEY_ID="AKIAX", AWS_SECRET_ACCESS_KEY="x")
+    assert result.returncode == 1
+    assert "needs --allow-remote and --require-token" in result.stderr.splitlines()[0]
+
+
+def test_the_token_is_required_and_never_forwarded(tessera_bin, s3s_fs, tmp_path):
+    good = start_env_proxy(tessera_bin, tmp_path, s3s_fs, S3S_SECRET, ["--require-token", "sekrit-token"])
+    try:
+        url = f"http://{good.address}"
+        assert status(curl("-X", "PUT", f"{url}/bucket")) == 401
+        assert status(curl("-X", "PUT", "-H", "Authorization: Bearer wrong", f"{url}/bucket")) == 401
+        # s3s-fs verifies the proxy's signature: the client's Authorization did not reach it.
+        assert status(curl("-X", "PUT", "-H", "Authorization: Bearer sekrit-token", f"{url}/bucket")) == 200
+    finally:
+        good.terminate()
+        good.wait(timeout=10)
