@@ -15,7 +15,9 @@ use crate::credentials::provider::RolesAnywhereProvider;
 use crate::credentials::refresh::CredentialCache;
 use crate::credentials::Credentials;
 use crate::http::{build_client_for, ClientOptions, DEFAULT_CONNECT_TIMEOUT};
-use crate::proxy::{CredentialSource, Proxy, ProxyBody, ProxySettings, DEFAULT_MAX_BUFFERED_BODY};
+use crate::proxy::{
+    CredentialSource, Proxy, ProxyBody, ProxyMetrics, ProxySettings, DEFAULT_MAX_BUFFERED_BODY,
+};
 use crate::secret::SecretString;
 use crate::server::{self, ListenOptions, Reply};
 
@@ -162,12 +164,12 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
         let admin = tokio::net::TcpListener::bind(args.admin_listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.admin_listen))?;
+        let address = listener.local_addr()?;
         {
             let mut out = std::io::stdout().lock();
             writeln!(
                 out,
-                "tessera proxy listening on http://{}, admin on http://{}",
-                listener.local_addr()?,
+                "tessera proxy listening on http://{address}, admin on http://{}",
                 admin.local_addr()?
             )?;
             out.flush()?;
@@ -188,12 +190,14 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
             shutdown(stopped.clone()),
         ));
         let admin_proxy = proxy.clone();
+        let listen = address.to_string();
         let admin_server = tokio::spawn(server::serve(
             admin,
             ListenOptions::default(),
             move |incoming| {
                 let proxy = admin_proxy.clone();
                 let cache = cache.clone();
+                let listen = listen.clone();
                 async move {
                     match incoming.path.as_str() {
                         "/healthz" => Reply::new(200, "text/plain", "ok\n"),
@@ -201,9 +205,11 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
                             Some(Err(e)) => Reply::json_error(503, &e.0),
                             _ => Reply::new(200, "text/plain", "ready\n"),
                         },
-                        "/metrics" => {
-                            Reply::new(200, "text/plain; version=0.0.4", proxy.metrics.render())
-                        }
+                        "/metrics" => Reply::new(
+                            200,
+                            "text/plain; version=0.0.4",
+                            ProxyMetrics::render(&[(listen.clone(), &proxy.metrics)]),
+                        ),
                         _ => Reply::json_error(
                             404,
                             "the admin listener serves /healthz, /readyz and /metrics",

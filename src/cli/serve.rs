@@ -166,6 +166,7 @@ fn build_profiles(
 /// listener shares that profile's one refresh loop). Returns their addresses and profiles.
 async fn start_proxies(
     args: &ServeArgs,
+    agent: &Agent,
     running: &BTreeMap<String, Running>,
     clock: &Arc<dyn Clock>,
     stop: &tokio::sync::watch::Receiver<bool>,
@@ -209,6 +210,7 @@ async fn start_proxies(
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         started.push((listener.local_addr()?, name));
+        agent.add_proxy(listener.local_addr()?.to_string(), proxy.clone());
         let mut stopped = stop.clone();
         tokio::spawn(server::serve_streaming(
             listener,
@@ -283,7 +285,7 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
             out.flush()?;
         }
-        let proxies = start_proxies(&args, &running, &clock, &stopped).await?;
+        let proxies = start_proxies(&args, &agent, &running, &clock, &stopped).await?;
         {
             let mut out = std::io::stdout().lock();
             for (address, profile) in &proxies {

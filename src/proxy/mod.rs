@@ -167,6 +167,7 @@ struct MetricsInner {
     latency_seconds_sum: f64,
     latency_count: u64,
     bytes_in: u64,
+    bytes_out: u64,
     signing_failures: u64,
 }
 
@@ -180,27 +181,88 @@ impl ProxyMetrics {
         }
     }
 
+    fn response_bytes(&self, bytes: u64) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.bytes_out += bytes;
+        }
+    }
+
     fn signing_failure(&self) {
         if let Ok(mut m) = self.inner.lock() {
             m.signing_failures += 1;
         }
     }
 
-    /// Prometheus text.
-    pub fn render(&self) -> String {
+    /// Prometheus text for several proxy listeners (`listener` label), HELP/TYPE once each.
+    pub fn render(listeners: &[(String, &ProxyMetrics)]) -> String {
         use std::fmt::Write;
-        let m = self.inner.lock().map(|m| m.clone()).unwrap_or_default();
-        let mut out = String::from("# HELP tessera_proxy_requests_total Proxied requests by upstream service and status.\n# TYPE tessera_proxy_requests_total counter\n");
-        for ((service, status), count) in &m.requests {
-            let _ = writeln!(
-                out,
-                "tessera_proxy_requests_total{{service=\"{service}\",status=\"{status}\"}} {count}"
-            );
-        }
-        let _ = write!(
-            out,
-            "# HELP tessera_proxy_upstream_latency_seconds Time to the upstream's response headers.\n# TYPE tessera_proxy_upstream_latency_seconds summary\ntessera_proxy_upstream_latency_seconds_sum {}\ntessera_proxy_upstream_latency_seconds_count {}\n# HELP tessera_proxy_request_bytes_total Request body bytes declared by clients.\n# TYPE tessera_proxy_request_bytes_total counter\ntessera_proxy_request_bytes_total {}\n# HELP tessera_proxy_signing_failures_total Requests that could not be signed.\n# TYPE tessera_proxy_signing_failures_total counter\ntessera_proxy_signing_failures_total {}\n",
-            m.latency_seconds_sum, m.latency_count, m.bytes_in, m.signing_failures
+        let snapshots: Vec<(&str, MetricsInner)> = listeners
+            .iter()
+            .map(|(name, metrics)| {
+                (
+                    name.as_str(),
+                    metrics.inner.lock().map(|m| m.clone()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let mut out = String::new();
+        let mut family =
+            |name: &str,
+             kind: &str,
+             help: &str,
+             series: &dyn Fn(&str, &MetricsInner) -> Vec<(String, String)>| {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+                for (listener, m) in &snapshots {
+                    for (labels, value) in series(listener, m) {
+                        let _ = writeln!(out, "{name}{{listener=\"{listener}\"{labels}}} {value}");
+                    }
+                }
+            };
+        family(
+            "tessera_proxy_requests_total",
+            "counter",
+            "Proxied requests by upstream service and status.",
+            &|_, m| {
+                m.requests
+                    .iter()
+                    .map(|((service, status), count)| {
+                        (
+                            format!(",service=\"{service}\",status=\"{status}\""),
+                            count.to_string(),
+                        )
+                    })
+                    .collect()
+            },
+        );
+        family(
+            "tessera_proxy_upstream_latency_seconds_sum",
+            "counter",
+            "Total time to the upstream's response headers.",
+            &|_, m| vec![(String::new(), m.latency_seconds_sum.to_string())],
+        );
+        family(
+            "tessera_proxy_upstream_latency_seconds_count",
+            "counter",
+            "Upstream responses timed.",
+            &|_, m| vec![(String::new(), m.latency_count.to_string())],
+        );
+        family(
+            "tessera_proxy_request_bytes_total",
+            "counter",
+            "Request body bytes declared by clients.",
+            &|_, m| vec![(String::new(), m.bytes_in.to_string())],
+        );
+        family(
+            "tessera_proxy_response_bytes_total",
+            "counter",
+            "Response body bytes declared by upstreams.",
+            &|_, m| vec![(String::new(), m.bytes_out.to_string())],
+        );
+        family(
+            "tessera_proxy_signing_failures_total",
+            "counter",
+            "Requests that could not be signed.",
+            &|_, m| vec![(String::new(), m.signing_failures.to_string())],
         );
         out
     }
@@ -524,6 +586,13 @@ impl Proxy {
                     started.elapsed(),
                     bytes_in,
                 );
+                let declared = response
+                    .headers()
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                self.metrics.response_bytes(declared);
                 let (mut parts, body) = response.into_parts();
                 for name in [
                     "connection",

@@ -83,6 +83,14 @@ fn metrics(agent: &Agent) -> String {
         );
     }
     out.push_str("# HELP tessera_serve_requests_total Requests by endpoint and status.\n# TYPE tessera_serve_requests_total counter\n");
+    let proxies = agent.proxies();
+    if !proxies.is_empty() {
+        let listeners: Vec<(String, &crate::proxy::ProxyMetrics)> = proxies
+            .iter()
+            .map(|(l, p)| (l.clone(), &p.metrics))
+            .collect();
+        out.push_str(&crate::proxy::ProxyMetrics::render(&listeners));
+    }
     for ((endpoint, status), count) in agent.requests.snapshot() {
         let _ = writeln!(
             out,

@@ -75,6 +75,8 @@ impl RequestCounters {
 pub struct Agent {
     // A sync lock: held only to clone an `Arc` or swap the map (SIGHUP), never across an await.
     profiles: RwLock<BTreeMap<String, Arc<ServedProfile>>>,
+    // Signing proxies run alongside, by listen address (for their metrics).
+    proxies: RwLock<Vec<(String, Arc<crate::proxy::Proxy>)>>,
     /// Listener options.
     pub options: ServeOptions,
     /// IMDSv2 session tokens.
@@ -122,6 +124,7 @@ impl Agent {
     ) -> Self {
         Self {
             profiles: RwLock::new(profiles),
+            proxies: RwLock::new(Vec::new()),
             options,
             imds_tokens: imds::TokenStore::default(),
             requests: RequestCounters::default(),
@@ -141,6 +144,22 @@ impl Agent {
     /// All served profiles, by name.
     pub fn profiles(&self) -> BTreeMap<String, Arc<ServedProfile>> {
         self.profiles
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Registers a signing proxy listener (its metrics join the admin endpoint's).
+    pub fn add_proxy(&self, listener: String, proxy: Arc<crate::proxy::Proxy>) {
+        self.proxies
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((listener, proxy));
+    }
+
+    /// The registered proxies.
+    pub fn proxies(&self) -> Vec<(String, Arc<crate::proxy::Proxy>)> {
+        self.proxies
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()

@@ -95,8 +95,10 @@ def test_s3_and_sts_through_the_proxy_and_not_without_it(proxied, tmp_path):
 
     with urllib.request.urlopen(f"http://{s3.admin}/metrics", timeout=5) as response:
         metrics = response.read().decode()
-    assert 'tessera_proxy_requests_total{service="s3",status="200"}' in metrics
-    assert f"tessera_proxy_request_bytes_total {SIZE_MIB * 1024 * 1024}" in metrics
+    assert re.search(r'tessera_proxy_requests_total\{listener="[^"]+",service="s3",status="200"\}', metrics)
+    assert re.search(rf'tessera_proxy_request_bytes_total\{{listener="[^"]+"\}} {SIZE_MIB * 1024 * 1024}\n', metrics)
+    out = int(re.search(r'tessera_proxy_response_bytes_total\{listener="[^"]+"\} (\d+)', metrics).group(1))
+    assert out >= SIZE_MIB * 1024 * 1024
 
 
 def test_a_body_over_the_buffer_limit_gets_413(tessera_bin, moto_server, tmp_path):
@@ -238,6 +240,7 @@ signing-region = "us-east-1"
         with urllib.request.urlopen(f"http://{admin}/metrics", timeout=5) as response:
             metrics = response.read().decode()
         assert 'tessera_credentials_refreshes_total{profile="dev",outcome="success"} 1' in metrics
+        assert f'tessera_proxy_requests_total{{listener="{proxies[0]}",service="sts",status="200"}} 1' in metrics
     finally:
         serve.terminate()
         serve.wait(timeout=10)
