@@ -154,6 +154,9 @@ impl ProxySettings {
     }
 }
 
+/// Extra labels and value of each series of a metric, for one listener's counters.
+type MetricSeries<'a> = &'a dyn Fn(&MetricsInner) -> Vec<(String, String)>;
+
 /// Counters for the admin listener.
 #[derive(Debug, Default)]
 pub struct ProxyMetrics {
@@ -206,23 +209,19 @@ impl ProxyMetrics {
             })
             .collect();
         let mut out = String::new();
-        let mut family =
-            |name: &str,
-             kind: &str,
-             help: &str,
-             series: &dyn Fn(&str, &MetricsInner) -> Vec<(String, String)>| {
-                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-                for (listener, m) in &snapshots {
-                    for (labels, value) in series(listener, m) {
-                        let _ = writeln!(out, "{name}{{listener=\"{listener}\"{labels}}} {value}");
-                    }
+        let mut family = |name: &str, kind: &str, help: &str, series: MetricSeries<'_>| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (listener, m) in &snapshots {
+                for (labels, value) in series(m) {
+                    let _ = writeln!(out, "{name}{{listener=\"{listener}\"{labels}}} {value}");
                 }
-            };
+            }
+        };
         family(
             "tessera_proxy_requests_total",
             "counter",
             "Proxied requests by upstream service and status.",
-            &|_, m| {
+            &|m| {
                 m.requests
                     .iter()
                     .map(|((service, status), count)| {
@@ -238,31 +237,31 @@ impl ProxyMetrics {
             "tessera_proxy_upstream_latency_seconds_sum",
             "counter",
             "Total time to the upstream's response headers.",
-            &|_, m| vec![(String::new(), m.latency_seconds_sum.to_string())],
+            &|m| vec![(String::new(), m.latency_seconds_sum.to_string())],
         );
         family(
             "tessera_proxy_upstream_latency_seconds_count",
             "counter",
             "Upstream responses timed.",
-            &|_, m| vec![(String::new(), m.latency_count.to_string())],
+            &|m| vec![(String::new(), m.latency_count.to_string())],
         );
         family(
             "tessera_proxy_request_bytes_total",
             "counter",
             "Request body bytes declared by clients.",
-            &|_, m| vec![(String::new(), m.bytes_in.to_string())],
+            &|m| vec![(String::new(), m.bytes_in.to_string())],
         );
         family(
             "tessera_proxy_response_bytes_total",
             "counter",
             "Response body bytes declared by upstreams.",
-            &|_, m| vec![(String::new(), m.bytes_out.to_string())],
+            &|m| vec![(String::new(), m.bytes_out.to_string())],
         );
         family(
             "tessera_proxy_signing_failures_total",
             "counter",
             "Requests that could not be signed.",
-            &|_, m| vec![(String::new(), m.signing_failures.to_string())],
+            &|m| vec![(String::new(), m.signing_failures.to_string())],
         );
         out
     }
