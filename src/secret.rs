@@ -63,6 +63,23 @@ impl fmt::Debug for SecretBytes {
     }
 }
 
+/// The OS random source failed (no entropy available); nothing secret can be made.
+#[derive(Debug, thiserror::Error)]
+#[error("the operating system's random number generator failed")]
+pub struct RandomError;
+
+/// `N` bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|_| RandomError)?;
+    Ok(bytes)
+}
+
+/// A 256-bit random token, hex-encoded (ECS tokens, one-off exec tokens).
+pub fn random_token() -> Result<SecretString, RandomError> {
+    Ok(SecretString::new(hex::encode(random_bytes::<32>()?)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

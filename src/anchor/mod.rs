@@ -127,7 +127,15 @@ impl Anchor {
         now: time::OffsetDateTime,
     ) -> Result<IssuedSession, Refusal> {
         match &self.upstream {
-            None => Ok(self.sessions.mint(grant, &self.state.account_id, now)),
+            None => self
+                .sessions
+                .mint(grant, &self.state.account_id, now)
+                .map_err(|e| Refusal {
+                    status: 500,
+                    code: "InternalServerException",
+                    message: "The server could not create credentials.".into(),
+                    check: e.to_string(),
+                }),
             Some(upstream) => upstream
                 .assume_role(grant, &self.state.account_id)
                 .await

@@ -7,7 +7,6 @@ use std::sync::Mutex;
 use std::time::{Duration, UNIX_EPOCH};
 
 use base64::Engine;
-use ring::rand::{SecureRandom, SystemRandom};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::session::Grant;
@@ -16,7 +15,7 @@ use crate::rolesanywhere::sign::{canonical_query, canonical_request, canonical_u
 use crate::rolesanywhere::verify::{
     decode_path, header_value, parse_authorization, parse_query, ReceivedRequest, AMZ_DATE_FORMAT,
 };
-use crate::secret::SecretString;
+use crate::secret::{random_bytes, RandomError, SecretString};
 
 /// Minted sessions kept at most; expired ones are dropped first.
 const MAX_SESSIONS: usize = 100_000;
@@ -60,15 +59,6 @@ pub struct SessionStore {
     sessions: Mutex<HashMap<String, IssuedSession>>,
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    // SystemRandom only fails if the OS has no randomness, in which case nothing is safe.
-    if SystemRandom::new().fill(&mut bytes).is_err() {
-        bytes = std::array::from_fn(|_| fastrand::u8(..));
-    }
-    bytes
-}
-
 fn base32(bytes: &[u8], len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     bytes
@@ -80,11 +70,16 @@ fn base32(bytes: &[u8], len: usize) -> String {
 
 impl SessionStore {
     /// Mints credentials for a grant, valid from `now` for the granted duration.
-    pub fn mint(&self, grant: &Grant, account: &str, now: OffsetDateTime) -> IssuedSession {
+    pub fn mint(
+        &self,
+        grant: &Grant,
+        account: &str,
+        now: OffsetDateTime,
+    ) -> Result<IssuedSession, RandomError> {
         let b64 = base64::engine::general_purpose::STANDARD;
-        let access_key_id = format!("ASIA{}", base32(&random_bytes::<16>(), 16));
-        let secret = b64.encode(random_bytes::<30>());
-        let token = format!("tessera-anchor/{}", b64.encode(random_bytes::<96>()));
+        let access_key_id = format!("ASIA{}", base32(&random_bytes::<16>()?, 16));
+        let secret = b64.encode(random_bytes::<30>()?);
+        let token = format!("tessera-anchor/{}", b64.encode(random_bytes::<96>()?));
         let expiration = now + time::Duration::seconds(i64::from(grant.duration_seconds));
         let role_name = grant.role_arn.rsplit('/').next().unwrap_or_default();
         let role_digest = ring::digest::digest(&ring::digest::SHA256, grant.role_arn.as_bytes());
@@ -114,7 +109,7 @@ impl SessionStore {
                 sessions.insert(access_key_id, session.clone());
             }
         }
-        session
+        Ok(session)
     }
 
     /// Handles an STS request (`Action=GetCallerIdentity`, query or form body).

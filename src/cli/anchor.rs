@@ -11,7 +11,7 @@ use clap::Args;
 use super::local_anchor::{self, DEFAULT_LISTEN};
 use crate::anchor::upstream::UpstreamSts;
 use crate::clock::{Clock, SystemClock};
-use crate::http::{build_client, ClientOptions, DEFAULT_CONNECT_TIMEOUT};
+use crate::http::build_client;
 use crate::pki::DEFAULT_CA_DIR;
 use crate::secret::SecretString;
 
@@ -79,14 +79,9 @@ pub(super) fn run(args: AnchorArgs) -> anyhow::Result<()> {
             let endpoint: http::Uri = endpoint
                 .parse()
                 .with_context(|| format!("--sts-endpoint '{endpoint}' is not a URL"))?;
-            let http = build_client(&ClientOptions {
-                ca_bundle: std::env::var_os("AWS_CA_BUNDLE")
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from),
-                insecure_skip_verify: false,
-                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-                needs_tls: endpoint.scheme_str() == Some("https"),
-            })?;
+            let http = build_client(&super::args::default_client_options(
+                endpoint.scheme_str() == Some("https"),
+            ))?;
             Some(UpstreamSts {
                 http,
                 endpoint,

@@ -154,9 +154,7 @@ impl RequestArgs {
             endpoint: std::env::var("AWS_ENDPOINT_URL_ROLESANYWHERE")
                 .ok()
                 .filter(|v| !v.is_empty()),
-            ca_bundle: std::env::var_os("AWS_CA_BUNDLE")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+            ca_bundle: aws_ca_bundle(),
             ..ProfileSettings::default()
         };
         Ok(flags.over(profile).over(aws_env))
@@ -175,6 +173,24 @@ impl RequestArgs {
             name,
             passphrase,
         )?)
+    }
+}
+
+/// `AWS_CA_BUNDLE`, when set: the CA bundle every AWS SDK honours.
+pub(super) fn aws_ca_bundle() -> Option<PathBuf> {
+    std::env::var_os("AWS_CA_BUNDLE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Client options for outbound calls configured by no profile (upstream STS, proxy upstreams):
+/// system roots or `AWS_CA_BUNDLE`, default connect timeout.
+pub(super) fn default_client_options(needs_tls: bool) -> crate::http::ClientOptions {
+    crate::http::ClientOptions {
+        ca_bundle: aws_ca_bundle(),
+        insecure_skip_verify: false,
+        connect_timeout: crate::http::DEFAULT_CONNECT_TIMEOUT,
+        needs_tls,
     }
 }
 

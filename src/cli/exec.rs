@@ -15,7 +15,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::credentials::provider::{CredentialProvider, RolesAnywhereProvider};
 use crate::credentials::refresh::CredentialCache;
 use crate::identity::cert::rfc3339;
-use crate::secret::SecretString;
 use crate::serve::{Agent, ServeOptions, ServedProfile};
 use crate::server::{self, ListenOptions};
 
@@ -79,9 +78,7 @@ pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
             cache
                 .current()
                 .map_err(|e| anyhow::anyhow!("cannot obtain credentials: {e}"))?;
-            let token = SecretString::new(hex::encode(std::array::from_fn::<u8, 32, _>(|_| {
-                fastrand::u8(..)
-            })));
+            let token = crate::secret::random_token()?;
             let profile = ServedProfile {
                 cache,
                 role_arn,

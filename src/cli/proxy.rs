@@ -14,7 +14,7 @@ use crate::config::ProxyListenerConfig;
 use crate::credentials::provider::RolesAnywhereProvider;
 use crate::credentials::refresh::CredentialCache;
 use crate::credentials::Credentials;
-use crate::http::{build_client_for, ClientOptions, DEFAULT_CONNECT_TIMEOUT};
+use crate::http::build_client_for;
 use crate::proxy::{
     CredentialSource, Proxy, ProxyBody, ProxyMetrics, ProxySettings, DEFAULT_MAX_BUFFERED_BODY,
 };
@@ -132,14 +132,7 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
                 .replace("require-token", "--require-token")
         )
     })?;
-    let client_options = ClientOptions {
-        ca_bundle: std::env::var_os("AWS_CA_BUNDLE")
-            .filter(|v| !v.is_empty())
-            .map(Into::into),
-        insecure_skip_verify: false,
-        connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-        needs_tls: true,
-    };
+    let client_options = super::args::default_client_options(true);
     let runtime = super::server_runtime()?;
     runtime.block_on(async move {
         let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -11,7 +11,7 @@ use clap::Args;
 
 use super::local_anchor::{self, DEFAULT_LISTEN};
 use crate::clock::{Clock, SystemClock};
-use crate::http::{build_client, ClientOptions, DEFAULT_CONNECT_TIMEOUT};
+use crate::http::build_client;
 use crate::identity::cert::rfc3339;
 use crate::identity::file::{FileIdentity, FileSources, Passphrase};
 use crate::pki::{IssueOptions, KeyType, LeafPurpose, DEFAULT_CA_DIR};
@@ -80,12 +80,7 @@ pub(super) fn run(args: QuickstartArgs) -> anyhow::Result<()> {
         };
         let identity = FileIdentity::load(&sources, &Passphrase::PromptIfTerminal, clock.now())?;
         let params = SessionParams::new(&anchor_arn, &profile_arn, &role_arn, 3600, None)?;
-        let http = build_client(&ClientOptions {
-            ca_bundle: None,
-            insecure_skip_verify: false,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            needs_tls: false,
-        })?;
+        let http = build_client(&super::args::default_client_options(false))?;
         let client = RolesAnywhereClient::new(http.clone(), endpoint.clone(), region.clone(), DEFAULT_TIMEOUT, clock.clone());
         let credentials = client.create_session(&params, &identity).await.context("the local anchor refused the demo identity")?;
         let arn = crate::sts::get_caller_identity(&http, &endpoint, &region, &credentials, clock.now()).await?;

@@ -15,9 +15,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigFile, ProfileSettings};
 use crate::credentials::provider::RolesAnywhereProvider;
 use crate::credentials::refresh::CredentialCache;
-use crate::http::{build_client_for, ClientOptions, DEFAULT_CONNECT_TIMEOUT};
+use crate::http::build_client_for;
 use crate::proxy::{CredentialSource, Proxy, ProxyBody, ProxySettings};
-use crate::secret::SecretString;
 use crate::serve::{admin, Agent, ServeOptions, ServedProfile};
 use crate::server::{self, ListenOptions};
 
@@ -64,14 +63,6 @@ fn default_token_dir() -> Option<PathBuf> {
                 .filter(|v| !v.is_empty())
                 .map(|h| PathBuf::from(h).join(".cache/tessera/tokens"))
         })
-}
-
-fn random_token() -> SecretString {
-    let mut bytes = [0u8; 32];
-    if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err() {
-        bytes.iter_mut().for_each(|b| *b = fastrand::u8(..));
-    }
-    SecretString::new(hex::encode(bytes))
 }
 
 /// A refresh task that stops when the last handle to it is dropped.
@@ -136,7 +127,7 @@ fn build_profiles(
         let token = match previous.get(&label) {
             Some(old) => old.profile.ecs_token.clone(),
             None => {
-                let token = random_token();
+                let token = crate::secret::random_token()?;
                 crate::files::write_atomic(&token_file, token.expose_secret().as_bytes(), 0o600)?;
                 token
             }
@@ -192,14 +183,7 @@ async fn start_proxies(
             .with_context(|| format!("proxy profile '{name}' is not one of the served profiles"))?;
         let settings = ProxySettings::from_config(&config)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let client = build_client_for::<ProxyBody>(&ClientOptions {
-            ca_bundle: std::env::var_os("AWS_CA_BUNDLE")
-                .filter(|v| !v.is_empty())
-                .map(Into::into),
-            insecure_skip_verify: false,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            needs_tls: true,
-        })?;
+        let client = build_client_for::<ProxyBody>(&super::args::default_client_options(true))?;
         let proxy = Arc::new(Proxy::new(
             settings,
             CredentialSource::Cache(cache),

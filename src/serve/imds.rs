@@ -29,11 +29,9 @@ pub struct TokenStore {
 }
 
 impl TokenStore {
-    fn issue(&self, ttl: Duration) -> String {
-        let mut bytes = [0u8; 32];
-        bytes.iter_mut().for_each(|b| *b = fastrand::u8(..));
-        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
-        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    fn issue(&self, ttl: Duration) -> Result<String, crate::secret::RandomError> {
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(crate::secret::random_bytes::<32>()?);
         let now = Instant::now();
         let mut tokens = self
             .tokens
@@ -53,7 +51,7 @@ impl TokenStore {
             tokens.remove(&oldest);
         }
         tokens.insert(token.clone(), now + ttl);
-        token
+        Ok(token)
     }
 
     fn valid(&self, token: &str) -> bool {
@@ -152,7 +150,9 @@ fn put_token(agent: &Agent, request: &Incoming) -> Reply {
             "Bad Request: x-aws-ec2-metadata-token-ttl-seconds must be 1–21600",
         );
     };
-    let token = agent.imds_tokens.issue(Duration::from_secs(ttl));
+    let Ok(token) = agent.imds_tokens.issue(Duration::from_secs(ttl)) else {
+        return text(503, "Service Unavailable: no randomness for a token");
+    };
     let mut reply = text(200, token);
     reply.headers.push((TTL_HEADER, ttl.to_string()));
     reply
