@@ -592,6 +592,12 @@ impl Proxy {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
                 self.metrics.response_bytes(declared);
+                tracing::debug!(
+                    service = %target.service,
+                    status = response.status().as_u16(),
+                    version = ?response.version(),
+                    "upstream answered"
+                );
                 let (mut parts, body) = response.into_parts();
                 for name in [
                     "connection",

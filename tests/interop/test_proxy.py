@@ -267,3 +267,35 @@ def test_the_token_is_required_and_never_forwarded(tessera_bin, s3s_fs, tmp_path
     finally:
         good.terminate()
         good.wait(timeout=10)
+
+
+def test_a_tls_upstream_is_reached_over_http2(tessera_bin, tmp_path):
+    """The anchor's STS over TLS (ALPN offers h2): the proxy negotiates HTTP/2 and its
+    signature (with credentials the same anchor minted) passes the anchor's SigV4 check."""
+    anchor = Anchor(tessera_bin, tmp_path, tls=True)
+    env = clean_env(AWS_CA_BUNDLE=anchor.cafile, TESSERA_LOG="tessera=debug")
+    args = [tessera_bin, "proxy", "--certificate", str(CERTS / "leaf-p256.pem"), "--private-key", str(CERTS / "leaf-p256.key"),
+            "--intermediates", str(CERTS / "intermediate.pem"), "--trust-anchor-arn", ta("ta"), "--profile-arn", profile("p"),
+            "--role-arn", f"{ROLE}/app", "--endpoint", anchor.url, "--upstream", anchor.url, "--service", "sts",
+            "--signing-region", "us-east-1", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]
+    log = tmp_path / "proxy-h2.log"
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True, env=env)
+    try:
+        match = re.search(r"listening on http://(\S+), admin on http://(\S+)", process.stdout.readline())
+        assert match, log.read_text()
+        import time
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://{match.group(2)}/readyz", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        identity = curl("-X", "POST", "--data", "Action=GetCallerIdentity&Version=2011-06-15", f"http://{match.group(1)}/")
+        assert status(identity) == 200 and b":assumed-role/app/" in identity.stdout, identity.stdout
+        assert "version=HTTP/2.0" in log.read_text()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        anchor.stop()
