@@ -63,6 +63,11 @@ impl fmt::Debug for SecretBytes {
     }
 }
 
+/// Compares secrets without an early exit, so timing does not reveal how much matched.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The OS random source failed (no entropy available); nothing secret can be made.
 #[derive(Debug, thiserror::Error)]
 #[error("the operating system's random number generator failed")]
@@ -83,6 +88,14 @@ pub fn random_token() -> Result<SecretString, RandomError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_whole_values() {
+        assert!(constant_time_eq(b"token", b"token"));
+        assert!(!constant_time_eq(b"token", b"tokem"));
+        assert!(!constant_time_eq(b"token", b"token-longer"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
 
     #[test]
     fn debug_output_never_contains_the_secret() {

@@ -178,7 +178,7 @@ impl SessionStore {
                     .map(|(_, v)| v.clone())
             })
             .unwrap_or_default();
-        if !constant_time_eq(
+        if !crate::secret::constant_time_eq(
             token.as_bytes(),
             session
                 .credentials
@@ -232,7 +232,7 @@ impl SessionStore {
             service,
         );
         let expected = aws_sigv4::sign::v4::calculate_signature(key, string_to_sign.as_bytes());
-        if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
+        if !crate::secret::constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
             return Err(mismatch());
         }
         if action != "GetCallerIdentity" {
@@ -244,11 +244,6 @@ impl SessionStore {
         }
         Ok(session)
     }
-}
-
-/// Compares without an early exit, so timing does not reveal the matching prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Escapes text for XML element content.

@@ -293,10 +293,6 @@ fn error(status: u16, message: &str) -> Response<ProxyBody> {
     response
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl Proxy {
     /// A proxy with its upstream client.
     pub fn new(
@@ -330,7 +326,7 @@ impl Proxy {
                 .map(HeaderValue::as_bytes)
                 .unwrap_or_default();
             let expected = format!("Bearer {}", token.expose_secret());
-            if !constant_time_eq(presented, expected.as_bytes()) {
+            if !crate::secret::constant_time_eq(presented, expected.as_bytes()) {
                 return error(401, "this proxy requires 'Authorization: Bearer <token>'");
             }
         }

@@ -16,10 +16,6 @@ fn error(status: u16, code: &str, message: &str) -> Reply {
     )
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Handles `/v1/credentials/<profile>`.
 pub fn handle(agent: &Agent, profile: &str, request: &Incoming) -> Reply {
     if request.method != Method::GET {
@@ -29,7 +25,7 @@ pub fn handle(agent: &Agent, profile: &str, request: &Incoming) -> Reply {
         return error(404, "NotFound", "no such profile");
     };
     let presented = request.header("authorization").unwrap_or_default();
-    if !constant_time_eq(
+    if !crate::secret::constant_time_eq(
         presented.as_bytes(),
         served.ecs_token.expose_secret().as_bytes(),
     ) {
