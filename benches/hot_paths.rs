@@ -1,0 +1,183 @@
+//! In-process hot paths: request signing per key type, canonical request building, the
+//! anchor's verification, the credential cache's hit path, and the IMDS credential handler.
+//! Run with `cargo bench --bench hot_paths`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use tessera::clock::{Clock, FixedClock};
+use tessera::credentials::provider::{CredentialProvider, ProvideFuture};
+use tessera::credentials::refresh::CredentialCache;
+use tessera::credentials::Credentials;
+use tessera::identity::file::{FileIdentity, FileSources, Passphrase};
+use tessera::rolesanywhere::model::SessionParams;
+use tessera::rolesanywhere::sign::{canonical_query, canonical_request, sign_create_session};
+use tessera::rolesanywhere::verify::{verify, ReceivedRequest};
+use tessera::secret::SecretString;
+use tessera::serve::{Agent, ServeOptions, ServedProfile};
+use tessera::server::Incoming;
+use time::macros::datetime;
+use time::OffsetDateTime;
+
+const AT: OffsetDateTime = datetime!(2027-01-01 00:00:00 UTC);
+const HOST: &str = "rolesanywhere.us-east-1.amazonaws.com";
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("certs/test")
+        .join(name)
+}
+
+fn identity(cert: &str, key: &str) -> FileIdentity {
+    let sources = FileSources {
+        certificate: fixture(cert),
+        private_key: Some(fixture(key)),
+        intermediates: Some(fixture("intermediate.pem")),
+    };
+    FileIdentity::load(&sources, &Passphrase::PromptIfTerminal, AT).expect("fixture loads")
+}
+
+fn params() -> SessionParams {
+    SessionParams::new(
+        "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/ta",
+        "arn:aws:rolesanywhere:us-east-1:123456789012:profile/p",
+        "arn:aws:iam::123456789012:role/app",
+        3600,
+        None,
+    )
+    .expect("valid parameters")
+}
+
+fn signing(c: &mut Criterion) {
+    let params = params();
+    let mut group = c.benchmark_group("sign_create_session");
+    // RSA-8192 signs in tens of milliseconds; fewer samples keep the run short.
+    group.sample_size(20);
+    for (name, cert, key) in [
+        ("rsa2048", "leaf-rsa.pem", "leaf-rsa.key"),
+        ("rsa8192", "leaf-rsa8192.pem", "leaf-rsa8192.key"),
+        ("p256", "leaf-p256.pem", "leaf-p256.key"),
+        ("p384", "leaf-p384.pem", "leaf-p384.key"),
+    ] {
+        let id = identity(cert, key);
+        group.bench_function(name, |b| {
+            b.iter(|| sign_create_session(&params, HOST, "us-east-1", &id, AT).expect("signs"))
+        });
+    }
+    group.finish();
+}
+
+fn canonical(c: &mut Criterion) {
+    let headers = vec![
+        ("content-type".to_owned(), "application/json".to_owned()),
+        ("host".to_owned(), HOST.to_owned()),
+        ("x-amz-date".to_owned(), "20270101T000000Z".to_owned()),
+        ("x-amz-x509".to_owned(), "MIIB".repeat(200)),
+    ];
+    c.bench_function("canonical_request", |b| {
+        b.iter(|| {
+            let query = canonical_query(&[
+                (
+                    "profileArn",
+                    "arn:aws:rolesanywhere:us-east-1:123456789012:profile/p",
+                ),
+                ("roleArn", "arn:aws:iam::123456789012:role/app"),
+            ]);
+            canonical_request(
+                "POST",
+                "/sessions",
+                &query,
+                &headers,
+                "content-type;host;x-amz-date;x-amz-x509",
+                b"{\"durationSeconds\":3600}",
+            )
+        })
+    });
+}
+
+fn verification(c: &mut Criterion) {
+    let id = identity("leaf-p256.pem", "leaf-p256.key");
+    let request = sign_create_session(&params(), HOST, "us-east-1", &id, AT).expect("signs");
+    let (path, query) = request.path_and_query.split_once('?').expect("has a query");
+    c.bench_function("anchor_verify/p256", |b| {
+        b.iter(|| {
+            verify(&ReceivedRequest {
+                method: "POST",
+                path,
+                query,
+                headers: &request.headers,
+                body: &request.body,
+            })
+            .expect("verifies")
+        })
+    });
+}
+
+#[derive(Debug)]
+struct StaticProvider(Credentials);
+
+impl CredentialProvider for StaticProvider {
+    fn provide(&self) -> ProvideFuture<'_> {
+        let credentials = self.0.clone();
+        Box::pin(async move { Ok(credentials) })
+    }
+    fn session_duration(&self) -> time::Duration {
+        time::Duration::hours(1)
+    }
+}
+
+fn serving(c: &mut Criterion) {
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock(AT));
+    let credentials = Credentials::new(
+        "ASIABENCH".into(),
+        SecretString::new("secret".into()),
+        SecretString::new("token".into()),
+        AT + time::Duration::hours(1),
+    )
+    .with_issued_at(AT);
+    let cache = CredentialCache::new(Arc::new(StaticProvider(credentials)), clock.clone());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    runtime.block_on(async {
+        let mut updates = cache.subscribe();
+        tokio::spawn(cache.clone().run("bench".into(), stopped));
+        let _ = updates.wait_for(|s| s.credentials.is_some()).await;
+    });
+    c.bench_function("credential_cache_hit", |b| {
+        b.iter(|| cache.current().expect("fresh"))
+    });
+    let profile = ServedProfile {
+        cache,
+        role_arn: "arn:aws:iam::123456789012:role/app".into(),
+        ecs_token: SecretString::new("t".into()),
+    };
+    let options = ServeOptions {
+        imds_profile: "bench".into(),
+        imds_v1: true,
+        extra_hosts: Vec::new(),
+        region: "us-east-1".into(),
+    };
+    let agent = Agent::new(
+        BTreeMap::from([("bench".to_owned(), Arc::new(profile))]),
+        options,
+        clock,
+    );
+    let request = Incoming {
+        method: http::Method::GET,
+        path: "/latest/meta-data/iam/security-credentials/app".into(),
+        query: String::new(),
+        headers: vec![("host".into(), "127.0.0.1:9911".into())],
+        body: bytes::Bytes::new(),
+        peer: "127.0.0.1:40000".parse().expect("address"),
+    };
+    c.bench_function("imds_credentials_handler", |b| {
+        b.iter(|| agent.handle(&request))
+    });
+}
+
+criterion_group!(benches, signing, canonical, verification, serving);
+criterion_main!(benches);
