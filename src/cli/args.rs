@@ -96,17 +96,27 @@ pub(super) struct RequestArgs {
     timeout: Option<f64>,
 }
 
-/// `$XDG_CONFIG_HOME/tessera/config.toml`, else `~/.config/tessera/config.toml`.
-fn default_config_path() -> Option<PathBuf> {
-    std::env::var_os("XDG_CONFIG_HOME")
+/// A path from an environment variable, when it is set and not empty.
+pub(super) fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".config"))
-        })
-        .map(|dir| dir.join("tessera/config.toml"))
+}
+
+/// `$<xdg_var>/<under_xdg>`, else `$HOME/<under_home>` (the XDG base-directory convention).
+pub(super) fn xdg_path(xdg_var: &str, under_xdg: &str, under_home: &str) -> Option<PathBuf> {
+    env_path(xdg_var)
+        .map(|dir| dir.join(under_xdg))
+        .or_else(|| env_path("HOME").map(|home| home.join(under_home)))
+}
+
+/// `$XDG_CONFIG_HOME/tessera/config.toml`, else `~/.config/tessera/config.toml`.
+fn default_config_path() -> Option<PathBuf> {
+    xdg_path(
+        "XDG_CONFIG_HOME",
+        "tessera/config.toml",
+        ".config/tessera/config.toml",
+    )
 }
 
 impl RequestArgs {
@@ -167,20 +177,23 @@ impl RequestArgs {
 
     /// The validated profile `name` of the config file (`None`: flags only).
     pub(super) fn resolve_for(&self, name: Option<&str>) -> anyhow::Result<ResolvedProfile> {
+        self.resolve_settings(self.settings_for(name)?, name)
+    }
+
+    /// Validates settings already merged by [`Self::settings_for`] (no second file read).
+    pub(super) fn resolve_settings(
+        &self,
+        settings: ProfileSettings,
+        name: Option<&str>,
+    ) -> anyhow::Result<ResolvedProfile> {
         let passphrase = self.pkcs8_password.clone().map(SecretString::new);
-        Ok(ResolvedProfile::resolve(
-            self.settings_for(name)?,
-            name,
-            passphrase,
-        )?)
+        Ok(ResolvedProfile::resolve(settings, name, passphrase)?)
     }
 }
 
 /// `AWS_CA_BUNDLE`, when set: the CA bundle every AWS SDK honours.
 pub(super) fn aws_ca_bundle() -> Option<PathBuf> {
-    std::env::var_os("AWS_CA_BUNDLE")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+    env_path("AWS_CA_BUNDLE")
 }
 
 /// Client options for outbound calls configured by no profile (upstream STS, proxy upstreams):

@@ -104,16 +104,7 @@ pub(super) fn run(args: CredentialProcessArgs) -> anyhow::Result<()> {
 
 /// `$XDG_CACHE_HOME/tessera`, else `$HOME/.cache/tessera`.
 fn cache_dir(flag: Option<PathBuf>) -> Option<PathBuf> {
-    flag.or_else(|| {
-        std::env::var_os("XDG_CACHE_HOME")
-            .filter(|v| !v.is_empty())
-            .map(|d| PathBuf::from(d).join("tessera"))
-            .or_else(|| {
-                std::env::var_os("HOME")
-                    .filter(|v| !v.is_empty())
-                    .map(|h| PathBuf::from(h).join(".cache/tessera"))
-            })
-    })
+    flag.or_else(|| super::args::xdg_path("XDG_CACHE_HOME", "tessera", ".cache/tessera"))
 }
 
 /// Calls CreateSession.

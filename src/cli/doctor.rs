@@ -73,7 +73,10 @@ pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
             "needs a loadable certificate and key",
         ),
     }
-    match args.request.resolve() {
+    match args
+        .request
+        .resolve_settings(settings.clone(), args.request.profile.as_deref())
+    {
         Ok(profile) => {
             let params = &profile.params;
             report.pass(

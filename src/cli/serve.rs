@@ -54,15 +54,9 @@ pub struct ServeArgs {
     token_dir: Option<PathBuf>,
 }
 
+/// `$XDG_RUNTIME_DIR/tessera`, else `~/.cache/tessera/tokens`.
 fn default_token_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_RUNTIME_DIR")
-        .filter(|v| !v.is_empty())
-        .map(|d| PathBuf::from(d).join("tessera"))
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".cache/tessera/tokens"))
-        })
+    super::args::xdg_path("XDG_RUNTIME_DIR", "tessera", ".cache/tessera/tokens")
 }
 
 /// A refresh task that stops when the last handle to it is dropped.
@@ -114,7 +108,9 @@ fn build_profiles(
     for name in profile_names(args)? {
         let label = name.clone().unwrap_or_else(|| FLAGS_PROFILE.to_owned());
         let settings = args.request.settings_for(name.as_deref())?;
-        let resolved = args.request.resolve_for(name.as_deref())?;
+        let resolved = args
+            .request
+            .resolve_settings(settings.clone(), name.as_deref())?;
         region.clone_from(&resolved.region);
         if let Some(existing) = previous.get(&label).filter(|r| r.settings == settings) {
             running.insert(label, existing.clone());

@@ -43,17 +43,10 @@ impl UpdateArgs {
     }
 }
 
+/// `--credentials-file`, else `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`.
 fn credentials_path(flag: Option<PathBuf>) -> Option<PathBuf> {
-    flag.or_else(|| {
-        std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    })
-    .or_else(|| {
-        std::env::var_os("HOME")
-            .filter(|v| !v.is_empty())
-            .map(|h| PathBuf::from(h).join(".aws/credentials"))
-    })
+    flag.or_else(|| super::args::env_path("AWS_SHARED_CREDENTIALS_FILE"))
+        .or_else(|| super::args::env_path("HOME").map(|home| home.join(".aws/credentials")))
 }
 
 /// Rewrites `profile` in `path` under `<path>.lock`.

@@ -89,6 +89,18 @@ def stub_factory(tmp_path):
         stub.stop()
 
 
+def wait_until_answers(url, describe, timeout=20):
+    """Polls `url` until it answers 2xx; `describe()` explains a timeout (e.g. the log)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            assert time.monotonic() < deadline, f"{url} never answered: {describe()}"
+            time.sleep(0.1)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -3,7 +3,6 @@ the proxy create a bucket, PUT and GET a large object, list it and call STS; the
 sent directly are rejected. Credentials come from the local anchor minting through moto's STS."""
 
 import hashlib
-import json
 import os
 import re
 import subprocess
@@ -12,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from conftest import CERTS, clean_env, moto_bootstrap, moto_enforce_auth
+from conftest import CERTS, clean_env, moto_bootstrap, moto_enforce_auth, wait_until_answers
 from test_anchor import ROLE, Anchor, profile, ta
 
 SIZE_MIB = 200
@@ -30,15 +29,7 @@ def start_proxy(tessera_bin, tmp, anchor, service, upstream, extra=()):
     assert match, (tmp / f"proxy-{service}.log").read_text()
     process.address, process.admin = match.group(1), match.group(2)
     # Wait until the first credentials are in.
-    import time
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://{process.admin}/readyz", timeout=2):
-                break
-        except OSError:
-            assert time.monotonic() < deadline, (tmp / f"proxy-{service}.log").read_text()
-            time.sleep(0.1)
+    wait_until_answers(f"http://{process.admin}/readyz", (tmp / f"proxy-{service}.log").read_text)
     return process
 
 
@@ -191,7 +182,6 @@ def test_s3s_fs_accepts_the_proxys_signatures_and_rejects_a_wrong_secret(tessera
 
 
 def test_serve_runs_the_config_files_proxies_on_one_refresh_loop(tessera_bin, moto_server, tmp_path):
-    import time
     key = moto_bootstrap(moto_server)
     moto_enforce_auth(moto_server)
     anchor = Anchor(tessera_bin, tmp_path, tls=False, extra_args=[
@@ -227,14 +217,7 @@ signing-region = "us-east-1"
         lines = [serve.stdout.readline() for _ in range(5)]
         admin = re.search(r"admin on http://(\S+)", lines[0]).group(1)
         proxies = [re.search(r"proxy listening on http://(\S+) \(profile dev\)", line).group(1) for line in lines[3:5]]
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://{admin}/readyz", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-                time.sleep(0.1)
+        wait_until_answers(f"http://{admin}/readyz", (tmp_path / "serve.log").read_text)
         identity = curl("-X", "POST", "--data", "Action=GetCallerIdentity&Version=2011-06-15", f"http://{proxies[0]}/")
         assert status(identity) == 200 and b":assumed-role/app/" in identity.stdout
         assert status(curl("-X", "PUT", f"http://{proxies[1]}/served-bucket")) == 200
@@ -283,15 +266,7 @@ def test_a_tls_upstream_is_reached_over_http2(tessera_bin, tmp_path):
     try:
         match = re.search(r"listening on http://(\S+), admin on http://(\S+)", process.stdout.readline())
         assert match, log.read_text()
-        import time
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://{match.group(2)}/readyz", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
+        wait_until_answers(f"http://{match.group(2)}/readyz", log.read_text)
         identity = curl("-X", "POST", "--data", "Action=GetCallerIdentity&Version=2011-06-15", f"http://{match.group(1)}/")
         assert status(identity) == 200 and b":assumed-role/app/" in identity.stdout, identity.stdout
         assert "version=HTTP/2.0" in log.read_text()
