@@ -1,82 +1,57 @@
 #!/usr/bin/env python3
-"""Small GETs through `tessera proxy` vs the same upstream directly, with wrk (loopback only).
+"""Small GETs (1 KiB objects) with wrk: directly to an nginx upstream, through nginx as a plain
+reverse proxy to it (the baseline a proxy is held to), and through `tessera proxy`, which also
+signs every request with SigV4. The upstream ignores signatures, so all three get the same answer.
+Measured twice: with each server pinned to one core (wrk on the other), and with the OS
+scheduling everything over all cores (nginx `worker_processes auto`, tokio one worker per core).
+Needs target/release/tessera, wrk and nginx."""
 
-The upstream is nginx serving a 1 KiB file (it ignores signatures, so both paths get the same
-answer). Prints requests/s and p50/p99 latency for both, and the ratio. Installs wrk and nginx
-from Debian if missing; stops everything it starts. Needs target/release/tessera.
-"""
+import sys
 
-import os
-import re
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-DURATION, THREADS, CONNECTIONS = "10s", "2", "32"
+from common import set_pinning, WRK_CONNECTIONS, WRK_SECONDS, WRK_THREADS, Nginx, Tessera, answers, clean_env, ensure_release_build, free_port, scratch, table, wait_until, wrk
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def ensure(*tools):
-    missing = [t for t in tools if shutil.which(t) is None and not Path(f"/usr/sbin/{t}").exists()]
-    if missing:
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk", "nginx-light"], check=True, stdout=subprocess.DEVNULL)
-
-
-def wrk(url):
-    out = subprocess.run(["wrk", "-t", THREADS, "-c", CONNECTIONS, "-d", DURATION, "--latency", url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    def pct(p):
-        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()
-        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-    return rps, pct(50), pct(99)
+def measure():
+    """Returns the wrk results (direct, nginx reverse proxy, tessera proxy)."""
+    www = scratch("www")
+    (www / "object").write_bytes(b"x" * 1024)
+    upstream, reverse = free_port(), free_port()
+    nginx = Nginx([
+        f"listen 127.0.0.1:{upstream}; root {www};",
+        f"listen 127.0.0.1:{reverse}; location / {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}",
+    ], upstreams=[f"upstream backend {{ server 127.0.0.1:{upstream}; keepalive 64; }}"])
+    env = clean_env(AWS_ACCESS_KEY_ID="AKIABENCH", AWS_SECRET_ACCESS_KEY="bench-secret")
+    proxy = None
+    try:
+        proxy = Tessera(["proxy", "--credentials", "env", "--upstream", f"http://127.0.0.1:{upstream}", "--service", "s3",
+                         "--signing-region", "us-east-1", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"], env=env, name="proxy")
+        address = proxy.address()
+        for url in (f"http://127.0.0.1:{upstream}/object", f"http://127.0.0.1:{reverse}/object", f"http://{address}/object"):
+            wait_until(lambda: answers(url), f"{url} answers")
+        direct = wrk(f"http://127.0.0.1:{upstream}/object")
+        baseline = wrk(f"http://127.0.0.1:{reverse}/object")
+        proxied = wrk(f"http://{address}/object")
+    finally:
+        if proxy:
+            proxy.stop()
+        nginx.stop()
+    return direct, baseline, proxied
 
 
 def main():
-    ensure("wrk", "nginx")
-    tmp = Path(tempfile.mkdtemp())
-    (tmp / "www").mkdir()
-    (tmp / "www/object").write_bytes(b"x" * 1024)
-    port = free_port()
-    (tmp / "nginx.conf").write_text(f"""
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  server {{ listen 127.0.0.1:{port}; root {tmp}/www; }}
-}}
-""")
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    subprocess.run([nginx, "-c", str(tmp / "nginx.conf")], check=True)
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIABENCH", AWS_SECRET_ACCESS_KEY="bench-secret")
-    proxy = subprocess.Popen([str(ROOT / "target/release/tessera"), "proxy", "--credentials", "env", "--upstream", f"http://127.0.0.1:{port}",
-                              "--service", "s3", "--signing-region", "us-east-1", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    try:
-        address = re.search(r"listening on http://(\S+),", proxy.stdout.readline()).group(1)
-        time.sleep(0.5)
-        direct = wrk(f"http://127.0.0.1:{port}/object")
-        proxied = wrk(f"http://{address}/object")
-        print(f"| path | requests/s | p50 ms | p99 ms |")
-        print(f"|---|---|---|---|")
-        print(f"| nginx directly | {direct[0]:.0f} | {direct[1]:.3f} | {direct[2]:.3f} |")
-        print(f"| through tessera proxy (signing) | {proxied[0]:.0f} | {proxied[1]:.3f} | {proxied[2]:.3f} |")
-        print(f"| ratio proxy/direct | {proxied[0] / direct[0]:.2f} | | |")
-    finally:
-        proxy.terminate()
-        proxy.wait(timeout=10)
-        subprocess.run([nginx, "-c", str(tmp / "nginx.conf"), "-s", "stop"], check=False)
+    ensure_release_build()
+    rows = []
+    for layout, pin in (("one core per side", True), ("all cores, unpinned", False)):
+        set_pinning(pin)
+        direct, baseline, proxied = measure()
+        rows += [(layout, name, f"{r['rps']:.0f}", f"{r['p50']:.3f}", f"{r['p99']:.3f}", r["errors"], ratio) for name, r, ratio in [
+            ("nginx upstream, directly", direct, f"{direct['rps'] / baseline['rps']:.2f}"),
+            ("nginx reverse proxy to it", baseline, "baseline"),
+            ("tessera proxy to it (signs SigV4)", proxied, f"{proxied['rps'] / baseline['rps']:.2f}"),
+        ]]
+    print(f"### proxy, 1 KiB GETs (wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{WRK_SECONDS}s, loopback)\n")
+    print(table(["layout", "path", "requests/s", "p50 ms", "p99 ms", "errors", "ratio to nginx reverse proxy"], rows))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,16 +1,20 @@
 //! In-process hot paths: request signing per key type, canonical request building, the
-//! anchor's verification, the credential cache's hit path, and the IMDS credential handler.
+//! anchor's verification, the credential cache's hit path, the IMDS credential handler and
+//! the proxy's SigV4 header signing.
 //! Run with `cargo bench --bench hot_paths`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use http::header::{HeaderName, HeaderValue};
 use tessera::clock::{Clock, FixedClock};
 use tessera::credentials::provider::{CredentialProvider, ProvideFuture};
 use tessera::credentials::refresh::CredentialCache;
 use tessera::credentials::Credentials;
 use tessera::identity::file::{FileIdentity, FileSources, Passphrase};
+use tessera::proxy::route::SigningTarget;
+use tessera::proxy::sign::{sign_request, Payload};
 use tessera::rolesanywhere::model::SessionParams;
 use tessera::rolesanywhere::sign::{canonical_query, canonical_request, sign_create_session};
 use tessera::rolesanywhere::verify::{verify, ReceivedRequest};
@@ -56,6 +60,7 @@ fn signing(c: &mut Criterion) {
     group.sample_size(20);
     for (name, cert, key) in [
         ("rsa2048", "leaf-rsa.pem", "leaf-rsa.key"),
+        ("rsa4096", "leaf-rsa4096.pem", "leaf-rsa4096.key"),
         ("rsa8192", "leaf-rsa8192.pem", "leaf-rsa8192.key"),
         ("p256", "leaf-p256.pem", "leaf-p256.key"),
         ("p384", "leaf-p384.pem", "leaf-p384.key"),
@@ -179,5 +184,46 @@ fn serving(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, signing, canonical, verification, serving);
+fn proxy_signing(c: &mut Criterion) {
+    let credentials = Credentials::new(
+        "ASIABENCH".into(),
+        SecretString::new("secret".into()),
+        SecretString::new("token".into()),
+        AT + time::Duration::hours(1),
+    );
+    let headers = [
+        ("host", "bucket.s3.us-east-1.amazonaws.com"),
+        ("user-agent", "curl/8.5.0"),
+        ("accept", "*/*"),
+    ]
+    .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)));
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_798_761_600);
+    let mut group = c.benchmark_group("proxy_sign_request");
+    for (name, service, payload) in [
+        ("s3_get_unsigned_payload", "s3", Payload::Unsigned),
+        ("sqs_post_1kib_body", "sqs", Payload::Bytes(&[b'x'; 1024])),
+    ] {
+        let target = SigningTarget {
+            service: service.into(),
+            region: "us-east-1".into(),
+        };
+        let uri = "https://bucket.s3.us-east-1.amazonaws.com/key?list-type=2";
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                sign_request("GET", uri, &headers, payload, &credentials, &target, at)
+                    .expect("signs")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    signing,
+    canonical,
+    verification,
+    serving,
+    proxy_signing
+);
 criterion_main!(benches);

@@ -391,6 +391,20 @@ impl ResolvedProfile {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_packaged_example_config_parses_and_names_its_profile() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/config.example.toml");
+        let file = ConfigFile::read(&path).expect("the shipped example is valid");
+        let profile = file
+            .profile("default", &path)
+            .expect("has a default profile");
+        assert_eq!(
+            profile.certificate.as_deref(),
+            Some(Path::new("/run/credentials/tessera.service/tessera.pem"))
+        );
+        assert!(profile.role_arn.is_some() && profile.profile_arn.is_some());
+    }
+
     fn sample() -> ProfileSettings {
         toml::from_str::<ConfigFile>(
             r#"

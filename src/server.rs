@@ -192,6 +192,11 @@ pub async fn serve_streaming<H, F, B>(
             },
             () = &mut shutdown => break,
         };
+        // Responses go out in more than one write (head, body, TLS records); without this, Nagle
+        // holds the last one back until the peer's delayed ACK, adding ~40 ms per exchange.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, "cannot set TCP_NODELAY: {error}");
+        }
         if let Some(ttl) = options.hop_limit {
             if let Err(error) = stream.set_ttl(ttl) {
                 tracing::warn!(%peer, "cannot set the hop limit: {error}");

@@ -55,6 +55,7 @@ leaf() { # name keyalg signer-cert signer-key serial
 leaf leaf-rsa "-algorithm RSA -pkeyopt rsa_keygen_bits:2048" intermediate.pem intermediate.key 4096
 leaf leaf-p256 "-algorithm EC -pkeyopt ec_paramgen_curve:P-256" intermediate.pem intermediate.key 0x0123456789abcdef01
 leaf leaf-p384 "-algorithm EC -pkeyopt ec_paramgen_curve:P-384" root.pem root.key 291
+leaf leaf-rsa4096 "-algorithm RSA -pkeyopt rsa_keygen_bits:4096" root.pem root.key 4095
 leaf leaf-rsa8192 "-algorithm RSA -pkeyopt rsa_keygen_bits:8192" root.pem root.key 8192
 leaf leaf-rsa1024 "-algorithm RSA -pkeyopt rsa_keygen_bits:1024" root.pem root.key 1024
 leaf leaf-ed25519 "-algorithm ED25519" root.pem root.key 25519

@@ -5,16 +5,12 @@
 
 pub mod chunked;
 pub mod route;
+pub mod sign;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant, UNIX_EPOCH};
 
-use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
-    UriPathNormalizationMode,
-};
-use aws_sigv4::sign::v4::SigningParams;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, HOST};
 use http::{Request, Response, StatusCode, Uri};
@@ -24,6 +20,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 
 use self::route::{derive, SigningTarget};
+use self::sign::{sign_request, Payload};
 use crate::clock::Clock;
 use crate::credentials::refresh::CredentialCache;
 use crate::credentials::Credentials;
@@ -37,8 +34,6 @@ pub type ProxyClient = Client<HttpsConnector<ProxyConnector>, ProxyBody>;
 
 /// Default cap on bodies that must be buffered to be hashed.
 pub const DEFAULT_MAX_BUFFERED_BODY: usize = 16 * 1024 * 1024;
-/// Services signed with `UNSIGNED-PAYLOAD`, so their bodies stream.
-const STREAMING_SERVICES: [&str; 1] = ["s3"];
 /// Headers never forwarded: hop-by-hop ones, and the signature the proxy replaces.
 const DROPPED: [&str; 15] = [
     "connection",
@@ -418,7 +413,7 @@ impl Proxy {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
 
-        let streaming = STREAMING_SERVICES.contains(&target.service.as_str());
+        let streaming = target.is_s3();
         let plan = if !streaming {
             match Limited::new(body, self.settings.max_buffered_body).collect().await {
                 Ok(collected) => BodyPlan::Buffered(collected.to_bytes()),
@@ -465,55 +460,25 @@ impl Proxy {
         } else {
             BodyPlan::Unsigned(body)
         };
-        let mut settings = SigningSettings::default();
-        if streaming {
-            settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-            settings.percent_encoding_mode = PercentEncodingMode::Single;
-            settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        }
-        let signable_body = match &plan {
-            BodyPlan::Buffered(bytes) => SignableBody::Bytes(bytes),
-            BodyPlan::Unsigned(_) => SignableBody::UnsignedPayload,
-            BodyPlan::Chunked(_) => {
-                SignableBody::Precomputed(chunked::STREAMING_PAYLOAD.to_owned())
-            }
+        let payload = match &plan {
+            BodyPlan::Buffered(bytes) => Payload::Bytes(bytes),
+            BodyPlan::Unsigned(_) => Payload::Unsigned,
+            BodyPlan::Chunked(_) => Payload::Chunked,
         };
-        let token = credentials.session_token();
-        let identity = aws_credential_types::Credentials::new(
-            credentials.access_key_id(),
-            credentials.secret_access_key().expose_secret(),
-            (!token.is_empty()).then(|| token.expose_secret().to_owned()),
-            None,
-            "tessera",
-        )
-        .into();
         let now = self.clock.now();
         let signing_time = UNIX_EPOCH
             + StdDuration::from_secs(u64::try_from(now.unix_timestamp()).unwrap_or_default());
-        let signed = SigningParams::builder()
-            .identity(&identity)
-            .region(&target.region)
-            .name(&target.service)
-            .time(signing_time)
-            .settings(settings)
-            .build()
-            .map_err(|e| e.to_string())
-            .and_then(|params| {
-                let header_text: Vec<(&str, &str)> = headers
-                    .iter()
-                    .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
-                    .collect();
-                let signable = SignableRequest::new(
-                    parts.method.as_str(),
-                    &uri,
-                    header_text.into_iter(),
-                    signable_body,
-                )
-                .map_err(|e| e.to_string())?;
-                sign(signable, &params.into()).map_err(|e| e.to_string())
-            });
+        let signed = sign_request(
+            parts.method.as_str(),
+            &uri,
+            &headers,
+            payload,
+            &credentials,
+            &target,
+            signing_time,
+        );
         let (instructions, seed_signature) = match signed {
-            Ok(output) => output.into_parts(),
+            Ok(output) => output,
             Err(reason) => {
                 self.metrics.signing_failure();
                 return error(400, &format!("cannot sign the request: {reason}"));

@@ -14,6 +14,13 @@ pub struct SigningTarget {
     pub region: String,
 }
 
+impl SigningTarget {
+    /// S3 is signed with `UNSIGNED-PAYLOAD` (so its bodies stream) and its own URI rules.
+    pub fn is_s3(&self) -> bool {
+        self.service == "s3"
+    }
+}
+
 /// DNS suffixes of AWS partitions (longest first).
 const SUFFIXES: [&str; 6] = [
     ".amazonaws.com.cn",

@@ -1,0 +1,201 @@
+"""Helpers shared by the whole-process benchmarks: ports, wrk, nginx, the local anchor, tessera
+processes, memory readings and Markdown tables. Loopback only; everything started is stopped."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TESSERA = ROOT / "target/release/tessera"
+CERTS = ROOT / "certs/test"
+ACCOUNT = "123456789012"
+TA = f"arn:aws:rolesanywhere:us-east-1:{ACCOUNT}:trust-anchor/bench"
+PROFILE = f"arn:aws:rolesanywhere:us-east-1:{ACCOUNT}:profile/bench"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/app"
+# wrk settings used for every HTTP comparison, so each pair runs at the same load.
+WRK_THREADS, WRK_CONNECTIONS, WRK_SECONDS = 1, 32, 10
+# On a machine with two or more cores, the load generator gets CPU 0 and every server under test
+# (and its baseline) gets CPU 1, so they do not fight over cores and each server has exactly one.
+# A script may turn this off (set_pinning) to also measure with the OS scheduling freely.
+_pinning = {"on": (os.cpu_count() or 1) >= 2}
+
+
+def set_pinning(on):
+    _pinning["on"] = on and (os.cpu_count() or 1) >= 2
+
+
+def pinning():
+    return _pinning["on"]
+
+
+def pinned(args, cpu):
+    """`args` run on one CPU (when pinning is on)."""
+    return ["taskset", "-c", str(cpu), *args] if pinning() else list(args)
+
+
+def on_server_cpu(args):
+    return pinned(args, 1)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scratch(name):
+    """A new temporary directory, readable by nginx's unprivileged workers."""
+    path = Path(tempfile.mkdtemp(prefix=f"tessera-bench-{name}-"))
+    path.chmod(0o755)
+    return path
+
+
+def clean_env(**extra):
+    """The environment without AWS or tessera settings that could change what is measured."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TESSERA_"))}
+    env.update(extra)
+    return env
+
+
+def wrk(url, headers=(), seconds=WRK_SECONDS):
+    """Runs wrk; returns requests/s, p50 ms, p99 ms and the count of socket errors. Any non-2xx
+    answer fails the benchmark: a fast error page is not a result."""
+    args = ["wrk", "-t", str(WRK_THREADS), "-c", str(WRK_CONNECTIONS), "-d", f"{seconds}s", "--latency"]
+    for header in headers:
+        args += ["-H", header]
+    out = subprocess.run(pinned([*args, url], 0), capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def percentile(p):
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if failed:
+        raise SystemExit(f"bench: {failed.group(1)} non-2xx answers from {url}")
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return {"rps": rps, "p50": percentile(50), "p99": percentile(99), "errors": errors}
+
+
+def status_kib(pid, field):
+    """A /proc/<pid>/status memory field (VmRSS, VmHWM) in KiB."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(rf"{field}:\s+(\d+) kB", text).group(1))
+
+
+def table(header, rows):
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def wait_until(check, what, seconds=20):
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: {what} did not happen within {seconds} s")
+        time.sleep(0.05)
+
+
+def answers(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+class Nginx:
+    """nginx on loopback with the given `server { ... }` bodies (one per listen port) and
+    `upstream` blocks."""
+
+    def __init__(self, servers, upstreams=()):
+        self.dir = scratch("nginx")
+        self.binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        blocks = "\n".join(f"server {{ {body} }}" for body in servers)
+        (self.dir / "nginx.conf").write_text(f"""
+worker_processes {1 if pinning() else "auto"};
+pid {self.dir}/nginx.pid;
+error_log {self.dir}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {self.dir}/body;
+  proxy_temp_path {self.dir}/proxy;
+  fastcgi_temp_path {self.dir}/fastcgi;
+  uwsgi_temp_path {self.dir}/uwsgi;
+  scgi_temp_path {self.dir}/scgi;
+  {"".join(upstreams)}
+  {blocks}
+}}
+""")
+        subprocess.run(on_server_cpu([self.binary, "-c", str(self.dir / "nginx.conf")]), check=True)
+
+    def stop(self):
+        subprocess.run([self.binary, "-c", str(self.dir / "nginx.conf"), "-s", "stop"], check=False, stderr=subprocess.DEVNULL)
+
+
+class Tessera:
+    """A tessera process whose first stdout line announces its address."""
+
+    def __init__(self, args, env=None, name="tessera"):
+        self.log = scratch(name) / "stderr.log"
+        with open(self.log, "w") as err:
+            self.process = subprocess.Popen(on_server_cpu([str(TESSERA), *args]), stdout=subprocess.PIPE, stderr=err, text=True,
+                                            env=env or clean_env())
+        self.first_line = self.process.stdout.readline()
+        if not self.first_line:
+            raise SystemExit(f"bench: tessera {args[0]} did not start: {self.log.read_text()}")
+        self.pid = self.process.pid
+
+    def address(self, pattern=r"listening on (?:https?://)?(\S+?)[ ,\n]"):
+        return re.search(pattern, self.first_line).group(1)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def start_anchor(tls):
+    """The local anchor trusting certs/test/root.pem; returns (process, base URL, CA file)."""
+    tmp = scratch("anchor")
+    config = tmp / "anchor.toml"
+    config.write_text(f"""
+accountId = "{ACCOUNT}"
+region = "us-east-1"
+[[trustAnchors]]
+arn = "{TA}"
+certificates = ["{CERTS}/root.pem"]
+[[profiles]]
+arn = "{PROFILE}"
+roleArns = ["{ROLE}"]
+[[roles]]
+arn = "{ROLE}"
+""")
+    args = ["anchor", "--config", str(config), "--ca-dir", str(tmp / "ca"), "--listen", "127.0.0.1:0"]
+    anchor = Tessera(args + (["--tls"] if tls else []), name="anchor")
+    url = re.search(r"listening on (\S+)", anchor.first_line).group(1)
+    return anchor, url, str(tmp / "ca/root.pem")
+
+
+def identity_flags(endpoint):
+    """credential-process/serve flags for the P-256 test identity at `endpoint`."""
+    return ["--certificate", str(CERTS / "leaf-p256.pem"), "--private-key", str(CERTS / "leaf-p256.key"),
+            "--intermediates", str(CERTS / "intermediate.pem"), "--trust-anchor-arn", TA, "--profile-arn", PROFILE,
+            "--role-arn", ROLE, "--endpoint", endpoint]
+
+
+def ensure_release_build():
+    if not TESSERA.exists():
+        raise SystemExit("bench: no target/release/tessera; run bench/run (it builds one)")
+
