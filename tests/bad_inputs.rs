@@ -481,3 +481,46 @@ fn read_certificate_data_of_a_key_file() {
         "contains no certificate",
     );
 }
+
+/// A full or closed stdout (`tessera … > /dev/full`, `… | head -c1`) is an error line and exit 1
+/// for every command that prints, never a panic.
+#[test]
+fn a_full_stdout_is_an_error_not_a_panic() {
+    let ca = tempfile::tempdir().unwrap();
+    let ca_dir = ca.path().join("ca").display().to_string();
+    let cases: Vec<Vec<String>> = vec![
+        vec!["version".into()],
+        vec![
+            "read-certificate-data".into(),
+            "--certificate".into(),
+            path("leaf-rsa.pem"),
+        ],
+        vec!["completions".into(), "bash".into()],
+        vec!["ca".into(), "--dir".into(), ca_dir, "init".into()],
+        vec![
+            "sign-string".into(),
+            "--private-key".into(),
+            path("leaf-p256.key"),
+        ],
+    ];
+    for args in cases {
+        let full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(&args)
+            .env("RUST_BACKTRACE", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("tessera: cannot write") && stderr.contains("No space left"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -91,13 +91,13 @@ pub(super) fn run(args: CaArgs) -> anyhow::Result<()> {
                 },
                 now,
             )?;
-            println!("CA created in {}", ca.dir().display());
-            println!("root certificate: {}", ca.root_certificate().display());
+            outln!("CA created in {}", ca.dir().display())?;
+            outln!("root certificate: {}", ca.root_certificate().display())?;
             if intermediate {
-                println!(
+                outln!(
                     "intermediate certificate: {}",
                     ca.intermediate_certificate().display()
-                );
+                )?;
             }
         }
         CaCommand::Issue {
@@ -126,23 +126,23 @@ pub(super) fn run(args: CaArgs) -> anyhow::Result<()> {
                 },
                 now,
             )?;
-            println!("certificate: {}", issued.certificate.display());
-            println!("private key: {}", issued.private_key.display());
+            outln!("certificate: {}", issued.certificate.display())?;
+            outln!("private key: {}", issued.private_key.display())?;
             if let Some(chain) = &issued.chain {
-                println!("intermediates: {}", chain.display());
+                outln!("intermediates: {}", chain.display())?;
             }
-            println!("serial: {}", issued.serial_hex);
+            outln!("serial: {}", issued.serial_hex)?;
         }
         CaCommand::Revoke { serial } => {
             let serial = ca.revoke(&serial, now)?;
-            println!(
+            outln!(
                 "revoked {serial}; CRL written to {}",
                 ca.crl_path().display()
-            );
+            )?;
         }
         CaCommand::Crl => {
             ca.write_crl(now)?;
-            println!("CRL written to {}", ca.crl_path().display());
+            outln!("CRL written to {}", ca.crl_path().display())?;
         }
     }
     Ok(())

@@ -156,9 +156,9 @@ pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
             "copy the ARNs from the Roles Anywhere console or CLI",
         ),
     }
-    println!("tessera doctor");
+    outln!("tessera doctor")?;
     for check in &report.checks {
-        println!("{check}");
+        outln!("{check}")?;
     }
     let failed = report
         .checks
@@ -169,6 +169,6 @@ pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
         report.all_passed(),
         "doctor found {failed} problem(s); see the checklist above"
     );
-    println!("all checks passed");
+    outln!("all checks passed")?;
     Ok(())
 }

@@ -1,12 +1,25 @@
 //! The command line: argument structs (clap derive) and the wiring from a parsed command to
 //! the library. Only this module parses flags or reads `TESSERA_*` variables.
 
+/// Prints one line to stdout, returning an error (never panicking, unlike `println!`) when
+/// stdout is closed or full, e.g. `tessera read-certificate-data … | head -c 10`.
+macro_rules! outln {
+    () => {
+        $crate::cli::write_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_line(format_args!($($arg)*))
+    };
+}
+
 mod anchor;
 mod args;
 mod ca;
 mod credential_process;
+mod docs;
 mod doctor;
 mod exec;
+mod health;
 mod local_anchor;
 pub mod logging;
 mod proxy;
@@ -66,6 +79,12 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Local certificate authority: init, issue, revoke, crl.
     Ca(ca::CaArgs),
+    /// Check a health URL (an admin listener's /healthz); exit 0 only on a 2xx answer.
+    Health(health::HealthArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Write man pages for tessera and each subcommand into a directory.
+    Man(docs::ManArgs),
     /// Print the version.
     Version,
 }
@@ -94,10 +113,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Doctor(args) => success(doctor::run(args)),
         Command::Anchor(args) => success(anchor::run(args)),
         Command::Quickstart(args) => success(quickstart::run(args)),
-        Command::Version => {
-            println!("tessera {}", env!("CARGO_PKG_VERSION"));
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Health(args) => success(health::run(args)),
+        Command::Completions(args) => success(docs::completions(&args)),
+        Command::Man(args) => success(docs::man(&args)),
+        Command::Version => success(outln!("tessera {}", env!("CARGO_PKG_VERSION"))),
     };
     let code = match result {
         Ok(code) => code,
@@ -109,6 +128,17 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     log.flush();
     code
+}
+
+/// The body of [`outln!`].
+pub(crate) fn write_line(line: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_fmt(line)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush())
+        .map_err(|error| anyhow::anyhow!("cannot write to stdout: {error}"))
 }
 
 /// The error and its causes on one line (`outer: cause: root cause`).

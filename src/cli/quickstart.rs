@@ -88,25 +88,25 @@ pub(super) fn run(args: QuickstartArgs) -> anyhow::Result<()> {
         let exe = std::env::current_exe().map_or_else(|_| "tessera".to_owned(), |p| p.display().to_string());
         let absolute = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()).display().to_string();
         let chain_flag = intermediates.as_ref().map(|p| format!(" --intermediates {}", absolute(p))).unwrap_or_default();
-        println!("tessera quickstart: the local trust anchor is running at {endpoint}");
-        println!("obtained credentials {} valid until {}", credentials.access_key_id(), rfc3339(credentials.expiration()));
-        println!("proved them with STS GetCallerIdentity: {arn}");
-        println!();
-        println!("Paste this into ~/.aws/config:");
-        println!();
-        println!("[profile tessera-demo]");
-        println!("region = {region}");
-        println!(
+        outln!("tessera quickstart: the local trust anchor is running at {endpoint}")?;
+        outln!("obtained credentials {} valid until {}", credentials.access_key_id(), rfc3339(credentials.expiration()))?;
+        outln!("proved them with STS GetCallerIdentity: {arn}")?;
+        outln!()?;
+        outln!("Paste this into ~/.aws/config:")?;
+        outln!()?;
+        outln!("[profile tessera-demo]")?;
+        outln!("region = {region}")?;
+        outln!(
             "credential_process = {exe} credential-process --certificate {} --private-key {}{chain_flag} --trust-anchor-arn {anchor_arn} --profile-arn {profile_arn} --role-arn {role_arn} --endpoint {}",
             absolute(&demo_cert),
             absolute(&demo_key),
             endpoint.to_string().trim_end_matches('/')
-        );
-        println!();
-        println!("and try: aws sts get-caller-identity --profile tessera-demo --endpoint-url {}", endpoint.to_string().trim_end_matches('/'));
+        )?;
+        outln!()?;
+        outln!("and try: aws sts get-caller-identity --profile tessera-demo --endpoint-url {}", endpoint.to_string().trim_end_matches('/'))?;
         if !args.once {
-            println!();
-            println!("The anchor keeps running until Ctrl-C.");
+            outln!()?;
+            outln!("The anchor keeps running until Ctrl-C.")?;
             local_anchor::shutdown_signal().await;
         }
         let _ = stop.send(());

@@ -50,6 +50,6 @@ pub(super) fn run(args: ReadCertificateDataArgs) -> anyhow::Result<()> {
         not_after: rfc3339(cert.not_after()),
         fingerprint_sha256: cert.fingerprint_sha256(),
     };
-    println!("{}", serde_json::to_string(&data)?);
+    outln!("{}", serde_json::to_string(&data)?)?;
     Ok(())
 }

@@ -17,6 +17,7 @@ use crate::credentials::provider::RolesAnywhereProvider;
 use crate::credentials::refresh::CredentialCache;
 use crate::http::build_client_for;
 use crate::proxy::{CredentialSource, Proxy, ProxyBody, ProxySettings};
+use crate::secret::SecretString;
 use crate::serve::{admin, Agent, ServeOptions, ServedProfile};
 use crate::server::{self, ListenOptions};
 
@@ -52,6 +53,53 @@ pub struct ServeArgs {
     /// Where each profile's ECS token is written as <profile>.token (0600).
     #[arg(long, env = "TESSERA_TOKEN_DIR", value_name = "DIR")]
     token_dir: Option<PathBuf>,
+    /// Read each profile's ECS token from DIR/<profile>.token (for example a mounted Kubernetes
+    /// Secret) instead of generating one. Re-read when a profile is reloaded.
+    #[arg(long, env = "TESSERA_TOKENS_FROM", value_name = "DIR")]
+    tokens_from: Option<PathBuf>,
+}
+
+/// Shortest token accepted from --tokens-from (a guessable token would open the endpoint).
+const MIN_TOKEN_LEN: usize = 16;
+
+/// Reads DIR/<profile>.token for --tokens-from.
+fn read_token(dir: &std::path::Path, label: &str) -> anyhow::Result<SecretString> {
+    let path = dir.join(format!("{label}.token"));
+    let text = std::fs::read_to_string(&path).map(SecretString::new).with_context(|| {
+        format!(
+            "--tokens-from: cannot read the token of profile {label} from {}; create it (e.g. openssl rand -hex 32)",
+            path.display()
+        )
+    })?;
+    let token = text.expose_secret().trim();
+    anyhow::ensure!(
+        token.len() >= MIN_TOKEN_LEN && token.bytes().all(|b| b.is_ascii_graphic()),
+        "--tokens-from: {} must hold one token of at least {MIN_TOKEN_LEN} printable characters",
+        path.display()
+    );
+    Ok(SecretString::new(token.to_owned()))
+}
+
+/// Tells systemd (Type=notify) about a state change; a no-op when not run by systemd.
+fn notify_systemd(state: &[sd_notify::NotifyState]) {
+    if let Err(error) = sd_notify::notify(state) {
+        tracing::warn!("cannot notify systemd: {error}");
+    }
+}
+
+/// Waits until every profile holds credentials, then tells systemd the service is ready.
+async fn notify_when_ready(profiles: Vec<Arc<ServedProfile>>) {
+    for profile in &profiles {
+        let mut updates = profile.cache.subscribe();
+        if updates.wait_for(|s| s.credentials.is_some()).await.is_err() {
+            return;
+        }
+    }
+    let status = format!("serving {} profile(s)", profiles.len());
+    notify_systemd(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&status),
+    ]);
 }
 
 /// `$XDG_RUNTIME_DIR/tessera`, else `~/.cache/tessera/tokens`.
@@ -120,9 +168,10 @@ fn build_profiles(
         let provider = RolesAnywhereProvider::new(resolved, clock.clone())?;
         let token_file = token_dir.join(format!("{label}.token"));
         // A reloaded profile keeps its token, so consumers holding it keep working.
-        let token = match previous.get(&label) {
-            Some(old) => old.profile.ecs_token.clone(),
-            None => {
+        let token = match (&args.tokens_from, previous.get(&label)) {
+            (Some(dir), _) => read_token(dir, &label)?,
+            (None, Some(old)) => old.profile.ecs_token.clone(),
+            (None, None) => {
                 let token = crate::secret::random_token()?;
                 crate::files::write_atomic(&token_file, token.expose_secret().as_bytes(), 0o600)?;
                 token
@@ -297,11 +346,13 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
             },
             shutdown(stopped.clone()),
         ));
+        tokio::spawn(notify_when_ready(running.values().map(|r| r.profile.clone()).collect()));
         let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         loop {
             tokio::select! {
                 () = super::local_anchor::shutdown_signal() => break,
                 _ = hangups.recv() => {
+                    notify_systemd(&[sd_notify::NotifyState::Reloading]);
                     // A bad configuration is refused; the running one stays in force.
                     match build_profiles(&args, &token_dir, &clock, &running, &stopped) {
                         Ok((reloaded, _)) => {
@@ -312,10 +363,12 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
                         }
                         Err(error) => tracing::error!("configuration reload failed ({error:#}); keeping the running configuration"),
                     }
+                    notify_systemd(&[sd_notify::NotifyState::Ready]);
                 }
             }
         }
         tracing::info!("shutting down");
+        notify_systemd(&[sd_notify::NotifyState::Stopping]);
         let _ = stop.send(true);
         let _ = credentials.await;
         let _ = admin_server.await;
