@@ -38,6 +38,7 @@ fn identity(cert: &str, key: &str) -> FileIdentity {
         certificate: fixture(cert),
         private_key: Some(fixture(key)),
         intermediates: Some(fixture("intermediate.pem")),
+        pkcs11_lib: None,
     };
     FileIdentity::load(&sources, &Passphrase::PromptIfTerminal, AT).expect("fixture loads")
 }

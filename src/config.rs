@@ -40,10 +40,12 @@ pub const DEFAULT_TIMEOUT_SECONDS: f64 = 30.0;
 pub struct ProfileSettings {
     /// Certificate file.
     pub certificate: Option<PathBuf>,
-    /// Private key file.
+    /// Private key file, or a `pkcs11:` URI.
     pub private_key: Option<PathBuf>,
     /// Intermediates file.
     pub intermediates: Option<PathBuf>,
+    /// PKCS#11 module for `pkcs11:` keys.
+    pub pkcs11_lib: Option<PathBuf>,
     /// Trust anchor ARN.
     pub trust_anchor_arn: Option<String>,
     /// Profile ARN.
@@ -87,6 +89,7 @@ impl ProfileSettings {
             certificate,
             private_key,
             intermediates,
+            pkcs11_lib,
             trust_anchor_arn,
             profile_arn,
             role_arn,
@@ -110,11 +113,12 @@ impl ProfileSettings {
             &mut self.private_key,
             &mut self.intermediates,
             &mut self.ca_bundle,
+            &mut self.pkcs11_lib,
         ]
         .into_iter()
         .flatten()
         {
-            if path.is_relative() {
+            if path.is_relative() && !crate::identity::source::is_uri(path) {
                 *path = base.join(&*path);
             }
         }
@@ -314,8 +318,15 @@ impl ResolvedProfile {
             env,
             profile: name.map(str::to_owned),
         };
+        // A token key's certificate defaults to the token object with the key's id/label.
         let certificate = settings
             .certificate
+            .or_else(|| {
+                settings
+                    .private_key
+                    .clone()
+                    .filter(|k| crate::identity::source::is_uri(k))
+            })
             .ok_or_else(|| missing("certificate", "certificate", "CERTIFICATE"))?;
         let trust_anchor_arn = settings
             .trust_anchor_arn
@@ -358,6 +369,7 @@ impl ResolvedProfile {
                 certificate,
                 private_key: settings.private_key,
                 intermediates: settings.intermediates,
+                pkcs11_lib: settings.pkcs11_lib,
             },
             passphrase: passphrase.map_or(Passphrase::PromptIfTerminal, Passphrase::Given),
             params,

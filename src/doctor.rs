@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use time::OffsetDateTime;
 
 use crate::identity::cert::rfc3339;
-use crate::identity::file::{
-    load_certificate, FileIdentity, FileSources, IdentityError, Passphrase,
-};
+use std::sync::Arc;
+
+use crate::identity::file::{FileSources, IdentityError, Passphrase};
+use crate::identity::source;
 use crate::identity::{Certificate, KeyKind, Signer};
 use crate::pki::chain::{is_weak_signature_algorithm, verify_chain, ChainError};
 use crate::rolesanywhere::client::ClientError;
@@ -104,8 +105,8 @@ pub fn check_identity(
     sources: &FileSources,
     passphrase: &Passphrase,
     now: OffsetDateTime,
-) -> Option<FileIdentity> {
-    let identity = match FileIdentity::load(sources, passphrase, now) {
+) -> Option<Arc<dyn Signer>> {
+    let identity = match source::load(sources, passphrase, now) {
         Ok(identity) => identity,
         Err(error @ (IdentityError::Expired { .. } | IdentityError::NotYetValid { .. })) => {
             report.pass(
@@ -117,8 +118,8 @@ pub fn check_identity(
                 error.to_string(),
                 "issue a new certificate (tessera ca issue …, or your CA), or fix the system clock",
             );
-            let leaf = load_certificate(&sources.certificate).ok()?;
-            return FileIdentity::load(sources, passphrase, leaf.not_before()).ok();
+            let leaf = source::load_certificate(sources).ok()?;
+            return source::load(sources, passphrase, leaf.not_before()).ok();
         }
         Err(error) => {
             let (name, fix) = match &error {
@@ -133,6 +134,11 @@ pub fn check_identity(
                 IdentityError::ChainTooLong { .. } => (
                     "chain",
                     "send only the intermediates between the leaf and the trust anchor CA",
+                ),
+                #[cfg(feature = "pkcs11")]
+                IdentityError::Pkcs11(_) => (
+                    "token key",
+                    "see the message; 'tessera read-certificate-data --certificate pkcs11:token=NAME' lists a token's keys and certificates with their URIs",
                 ),
                 _ => (
                     "certificate and key",

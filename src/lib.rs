@@ -4,7 +4,7 @@
 //! `CreateSession` request ([`rolesanywhere`]); the temporary credentials it returns
 //! ([`credentials`]) are handed to AWS SDKs. See `ARCHITECTURE.md` for the map.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod anchor;

@@ -34,6 +34,7 @@ fn identity(cert: &str, key: &str, chain: Option<&str>) -> FileIdentity {
         certificate: common::fixture(cert),
         private_key: Some(common::fixture(key)),
         intermediates: chain.map(common::fixture),
+        pkcs11_lib: None,
     };
     FileIdentity::load(&sources, &Passphrase::PromptIfTerminal, AT).unwrap()
 }

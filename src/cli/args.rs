@@ -21,14 +21,20 @@ pub(super) struct RequestArgs {
     #[arg(long, env = "TESSERA_CONFIG", value_name = "FILE")]
     pub(super) config: Option<PathBuf>,
 
-    /// Certificate file: PEM or DER, a full chain (leaf first), a PEM with the key too, or PKCS#12.
-    #[arg(long, env = "TESSERA_CERTIFICATE", value_name = "FILE")]
+    /// Certificate file: PEM or DER, a full chain (leaf first), a PEM with the key too, or PKCS#12;
+    /// or a `pkcs11:` URI (default for a token key: the token's certificate with the key's id/label).
+    #[arg(long, env = "TESSERA_CERTIFICATE", value_name = "FILE|URI")]
     pub(super) certificate: Option<PathBuf>,
 
-    /// Private key file: PKCS#8 (optionally encrypted), PKCS#1, SEC1 or PKCS#12.
-    /// Not needed when the certificate file holds the key.
-    #[arg(long, env = "TESSERA_PRIVATE_KEY", value_name = "FILE")]
+    /// Private key file: PKCS#8 (optionally encrypted), PKCS#1, SEC1 or PKCS#12; or a key in a
+    /// token: `pkcs11:token=…;object=…` (RFC 7512; PIN from pin-source=, pin-value= or
+    /// TESSERA_PKCS11_PIN). Not needed when the certificate file holds the key.
+    #[arg(long, env = "TESSERA_PRIVATE_KEY", value_name = "FILE|URI")]
     pub(super) private_key: Option<PathBuf>,
+
+    /// PKCS#11 module for `pkcs11:` URIs without module-path= (default: the p11-kit proxy).
+    #[arg(long, env = "TESSERA_PKCS11_LIB", value_name = "FILE")]
+    pub(super) pkcs11_lib: Option<PathBuf>,
 
     /// Intermediate CA certificates (PEM bundle) sent as the chain.
     #[arg(long, env = "TESSERA_INTERMEDIATES", value_name = "FILE")]
@@ -139,6 +145,7 @@ impl RequestArgs {
             certificate: self.certificate.clone(),
             private_key: self.private_key.clone(),
             intermediates: self.intermediates.clone(),
+            pkcs11_lib: self.pkcs11_lib.clone(),
             trust_anchor_arn: self.trust_anchor_arn.clone(),
             profile_arn: self.profile_arn.clone(),
             role_arn: self.role_arn.clone(),

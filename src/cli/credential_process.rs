@@ -15,7 +15,7 @@ use crate::config::ResolvedProfile;
 use crate::credentials::file_cache::{CacheEntry, CacheKey, FileCache};
 use crate::credentials::keyring_cache::KeyringCache;
 use crate::credentials::Credentials;
-use crate::identity::file::{load_certificate, FileIdentity};
+use crate::identity::source;
 
 /// Where credentials are kept between runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -109,10 +109,10 @@ fn cache_dir(flag: Option<PathBuf>) -> Option<PathBuf> {
 
 /// Calls CreateSession.
 fn fetch(profile: &ResolvedProfile, clock: Arc<dyn Clock>) -> anyhow::Result<Credentials> {
-    let identity = FileIdentity::load(&profile.sources, &profile.passphrase, clock.now())?;
+    let identity = source::load(&profile.sources, &profile.passphrase, clock.now())?;
     let client = profile.client(clock)?;
     let credentials =
-        super::runtime()?.block_on(client.create_session(&profile.params, &identity))?;
+        super::runtime()?.block_on(client.create_session(&profile.params, identity.as_ref()))?;
     tracing::debug!(
         access_key_id = credentials.access_key_id(),
         "obtained credentials valid until {}",
@@ -130,7 +130,7 @@ fn cached(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Credentials> {
     // The key needs only the certificate, so a warm run never touches (or asks for) the key.
-    let certificate = load_certificate(&profile.sources.certificate)?;
+    let certificate = source::load_certificate(&profile.sources)?;
     let params = &profile.params;
     let duration = params.duration_seconds.to_string();
     let key = CacheKey::new(&[

@@ -14,7 +14,6 @@ use crate::doctor::{
     check_chain, check_identity, check_leaf_requirements, create_session_fix, Report,
 };
 use crate::identity::file::FileSources;
-use crate::identity::Signer;
 
 /// Largest clock difference to the endpoint that is reported as fine.
 const MAX_SKEW: time::Duration = time::Duration::minutes(5);
@@ -40,12 +39,20 @@ pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let now = clock.now();
     let mut report = Report::default();
     let settings = args.request.settings()?;
-    let identity = match &settings.certificate {
+    // A token key's certificate defaults to the key's URI, as when credentials are obtained.
+    let certificate = settings.certificate.clone().or_else(|| {
+        settings
+            .private_key
+            .clone()
+            .filter(|k| crate::identity::source::is_uri(k))
+    });
+    let identity = match certificate {
         Some(certificate) => {
             let sources = FileSources {
-                certificate: certificate.clone(),
+                certificate,
                 private_key: settings.private_key.clone(),
                 intermediates: settings.intermediates.clone(),
+                pkcs11_lib: settings.pkcs11_lib.clone(),
             };
             check_identity(
                 &mut report,
@@ -66,7 +73,13 @@ pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
     match &identity {
         Some(identity) => {
             check_leaf_requirements(&mut report, identity.certificate());
-            check_chain(&mut report, identity, &args.trust_anchor_ca, &args.crl, now);
+            check_chain(
+                &mut report,
+                identity.as_ref(),
+                &args.trust_anchor_ca,
+                &args.crl,
+                now,
+            );
         }
         None => report.skip(
             "chain to trust anchor",
@@ -110,7 +123,7 @@ pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
                                 }
                                 match &identity {
                                     Some(identity) => match runtime
-                                        .block_on(client.create_session(params, identity))
+                                        .block_on(client.create_session(params, identity.as_ref()))
                                     {
                                         // Security: only the key id and expiry are shown, never the secrets.
                                         Ok(credentials) => report.pass(

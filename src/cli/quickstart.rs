@@ -77,6 +77,7 @@ pub(super) fn run(args: QuickstartArgs) -> anyhow::Result<()> {
             certificate: demo_cert.clone(),
             private_key: Some(demo_key.clone()),
             intermediates: intermediates.clone(),
+            pkcs11_lib: None,
         };
         let identity = FileIdentity::load(&sources, &Passphrase::PromptIfTerminal, clock.now())?;
         let params = SessionParams::new(&anchor_arn, &profile_arn, &role_arn, 3600, None)?;

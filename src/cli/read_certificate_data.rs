@@ -11,9 +11,13 @@ use crate::identity::KeyKind;
 /// Flags of `read-certificate-data`.
 #[derive(Debug, Args)]
 pub struct ReadCertificateDataArgs {
-    /// Certificate file (PEM or DER); the first certificate is described.
-    #[arg(long, env = "TESSERA_CERTIFICATE", value_name = "FILE")]
+    /// Certificate file (PEM or DER); the first certificate is described. A `pkcs11:` URI
+    /// instead lists the token's matching keys and certificates, each with its own URI.
+    #[arg(long, env = "TESSERA_CERTIFICATE", value_name = "FILE|URI")]
     certificate: std::path::PathBuf,
+    /// PKCS#11 module for a `pkcs11:` URI without module-path= (default: the p11-kit proxy).
+    #[arg(long, env = "TESSERA_PKCS11_LIB", value_name = "FILE")]
+    pkcs11_lib: Option<std::path::PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -31,6 +35,9 @@ struct CertificateData {
 }
 
 pub(super) fn run(args: ReadCertificateDataArgs) -> anyhow::Result<()> {
+    if crate::identity::source::is_uri(&args.certificate) {
+        return list_token_objects(&args);
+    }
     let cert = load_certificate(&args.certificate)?;
     let supported_algorithms = match cert.key_kind() {
         KeyKind::Rsa { .. } => vec!["SHA256WITHRSA", "SHA384WITHRSA", "SHA512WITHRSA"],
@@ -52,4 +59,30 @@ pub(super) fn run(args: ReadCertificateDataArgs) -> anyhow::Result<()> {
     };
     outln!("{}", serde_json::to_string(&data)?)?;
     Ok(())
+}
+
+/// One JSON line per matching token object: `{"uri","type","label","id","subject"?}`.
+#[cfg(feature = "pkcs11")]
+fn list_token_objects(args: &ReadCertificateDataArgs) -> anyhow::Result<()> {
+    let objects = crate::identity::pkcs11::list_objects(
+        &args.certificate.to_string_lossy(),
+        args.pkcs11_lib.as_deref(),
+    )?;
+    anyhow::ensure!(
+        !objects.is_empty(),
+        "no keys or certificates on the token match {}",
+        args.certificate.display()
+    );
+    for object in objects {
+        outln!("{}", serde_json::to_string(&object)?)?;
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "pkcs11"))]
+fn list_token_objects(args: &ReadCertificateDataArgs) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "{} is a PKCS#11 URI, but this tessera was built without the pkcs11 feature",
+        args.certificate.display()
+    )
 }

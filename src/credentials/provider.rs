@@ -14,7 +14,7 @@ use time::Duration;
 use super::Credentials;
 use crate::clock::Clock;
 use crate::config::{ConfigError, ResolvedProfile};
-use crate::identity::file::{FileIdentity, IdentityError};
+use crate::identity::file::IdentityError;
 use crate::identity::Signer;
 use crate::rolesanywhere::client::{ClientError, RolesAnywhereClient};
 
@@ -75,7 +75,7 @@ pub struct RolesAnywhereProvider {
     client: RolesAnywhereClient,
     clock: Arc<dyn Clock>,
     // A sync mutex: held only to swap the identity, never across an await.
-    identity: Mutex<Option<(Arc<FileIdentity>, Stamp)>>,
+    identity: Mutex<Option<(Arc<dyn Signer>, Stamp)>>,
 }
 
 impl RolesAnywhereProvider {
@@ -100,7 +100,7 @@ impl RolesAnywhereProvider {
 
     /// The identity to sign with: reloaded when the files changed; a broken new pair is
     /// rejected (logged) and the previous one kept.
-    fn identity(&self) -> Result<Arc<FileIdentity>, ProviderError> {
+    fn identity(&self) -> Result<Arc<dyn Signer>, ProviderError> {
         let current_stamp = stamp(&self.files());
         let mut slot = self
             .identity
@@ -111,13 +111,12 @@ impl RolesAnywhereProvider {
                 return Ok(identity.clone());
             }
         }
-        match FileIdentity::load(
+        match crate::identity::source::load(
             &self.profile.sources,
             &self.profile.passphrase,
             self.clock.now(),
         ) {
             Ok(loaded) => {
-                let loaded = Arc::new(loaded);
                 if slot.is_some() {
                     tracing::info!(
                         profile = self.profile.name.as_deref().unwrap_or("default"),

@@ -137,6 +137,54 @@ impl Certificate {
         })
     }
 
+    /// The ring algorithm that checks a Roles Anywhere request signature (SHA-256) of
+    /// `family` by this certificate's key; `None` when the family does not fit the key.
+    pub fn request_verification(
+        &self,
+        family: super::SignatureFamily,
+    ) -> Option<&'static dyn ring::signature::VerificationAlgorithm> {
+        use ring::signature;
+        match (family, &self.key_kind) {
+            (super::SignatureFamily::Rsa, KeyKind::Rsa { .. }) => {
+                Some(&signature::RSA_PKCS1_2048_8192_SHA256)
+            }
+            (super::SignatureFamily::Ecdsa, KeyKind::EcP256) => {
+                Some(&signature::ECDSA_P256_SHA256_ASN1)
+            }
+            (super::SignatureFamily::Ecdsa, KeyKind::EcP384) => {
+                Some(&signature::ECDSA_P384_SHA256_ASN1)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether `signature` over `message` (SHA-256, `family`) was made by this certificate's key.
+    pub fn verifies_request_signature(
+        &self,
+        family: super::SignatureFamily,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        self.request_verification(family).is_some_and(|algorithm| {
+            ring::signature::UnparsedPublicKey::new(algorithm, &self.public_key)
+                .verify(message, signature)
+                .is_ok()
+        })
+    }
+
+    /// Whether `issuer`'s key signed this certificate.
+    pub fn is_signed_by(&self, issuer: &Certificate) -> bool {
+        match (
+            X509Certificate::from_der(&self.der),
+            X509Certificate::from_der(&issuer.der),
+        ) {
+            (Ok((_, cert)), Ok((_, issuer))) => {
+                cert.verify_signature(Some(issuer.public_key())).is_ok()
+            }
+            _ => false,
+        }
+    }
+
     /// The DER encoding, as sent in `X-Amz-X509`.
     pub fn der(&self) -> &[u8] {
         &self.der

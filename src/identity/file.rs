@@ -152,6 +152,16 @@ pub enum IdentityError {
     /// Neither a key file nor a key inside the certificate file.
     #[error("no private key: pass --private-key, or a certificate file that also holds the key (combined PEM or PKCS#12)")]
     MissingPrivateKey,
+    /// A key or certificate in a PKCS#11 token could not be used.
+    #[cfg(feature = "pkcs11")]
+    #[error(transparent)]
+    Pkcs11(#[from] super::pkcs11::Pkcs11Error),
+    /// A `pkcs11:` URI given to a build without PKCS#11 support.
+    #[error("{uri} is a PKCS#11 URI, but this tessera was built without the pkcs11 feature; rebuild with default features")]
+    Pkcs11Unsupported {
+        /// The URI.
+        uri: String,
+    },
     /// The key could not be used.
     #[error("private key {}: {source}", path.display())]
     Key {
@@ -281,6 +291,8 @@ pub struct FileSources {
     pub private_key: Option<PathBuf>,
     /// Extra intermediate certificates.
     pub intermediates: Option<PathBuf>,
+    /// PKCS#11 module for `pkcs11:` certificate/key URIs.
+    pub pkcs11_lib: Option<PathBuf>,
 }
 
 /// A certificate, its chain and its private key, all loaded from files.
@@ -387,16 +399,7 @@ impl FileIdentity {
         let leaf = certificates.remove(leaf_index);
         let mut chain = certificates;
         if let Some(path) = &sources.intermediates {
-            let bytes = read_bounded(FileRole::Intermediates, path)?;
-            let contents = classify(FileRole::Intermediates, path, &bytes)?;
-            if contents.certificates.is_empty() {
-                return Err(IdentityError::NoCertificate {
-                    role: FileRole::Intermediates,
-                    path: path.clone(),
-                    has_key: !contents.keys.is_empty(),
-                });
-            }
-            chain.extend(contents.certificates);
+            chain.extend(load_certificates(path)?);
         }
         if chain.len() > MAX_CHAIN_CERTIFICATES {
             return Err(IdentityError::ChainTooLong { count: chain.len() });
@@ -422,6 +425,20 @@ pub fn load_certificate(path: &Path) -> Result<Certificate, IdentityError> {
         })
 }
 
+/// Reads an intermediates file: one or more certificates.
+pub fn load_certificates(path: &Path) -> Result<Vec<Certificate>, IdentityError> {
+    let bytes = read_bounded(FileRole::Intermediates, path)?;
+    let contents = classify(FileRole::Intermediates, path, &bytes)?;
+    if contents.certificates.is_empty() {
+        return Err(IdentityError::NoCertificate {
+            role: FileRole::Intermediates,
+            path: path.to_owned(),
+            has_key: !contents.keys.is_empty(),
+        });
+    }
+    Ok(contents.certificates)
+}
+
 /// Reads a private key file on its own (for `sign-string`).
 pub fn load_private_key(path: &Path, passphrase: &Passphrase) -> Result<PrivateKey, IdentityError> {
     let bytes = read_bounded(FileRole::PrivateKey, path)?;
@@ -440,7 +457,11 @@ pub fn load_private_key(path: &Path, passphrase: &Passphrase) -> Result<PrivateK
     decode_key(path, blob, passphrase)
 }
 
-fn check_leaf(path: &Path, leaf: &Certificate, now: OffsetDateTime) -> Result<(), IdentityError> {
+pub(crate) fn check_leaf(
+    path: &Path,
+    leaf: &Certificate,
+    now: OffsetDateTime,
+) -> Result<(), IdentityError> {
     if let KeyKind::Unsupported(_) = leaf.key_kind() {
         return Err(IdentityError::UnsupportedCertificateKey {
             path: path.to_owned(),

@@ -254,7 +254,7 @@ fn digest_len(digest: Digest) -> usize {
 }
 
 /// The DER DigestInfo prefix for PKCS#1 v1.5 signatures (RFC 8017 §9.2, note 1).
-fn digest_info_prefix(digest: Digest) -> &'static [u8] {
+pub(crate) fn digest_info_prefix(digest: Digest) -> &'static [u8] {
     match digest {
         Digest::Sha256 => &[
             0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,

@@ -7,6 +7,9 @@
 pub mod cert;
 pub mod file;
 pub mod key;
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
+pub mod source;
 
 use std::fmt::Debug;
 

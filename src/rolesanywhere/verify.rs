@@ -7,7 +7,7 @@
 
 use base64::Engine;
 use percent_encoding::percent_decode_str;
-use ring::signature::{self, UnparsedPublicKey};
+use ring::signature::UnparsedPublicKey;
 use serde::Deserialize;
 use time::{
     format_description::FormatItem, macros::format_description, OffsetDateTime, PrimitiveDateTime,
@@ -342,18 +342,12 @@ pub fn verify(request: &ReceivedRequest<'_>) -> Result<VerifiedRequest, VerifyEr
         &canonical,
     );
     let signature = hex::decode(auth.signature).map_err(|_| VerifyError::SignatureNotHex)?;
-    let verification: &'static dyn signature::VerificationAlgorithm =
-        match (family, leaf.key_kind()) {
-            (SignatureFamily::Rsa, KeyKind::Rsa { .. }) => &signature::RSA_PKCS1_2048_8192_SHA256,
-            (SignatureFamily::Ecdsa, KeyKind::EcP256) => &signature::ECDSA_P256_SHA256_ASN1,
-            (SignatureFamily::Ecdsa, KeyKind::EcP384) => &signature::ECDSA_P384_SHA256_ASN1,
-            (_, key) => {
-                return Err(VerifyError::AlgorithmKeyMismatch {
-                    algorithm: auth.algorithm.to_owned(),
-                    key,
-                })
-            }
-        };
+    let Some(verification) = leaf.request_verification(family) else {
+        return Err(VerifyError::AlgorithmKeyMismatch {
+            algorithm: auth.algorithm.to_owned(),
+            key: leaf.key_kind(),
+        });
+    };
     UnparsedPublicKey::new(verification, leaf.public_key())
         .verify(to_sign.as_bytes(), &signature)
         .map_err(|_| VerifyError::BadSignature)?;

@@ -1,0 +1,92 @@
+//! One entry point for loading an identity from `--certificate`/`--private-key` values, each a
+//! file path or a `pkcs11:` URI. Everything that signs (credential-process, serve, update,
+//! exec, proxy, doctor) loads through here, so every key source works everywhere.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::file::{
+    load_certificate as load_certificate_file, FileIdentity, FileSources, IdentityError, Passphrase,
+};
+use super::{Certificate, Signer};
+
+/// Whether a `--certificate`/`--private-key` value names a token object rather than a file.
+pub fn is_uri(value: &Path) -> bool {
+    value.to_str().is_some_and(|v| v.starts_with("pkcs11:"))
+}
+
+/// The certificate alone (no key access; for cache keys and listings).
+pub fn load_certificate(sources: &FileSources) -> Result<Certificate, IdentityError> {
+    if is_uri(&sources.certificate) {
+        return token_certificate(&sources.certificate, sources.pkcs11_lib.as_deref());
+    }
+    load_certificate_file(&sources.certificate)
+}
+
+/// Loads the identity: files through [`FileIdentity`], a `pkcs11:` key through the token.
+/// Either way the leaf is checked (validity, key type, key usage) at `now`.
+pub fn load(
+    sources: &FileSources,
+    passphrase: &Passphrase,
+    now: OffsetDateTime,
+) -> Result<Arc<dyn Signer>, IdentityError> {
+    match sources.private_key.as_deref().filter(|k| is_uri(k)) {
+        Some(key) => token_identity(key, sources, now),
+        None => Ok(Arc::new(FileIdentity::load(sources, passphrase, now)?)),
+    }
+}
+
+#[cfg(feature = "pkcs11")]
+fn token_certificate(uri: &Path, module: Option<&Path>) -> Result<Certificate, IdentityError> {
+    Ok(super::pkcs11::load_certificate(
+        &uri.to_string_lossy(),
+        module,
+    )?)
+}
+
+#[cfg(feature = "pkcs11")]
+fn token_identity(
+    key: &Path,
+    sources: &FileSources,
+    now: OffsetDateTime,
+) -> Result<Arc<dyn Signer>, IdentityError> {
+    let module = sources.pkcs11_lib.as_deref();
+    // The certificate defaults to the key's URI: the token object with the key's id/label.
+    let certificate = if sources.certificate == key {
+        None
+    } else {
+        Some(load_certificate(sources)?)
+    };
+    let intermediates = match &sources.intermediates {
+        Some(path) => Some(super::file::load_certificates(path)?),
+        None => None,
+    };
+    let identity = super::pkcs11::Pkcs11Identity::open(
+        &key.to_string_lossy(),
+        module,
+        certificate,
+        intermediates,
+    )?;
+    super::file::check_leaf(&sources.certificate, identity.certificate(), now)?;
+    Ok(Arc::new(identity))
+}
+
+#[cfg(not(feature = "pkcs11"))]
+fn token_certificate(uri: &Path, _module: Option<&Path>) -> Result<Certificate, IdentityError> {
+    Err(IdentityError::Pkcs11Unsupported {
+        uri: uri.display().to_string(),
+    })
+}
+
+#[cfg(not(feature = "pkcs11"))]
+fn token_identity(
+    key: &Path,
+    _sources: &FileSources,
+    _now: OffsetDateTime,
+) -> Result<Arc<dyn Signer>, IdentityError> {
+    Err(IdentityError::Pkcs11Unsupported {
+        uri: key.display().to_string(),
+    })
+}

@@ -1,0 +1,181 @@
+"""Keys in a PKCS#11 token (SoftHSM2, provisioned with OpenSC's pkcs11-tool): credentials from
+the local anchor through each token path, the AWS CLI on top, and every token failure as one
+clear line with exit 1."""
+
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CERTS, clean_env, free_port, run_tessera
+from test_anchor import ACCOUNT, ROLE, Anchor, aws, profile, ta
+from test_serve import PROFILE as SERVE_PROFILE, ROLE as SERVE_ROLE, TA as SERVE_TA, Process, ready, request, start_anchor
+
+MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+PIN = "4321"
+
+
+class Token:
+    """A SoftHSM2 token 'tessera' in its own directory, holding the test identities:
+    id 01 'p256': leaf-p256's key and certificate (plus the intermediate, id 09);
+    id 02 'rsa-always': leaf-rsa's key with CKA_ALWAYS_AUTHENTICATE, and its certificate."""
+
+    def __init__(self, tmp):
+        for tool in ("softhsm2-util", "pkcs11-tool", "openssl"):
+            assert shutil.which(tool), f"{tool} is missing (tests/setup installs softhsm2 and opensc)"
+        assert Path(MODULE).exists(), f"{MODULE} is missing (tests/setup installs softhsm2)"
+        (tmp / "tokens").mkdir()
+        self.conf = tmp / "softhsm2.conf"
+        self.conf.write_text(f"directories.tokendir = {tmp / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+        self.env = {"SOFTHSM2_CONF": str(self.conf)}
+        self.run(["softhsm2-util", "--init-token", "--free", "--label", "tessera", "--pin", PIN, "--so-pin", "87654321"])
+        objects = [
+            ("leaf-p256.key", "privkey", "01", "p256", []),
+            ("leaf-p256.pem", "cert", "01", "p256", []),
+            ("intermediate.pem", "cert", "09", "intermediate", []),
+            ("leaf-rsa.key", "privkey", "02", "rsa-always", ["--always-auth"]),
+            ("leaf-rsa.pem", "cert", "02", "rsa-always", []),
+        ]
+        for source, kind, object_id, label, extra in objects:
+            der = tmp / f"{label}-{kind}.der"
+            if kind == "privkey":
+                self.run(["openssl", "pkcs8", "-topk8", "-nocrypt", "-in", str(CERTS / source), "-outform", "DER", "-out", str(der)])
+            else:
+                self.run(["openssl", "x509", "-in", str(CERTS / source), "-outform", "DER", "-out", str(der)])
+            self.run(["pkcs11-tool", "--module", MODULE, "--token-label", "tessera", "--login", "--pin", PIN, "--write-object", str(der),
+                      "--type", kind, "--id", object_id, "--label", label, *extra])
+
+    def run(self, args):
+        result = subprocess.run(args, capture_output=True, text=True, env=clean_env(**self.env), timeout=60)
+        assert result.returncode == 0, f"{args[0]}: {result.stderr}"
+
+
+@pytest.fixture(scope="module")
+def token(tmp_path_factory):
+    return Token(tmp_path_factory.mktemp("softhsm"))
+
+
+@pytest.fixture(scope="module")
+def anchor(tessera_bin, tmp_path_factory):
+    server = Anchor(tessera_bin, tmp_path_factory.mktemp("anchor"), tls=True)
+    yield server
+    server.stop()
+
+
+def request_args(anchor, key_uri, *extra):
+    return ["credential-process", "--private-key", key_uri, "--pkcs11-lib", MODULE, "--trust-anchor-arn", ta("ta"),
+            "--profile-arn", profile("p"), "--role-arn", f"{ROLE}/app", "--endpoint", anchor.url, "--ca-bundle", anchor.cafile, *extra]
+
+
+def credentials(tessera_bin, token, anchor, key_uri, *extra, **env):
+    out = run_tessera(tessera_bin, request_args(anchor, key_uri, *extra), **token.env, **env)
+    assert out.returncode == 0, out.stderr
+    document = json.loads(out.stdout)
+    assert document["AccessKeyId"].startswith("ASIA") and document["SessionToken"]
+    return document
+
+
+def test_a_p256_token_key_with_its_certificate_and_chain_from_the_token(tessera_bin, token, anchor):
+    credentials(tessera_bin, token, anchor, f"pkcs11:token=tessera;object=p256?pin-value={PIN}")
+
+
+def test_an_always_authenticate_rsa_key_with_the_pin_from_the_environment(tessera_bin, token, anchor):
+    credentials(tessera_bin, token, anchor, "pkcs11:token=tessera;id=%02", TESSERA_PKCS11_PIN=PIN)
+
+
+def test_a_pin_file_a_module_path_and_certificate_files(tessera_bin, token, anchor, tmp_path):
+    pin = tmp_path / "pin"
+    pin.write_text(PIN + "\n")
+    uri = f"pkcs11:token=tessera;object=p256?pin-source=file:{pin}&module-path={MODULE}"
+    args = ["credential-process", "--private-key", uri, "--certificate", str(CERTS / "leaf-p256.pem"), "--intermediates",
+            str(CERTS / "intermediate.pem"), "--trust-anchor-arn", ta("ta"), "--profile-arn", profile("p"), "--role-arn", f"{ROLE}/app",
+            "--endpoint", anchor.url, "--ca-bundle", anchor.cafile]
+    out = run_tessera(tessera_bin, args, **token.env)
+    assert out.returncode == 0, out.stderr
+
+
+def test_the_aws_cli_through_credential_process_with_a_token_key(tessera_bin, token, anchor, tmp_path, monkeypatch):
+    line = " ".join(f'"{a}"' for a in [tessera_bin, *request_args(anchor, f"pkcs11:token=tessera;object=p256?pin-value={PIN}")])
+    config = tmp_path / "config"
+    config.write_text(f"[profile hsm]\nregion = us-east-1\ncredential_process = {line}\n")
+    monkeypatch.setenv("SOFTHSM2_CONF", str(token.conf))
+    result = aws(config, anchor, "hsm", "sts", "get-caller-identity")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/app/0123456789abcdef01"
+
+
+def test_read_certificate_data_lists_the_token_objects_with_their_uris(tessera_bin, token):
+    out = run_tessera(tessera_bin, ["read-certificate-data", "--certificate", "pkcs11:token=tessera", "--pkcs11-lib", MODULE], **token.env)
+    assert out.returncode == 0, out.stderr
+    objects = [json.loads(line) for line in out.stdout.splitlines()]
+    certs = {o["label"]: o for o in objects if o["type"] == "cert"}
+    assert set(certs) == {"p256", "intermediate", "rsa-always"}
+    assert certs["p256"]["subject"].endswith("CN=leaf-p256") and "id=%01" in certs["p256"]["uri"]
+    # The listed URI names exactly that object: it loads as a certificate.
+    again = run_tessera(tessera_bin, ["read-certificate-data", "--certificate", certs["p256"]["uri"], "--pkcs11-lib", MODULE], **token.env)
+    assert [json.loads(line)["label"] for line in again.stdout.splitlines()] == ["p256"]
+
+
+@pytest.mark.parametrize("uri,extra,expected", [
+    ("pkcs11:token=tessera;object=p256?pin-value=0000", [], "the PIN for token 'tessera' was refused (PinIncorrect)"),
+    ("pkcs11:token=absent;object=p256?pin-value=" + PIN, [], "no PKCS#11 token matches pkcs11:token=absent;object=p256 (tokens present: tessera)"),
+    ("pkcs11:token=tessera;object=nothing?pin-value=" + PIN, [], "no private key on token 'tessera' matches"),
+    ("pkcs11:token=tessera?pin-value=" + PIN, ["--certificate", str(CERTS / "leaf-p256.pem")], "2 private keys on token 'tessera' match"),
+    ("pkcs11:token=tessera;object=p256", [], "token 'tessera' needs a PIN"),
+    ("pkcs11:token=tessera;object=p256?pin-value=" + PIN, ["--certificate", str(CERTS / "leaf-p384.pem")], "does not match the certificate"),
+    ("pkcs11:token=tessera;objekt=p256", [], "PKCS#11 URI pkcs11:token=tessera;objekt=p256: unknown path attribute 'objekt'"),
+])
+def test_token_failures_are_one_clear_line(tessera_bin, token, anchor, uri, extra, expected):
+    out = run_tessera(tessera_bin, request_args(anchor, uri, *extra), **token.env)
+    assert out.returncode == 1
+    first = out.stderr.splitlines()[0]
+    assert first.startswith("tessera: ") and expected in first, out.stderr
+    assert "panicked" not in out.stderr and PIN not in out.stderr and out.stdout == ""
+
+
+def test_a_missing_module_is_one_clear_line(tessera_bin, token, anchor):
+    out = run_tessera(tessera_bin, ["credential-process", "--private-key", "pkcs11:token=tessera;object=p256", "--pkcs11-lib", "/nonexistent/p11.so",
+                                    "--trust-anchor-arn", ta("ta"), "--profile-arn", profile("p"), "--role-arn", f"{ROLE}/app",
+                                    "--endpoint", anchor.url], **token.env)
+    assert out.returncode == 1 and "cannot load PKCS#11 module /nonexistent/p11.so: no such file" in out.stderr.splitlines()[0]
+
+
+def test_doctor_checks_a_token_identity_and_names_a_token_problem(tessera_bin, token, anchor):
+    def doctor(uri):
+        args = ["doctor", "--private-key", uri, "--pkcs11-lib", MODULE, "--trust-anchor-arn", ta("ta"), "--profile-arn", profile("p"),
+                "--role-arn", f"{ROLE}/app", "--endpoint", anchor.url, "--ca-bundle", anchor.cafile, "--trust-anchor-ca", str(CERTS / "root.pem")]
+        return run_tessera(tessera_bin, args, **token.env)
+
+    good = doctor(f"pkcs11:token=tessera;object=p256?pin-value={PIN}")
+    assert good.returncode == 0 and "all checks passed" in good.stdout, good.stdout + good.stderr
+    assert "  ok    chain to trust anchor" in good.stdout and "  ok    CreateSession" in good.stdout
+    bad = doctor("pkcs11:token=tessera;object=p256?pin-value=0000")
+    assert bad.returncode == 1
+    assert "  FAIL  token key              the PIN for token 'tessera' was refused (PinIncorrect)" in bad.stdout, bad.stdout
+    assert "tessera read-certificate-data --certificate pkcs11:token=NAME" in bad.stdout
+
+
+def test_serve_signs_every_refresh_with_the_token_key(tessera_bin, token, tmp_path, monkeypatch):
+    port = free_port()
+    anchor = start_anchor(tessera_bin, tmp_path, port)
+    args = [tessera_bin, "serve", "--private-key", f"pkcs11:token=tessera;object=p256?pin-value={PIN}", "--pkcs11-lib", MODULE,
+            "--trust-anchor-arn", SERVE_TA, "--profile-arn", SERVE_PROFILE, "--role-arn", SERVE_ROLE, "--endpoint", f"http://127.0.0.1:{port}",
+            "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--token-dir", str(tmp_path / "tokens")]
+    monkeypatch.setenv("SOFTHSM2_CONF", str(token.conf))
+    serve = Process(args, tmp_path / "serve.log", lines=3)
+    try:
+        serve.address, serve.admin = re.search(r"listening on http://(\S+) .*admin on http://(\S+)", serve.lines[0]).groups()
+        deadline = time.monotonic() + 20
+        while not ready(serve):
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.1)
+        ecs_token = (tmp_path / "tokens/default.token").read_text()
+        status, _, body = request(serve, "GET", "/v1/credentials/default", {"Authorization": ecs_token})
+        assert status == 200 and json.loads(body)["AccessKeyId"].startswith("ASIA")
+    finally:
+        serve.stop()
+        anchor.stop()
