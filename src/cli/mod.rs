@@ -20,6 +20,7 @@ mod docs;
 mod doctor;
 mod exec;
 mod health;
+mod key;
 mod local_anchor;
 pub mod logging;
 mod proxy;
@@ -79,6 +80,8 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Local certificate authority: init, issue, revoke, crl.
     Ca(ca::CaArgs),
+    /// Keys in the OS keyring: import, list, delete (use them as --private-key keyring:NAME).
+    Key(key::KeyArgs),
     /// Check a health URL (an admin listener's /healthz); exit 0 only on a 2xx answer.
     Health(health::HealthArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -105,6 +108,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::SignString(args) => success(sign_string::run(args)),
         Command::ReadCertificateData(args) => success(read_certificate_data::run(args)),
         Command::Ca(args) => success(ca::run(args)),
+        Command::Key(args) => success(key::run(args)),
         Command::Serve(args) => success(serve::run(args)),
         Command::Update(args) => success(update::run(args)),
         Command::Proxy(args) => success(proxy::run(args)),

@@ -283,6 +283,8 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     crate::files::create_private_dir(&token_dir)?;
 
     super::server_runtime()?.block_on(async move {
+        let terminated = super::local_anchor::shutdown_signal();
+        tokio::pin!(terminated);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (mut running, region) = build_profiles(&args, &token_dir, &clock, &BTreeMap::new(), &stopped)?;
         let imds_profile = match &args.imds_profile {
@@ -350,7 +352,7 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         loop {
             tokio::select! {
-                () = super::local_anchor::shutdown_signal() => break,
+                () = &mut terminated => break,
                 _ = hangups.recv() => {
                     notify_systemd(&[sd_notify::NotifyState::Reloading]);
                     // A bad configuration is refused; the running one stays in force.

@@ -91,6 +91,8 @@ pub(super) fn run(args: UpdateArgs) -> anyhow::Result<()> {
     let cache = CredentialCache::new(provider, clock);
     let mut updates = cache.subscribe();
     runtime.block_on(async move {
+        let terminated = super::local_anchor::shutdown_signal();
+        tokio::pin!(terminated);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let refresher = tokio::spawn(cache.clone().run(label, stopped));
         let mut written: Option<String> = None;
@@ -109,7 +111,7 @@ pub(super) fn run(args: UpdateArgs) -> anyhow::Result<()> {
                         }
                     }
                 }
-                () = super::local_anchor::shutdown_signal() => break,
+                () = &mut terminated => break,
             }
         }
         let _ = stop.send(true);

@@ -156,6 +156,9 @@ pub enum IdentityError {
     #[cfg(feature = "pkcs11")]
     #[error(transparent)]
     Pkcs11(#[from] super::pkcs11::Pkcs11Error),
+    /// A key in the OS keyring could not be read.
+    #[error(transparent)]
+    Keyring(#[from] super::keyring::KeyringError),
     /// A `pkcs11:` URI given to a build without PKCS#11 support.
     #[error("{uri} is a PKCS#11 URI, but this tessera was built without the pkcs11 feature; rebuild with default features")]
     Pkcs11Unsupported {
@@ -425,6 +428,17 @@ pub fn load_certificate(path: &Path) -> Result<Certificate, IdentityError> {
         })
 }
 
+/// Reads an entry imported into the OS keyring, as if it were the file.
+fn read_keyring(role: FileRole, uri: &str) -> Result<Vec<u8>, IdentityError> {
+    use super::keyring::{KeyStore, KeyringUri, Part};
+    let uri = KeyringUri::parse(uri)?;
+    let part = match role {
+        FileRole::PrivateKey => Part::Key,
+        FileRole::Certificate | FileRole::Intermediates => Part::Certificate,
+    };
+    Ok(KeyStore::open()?.read(&uri, part)?.to_vec())
+}
+
 /// Reads an intermediates file: one or more certificates.
 pub fn load_certificates(path: &Path) -> Result<Vec<Certificate>, IdentityError> {
     let bytes = read_bounded(FileRole::Intermediates, path)?;
@@ -496,6 +510,9 @@ pub(crate) fn check_leaf(
 }
 
 fn read_bounded(role: FileRole, path: &Path) -> Result<Vec<u8>, IdentityError> {
+    if let Some(uri) = path.to_str().filter(|p| super::keyring::is_keyring_uri(p)) {
+        return read_keyring(role, uri);
+    }
     let owned = || path.to_owned();
     let meta = fs::metadata(path).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => IdentityError::NotFound {

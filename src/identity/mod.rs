@@ -7,6 +7,7 @@
 pub mod cert;
 pub mod file;
 pub mod key;
+pub mod keyring;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
 pub mod source;

@@ -1,5 +1,5 @@
 //! One entry point for loading an identity from `--certificate`/`--private-key` values, each a
-//! file path or a `pkcs11:` URI. Everything that signs (credential-process, serve, update,
+//! file path, a `keyring:` URI (read through the file parsers) or a `pkcs11:` URI. Everything that signs (credential-process, serve, update,
 //! exec, proxy, doctor) loads through here, so every key source works everywhere.
 
 use std::path::Path;
@@ -12,14 +12,19 @@ use super::file::{
 };
 use super::{Certificate, Signer};
 
-/// Whether a `--certificate`/`--private-key` value names a token object rather than a file.
+/// Whether a `--certificate`/`--private-key` value is a URI (a token object or a keyring entry)
+/// rather than a file path.
 pub fn is_uri(value: &Path) -> bool {
+    is_pkcs11(value) || value.to_str().is_some_and(super::keyring::is_keyring_uri)
+}
+
+fn is_pkcs11(value: &Path) -> bool {
     value.to_str().is_some_and(|v| v.starts_with("pkcs11:"))
 }
 
 /// The certificate alone (no key access; for cache keys and listings).
 pub fn load_certificate(sources: &FileSources) -> Result<Certificate, IdentityError> {
-    if is_uri(&sources.certificate) {
+    if is_pkcs11(&sources.certificate) {
         return token_certificate(&sources.certificate, sources.pkcs11_lib.as_deref());
     }
     load_certificate_file(&sources.certificate)
@@ -32,7 +37,7 @@ pub fn load(
     passphrase: &Passphrase,
     now: OffsetDateTime,
 ) -> Result<Arc<dyn Signer>, IdentityError> {
-    match sources.private_key.as_deref().filter(|k| is_uri(k)) {
+    match sources.private_key.as_deref().filter(|k| is_pkcs11(k)) {
         Some(key) => token_identity(key, sources, now),
         None => Ok(Arc::new(FileIdentity::load(sources, passphrase, now)?)),
     }

@@ -1,0 +1,139 @@
+//! `tessera key import|list|delete`: move a key (and its certificate) into the OS keyring, where
+//! `--private-key keyring:<service>/<name>` finds it.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use super::args::passphrase;
+use crate::clock::{Clock, SystemClock};
+use crate::identity::file::{FileIdentity, FileSources};
+use crate::identity::keyring::{KeyStore, KeyringUri, DEFAULT_SERVICE};
+use crate::identity::Signer;
+
+/// Flags of `key`.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    #[command(subcommand)]
+    command: KeyCommand,
+}
+
+/// The `key` subcommands.
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Store a key file (and its certificate) in the OS keyring; use it as keyring:SERVICE/NAME.
+    /// The files are checked first (the key must match the certificate) and left in place.
+    Import {
+        /// Name to store it under.
+        #[arg(long)]
+        name: String,
+        /// Keyring service.
+        #[arg(long, default_value = DEFAULT_SERVICE)]
+        service: String,
+        /// The private key file (any format --private-key takes).
+        #[arg(long, value_name = "FILE")]
+        private_key: PathBuf,
+        /// The certificate file (stored alongside, so keyring:SERVICE/NAME is a whole identity).
+        #[arg(long, value_name = "FILE")]
+        certificate: Option<PathBuf>,
+        /// Passphrase of an encrypted key (it stays encrypted in the keyring).
+        #[arg(long, env = "TESSERA_KEY_PASSPHRASE", hide_env_values = true)]
+        pkcs8_password: Option<String>,
+    },
+    /// List the names imported under a service.
+    List {
+        /// Keyring service.
+        #[arg(long, default_value = DEFAULT_SERVICE)]
+        service: String,
+    },
+    /// Delete an imported key and certificate.
+    Delete {
+        /// The name.
+        #[arg(long)]
+        name: String,
+        /// Keyring service.
+        #[arg(long, default_value = DEFAULT_SERVICE)]
+        service: String,
+    },
+}
+
+fn read(path: &std::path::Path, what: &str) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
+    std::fs::read(path)
+        .map(zeroize::Zeroizing::new)
+        .with_context(|| format!("cannot read the {what} file {}", path.display()))
+}
+
+pub(super) fn run(args: KeyArgs) -> anyhow::Result<()> {
+    let store = KeyStore::open()?;
+    match args.command {
+        KeyCommand::Import {
+            name,
+            service,
+            private_key,
+            certificate,
+            pkcs8_password,
+        } => {
+            let uri = KeyringUri::new(&service, &name)?;
+            // Refuse what would not load later: the pair must load (and match) as files now.
+            let sources = FileSources {
+                certificate: certificate.clone().unwrap_or_else(|| private_key.clone()),
+                private_key: certificate.is_some().then(|| private_key.clone()),
+                intermediates: None,
+                pkcs11_lib: None,
+            };
+            if certificate.is_some() || looks_combined(&private_key) {
+                let identity =
+                    FileIdentity::load(&sources, &passphrase(&pkcs8_password), SystemClock.now())?;
+                tracing::debug!(
+                    serial = identity.certificate().serial_decimal(),
+                    "checked the pair"
+                );
+            } else {
+                crate::identity::file::load_private_key(
+                    &private_key,
+                    &passphrase(&pkcs8_password),
+                )?;
+            }
+            let key = read(&private_key, "private key")?;
+            let cert = certificate
+                .as_ref()
+                .map(|c| read(c, "certificate"))
+                .transpose()?;
+            store.import(&uri, &key, cert.as_deref().map(Vec::as_slice))?;
+            outln!("imported {} into {uri}", private_key.display())?;
+            outln!("use it with: --private-key {uri}")?;
+            outln!(
+                "the kernel keyring keeps it in memory only: it is gone after a reboot; keep {} (encrypted) to import again",
+                private_key.display()
+            )?;
+            Ok(())
+        }
+        KeyCommand::List { service } => {
+            for name in store.names(&service)? {
+                let uri = KeyringUri::new(&service, &name)?;
+                let parts = if store.has_certificate(&uri)? {
+                    "key and certificate"
+                } else {
+                    "key"
+                };
+                outln!("{uri}\t{parts}")?;
+            }
+            Ok(())
+        }
+        KeyCommand::Delete { name, service } => {
+            let uri = KeyringUri::new(&service, &name)?;
+            anyhow::ensure!(
+                store.delete(&uri)?,
+                "{uri} is not in the OS keyring; see `tessera key list --service {service}`"
+            );
+            outln!("deleted {uri}")?;
+            Ok(())
+        }
+    }
+}
+
+/// Whether a key file also carries its certificate (combined PEM or PKCS#12).
+fn looks_combined(path: &std::path::Path) -> bool {
+    crate::identity::file::load_certificate(path).is_ok()
+}
