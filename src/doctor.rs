@@ -135,6 +135,11 @@ pub fn check_identity(
                     "chain",
                     "send only the intermediates between the leaf and the trust anchor CA",
                 ),
+                #[cfg(feature = "tpm")]
+                IdentityError::Tpm(_) => (
+                    "TPM key",
+                    "see the message; `tpm2_getcap handles-persistent` lists persistent keys, and TESSERA_TPM_TCTI picks the TPM",
+                ),
                 #[cfg(feature = "pkcs11")]
                 IdentityError::Pkcs11(_) => (
                     "token key",

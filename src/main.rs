@@ -7,5 +7,19 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    quiet_tss_library();
     tessera::cli::run(tessera::cli::Cli::parse())
 }
+
+/// The TPM software stack logs every TPM error to stderr itself, ahead of tessera's one-line
+/// error; silence it unless the user asked for its logs. Runs first, before any thread exists.
+#[cfg(feature = "tpm")]
+#[allow(clippy::disallowed_methods)]
+fn quiet_tss_library() {
+    if std::env::var_os("TSS2_LOG").is_none() {
+        std::env::set_var("TSS2_LOG", "all+NONE");
+    }
+}
+
+#[cfg(not(feature = "tpm"))]
+fn quiet_tss_library() {}

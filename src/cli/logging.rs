@@ -75,10 +75,11 @@ pub enum Mode {
 /// otherwise warnings and errors are deferred. `TESSERA_LOG` (an env-filter) overrides the level.
 pub fn init(debug: bool, format: LogFormat, mode: Mode) -> DeferredLog {
     let deferred = DeferredLog::default();
+    // The token and TPM libraries log each failure they return; tessera reports it itself.
     let default_level = match (debug, mode) {
-        (true, _) => "tessera=debug,warn",
-        (false, Mode::Service) => "tessera=info,warn",
-        (false, Mode::OneShot) => "warn",
+        (true, _) => "tessera=debug,warn,cryptoki=off,tss_esapi=off",
+        (false, Mode::Service) => "tessera=info,warn,cryptoki=off,tss_esapi=off",
+        (false, Mode::OneShot) => "warn,cryptoki=off,tss_esapi=off",
     };
     let direct = debug || mode == Mode::Service;
     let filter =

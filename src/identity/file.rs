@@ -159,6 +159,16 @@ pub enum IdentityError {
     /// A key in the OS keyring could not be read.
     #[error(transparent)]
     Keyring(#[from] super::keyring::KeyringError),
+    /// A key in a TPM could not be used.
+    #[cfg(feature = "tpm")]
+    #[error(transparent)]
+    Tpm(#[from] super::tpm::TpmError),
+    /// A TPM key given to a build without TPM support.
+    #[error("{key} is a TPM key, but this tessera was built without the tpm feature; rebuild with --features tpm (needs libtss2-dev)")]
+    TpmUnsupported {
+        /// The key URI or file.
+        key: String,
+    },
     /// A `pkcs11:` URI given to a build without PKCS#11 support.
     #[error("{uri} is a PKCS#11 URI, but this tessera was built without the pkcs11 feature; rebuild with default features")]
     Pkcs11Unsupported {

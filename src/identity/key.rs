@@ -253,6 +253,19 @@ fn digest_len(digest: Digest) -> usize {
     }
 }
 
+/// ASN.1 DER of an ECDSA signature from a token's or TPM's raw r‖s (P-256 or P-384).
+pub(crate) fn ecdsa_der_from_raw(raw: &[u8]) -> Option<Vec<u8>> {
+    match raw.len() {
+        64 => p256::ecdsa::Signature::from_slice(raw)
+            .ok()
+            .map(|s| s.to_der().as_bytes().to_vec()),
+        96 => p384::ecdsa::Signature::from_slice(raw)
+            .ok()
+            .map(|s| s.to_der().as_bytes().to_vec()),
+        _ => None,
+    }
+}
+
 /// The DER DigestInfo prefix for PKCS#1 v1.5 signatures (RFC 8017 §9.2, note 1).
 pub(crate) fn digest_info_prefix(digest: Digest) -> &'static [u8] {
     match digest {

@@ -11,6 +11,8 @@ pub mod keyring;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
 pub mod source;
+#[cfg(feature = "tpm")]
+pub mod tpm;
 
 use std::fmt::Debug;
 

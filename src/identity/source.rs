@@ -1,6 +1,7 @@
-//! One entry point for loading an identity from `--certificate`/`--private-key` values, each a
-//! file path, a `keyring:` URI (read through the file parsers) or a `pkcs11:` URI. Everything that signs (credential-process, serve, update,
-//! exec, proxy, doctor) loads through here, so every key source works everywhere.
+//! One entry point for loading an identity from `--certificate`/`--private-key` values: a file
+//! path, a `keyring:` URI (read through the file parsers), a `pkcs11:` URI, or a TPM key
+//! (`tpm:handle:0x81…` or a TSS2 key file). Everything that signs (credential-process, serve,
+//! update, exec, proxy, doctor) loads through here, so every key source works everywhere.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +16,18 @@ use super::{Certificate, Signer};
 /// Whether a `--certificate`/`--private-key` value is a URI (a token object or a keyring entry)
 /// rather than a file path.
 pub fn is_uri(value: &Path) -> bool {
-    is_pkcs11(value) || value.to_str().is_some_and(super::keyring::is_keyring_uri)
+    is_pkcs11(value)
+        || value
+            .to_str()
+            .is_some_and(|v| super::keyring::is_keyring_uri(v) || v.starts_with("tpm:"))
+}
+
+/// Whether the key is in a TPM: a `tpm:` URI, or a file holding a TSS2 key.
+fn is_tpm_key(value: &Path) -> bool {
+    const TSS2: &[u8] = b"-----BEGIN TSS2 PRIVATE KEY-----";
+    value.to_str().is_some_and(|v| v.starts_with("tpm:"))
+        || (!is_uri(value)
+            && std::fs::read(value).is_ok_and(|bytes| bytes.windows(TSS2.len()).any(|w| w == TSS2)))
 }
 
 fn is_pkcs11(value: &Path) -> bool {
@@ -37,9 +49,10 @@ pub fn load(
     passphrase: &Passphrase,
     now: OffsetDateTime,
 ) -> Result<Arc<dyn Signer>, IdentityError> {
-    match sources.private_key.as_deref().filter(|k| is_pkcs11(k)) {
-        Some(key) => token_identity(key, sources, now),
-        None => Ok(Arc::new(FileIdentity::load(sources, passphrase, now)?)),
+    match sources.private_key.as_deref() {
+        Some(key) if is_pkcs11(key) => token_identity(key, sources, now),
+        Some(key) if is_tpm_key(key) => tpm_identity(key, sources, passphrase, now),
+        _ => Ok(Arc::new(FileIdentity::load(sources, passphrase, now)?)),
     }
 }
 
@@ -93,5 +106,42 @@ fn token_identity(
 ) -> Result<Arc<dyn Signer>, IdentityError> {
     Err(IdentityError::Pkcs11Unsupported {
         uri: key.display().to_string(),
+    })
+}
+
+#[cfg(feature = "tpm")]
+fn tpm_identity(
+    key: &Path,
+    sources: &FileSources,
+    passphrase: &Passphrase,
+    now: OffsetDateTime,
+) -> Result<Arc<dyn Signer>, IdentityError> {
+    if sources.certificate == key {
+        return Err(super::tpm::TpmError::NoCertificate.into());
+    }
+    let leaf = load_certificate(sources)?;
+    super::file::check_leaf(&sources.certificate, &leaf, now)?;
+    let chain = match &sources.intermediates {
+        Some(path) => super::file::load_certificates(path)?,
+        None => Vec::new(),
+    };
+    let password = match passphrase {
+        Passphrase::Given(password) => Some(password.clone()),
+        Passphrase::PromptIfTerminal => None,
+    };
+    Ok(Arc::new(super::tpm::TpmIdentity::open(
+        key, leaf, chain, password,
+    )?))
+}
+
+#[cfg(not(feature = "tpm"))]
+fn tpm_identity(
+    key: &Path,
+    _sources: &FileSources,
+    _passphrase: &Passphrase,
+    _now: OffsetDateTime,
+) -> Result<Arc<dyn Signer>, IdentityError> {
+    Err(IdentityError::TpmUnsupported {
+        key: key.display().to_string(),
     })
 }

@@ -597,19 +597,6 @@ fn digest_info(digest: Digest, hash: &[u8]) -> Vec<u8> {
     [super::key::digest_info_prefix(digest), hash].concat()
 }
 
-/// ASN.1 DER of an ECDSA signature from the token's raw r‖s.
-fn ecdsa_der(raw: &[u8]) -> Option<Vec<u8>> {
-    match raw.len() {
-        64 => p256::ecdsa::Signature::from_slice(raw)
-            .ok()
-            .map(|s| s.to_der().as_bytes().to_vec()),
-        96 => p384::ecdsa::Signature::from_slice(raw)
-            .ok()
-            .map(|s| s.to_der().as_bytes().to_vec()),
-        _ => None,
-    }
-}
-
 /// A certificate whose private key stays in a PKCS#11 token.
 #[derive(Debug)]
 pub struct Pkcs11Identity {
@@ -726,7 +713,7 @@ impl Signer for Pkcs11Identity {
         };
         match self.family {
             SignatureFamily::Rsa => Ok(raw),
-            SignatureFamily::Ecdsa => ecdsa_der(&raw).ok_or_else(|| {
+            SignatureFamily::Ecdsa => super::key::ecdsa_der_from_raw(&raw).ok_or_else(|| {
                 failed(format!(
                     "the token returned a {}-byte ECDSA signature",
                     raw.len()

@@ -1,0 +1,476 @@
+//! Keys in a TPM 2.0 (feature `tpm`, through tss-esapi): a persistent handle
+//! (`--private-key tpm:handle:0x81000001`) or a TSS2 key file (`-----BEGIN TSS2 PRIVATE KEY-----`,
+//! as `tpm2_encodeobject` and the OpenSSL TPM2 provider write them), loaded under the owner
+//! hierarchy's standard ECC P-256 primary. The TPM is chosen by `TESSERA_TPM_TCTI`, then
+//! `TPM2TOOLS_TCTI`, then `TCTI` (e.g. `device:/dev/tpmrm0`, `swtpm:host=127.0.0.1,port=2321`),
+//! else `device:/dev/tpmrm0`. Transient objects are flushed after each signature.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use tss_esapi::attributes::ObjectAttributesBuilder;
+use tss_esapi::constants::tss::{TPM2_RH_NULL, TPM2_ST_HASHCHECK};
+use tss_esapi::handles::{KeyHandle, ObjectHandle, PersistentTpmHandle, TpmHandle};
+use tss_esapi::interface_types::algorithm::{HashingAlgorithm, PublicAlgorithm};
+use tss_esapi::interface_types::ecc::EccCurve;
+use tss_esapi::interface_types::resource_handles::Hierarchy;
+use tss_esapi::interface_types::session_handles::AuthSession;
+use tss_esapi::structures::{
+    Auth, Digest as TpmDigest, EccPoint, HashScheme, HashcheckTicket, Private, Public,
+    PublicBuilder, PublicEccParametersBuilder, Signature, SignatureScheme,
+    SymmetricDefinitionObject,
+};
+use tss_esapi::tcti_ldr::TctiNameConf;
+use tss_esapi::traits::UnMarshall;
+use tss_esapi::tss2_esys::{TPM2B_DIGEST, TPMT_TK_HASHCHECK};
+use tss_esapi::Context;
+
+use super::{Certificate, Digest, SignError, SignatureFamily, Signer};
+use crate::secret::SecretString;
+
+/// The PEM label of a TSS2 key file.
+pub const TSS2_PEM_LABEL: &str = "TSS2 PRIVATE KEY";
+/// OID of a loadable TSS2 key (2.23.133.10.1.3), DER-encoded.
+const LOADABLE_KEY_OID: [u8; 6] = [0x67, 0x81, 0x05, 0x0a, 0x01, 0x03];
+/// The owner hierarchy, as a TSS2 key file's parent.
+const OWNER_PARENT: u32 = 0x4000_0001;
+/// Where TSS2 puts persistent objects.
+const PERSISTENT_RANGE: std::ops::RangeInclusive<u32> = 0x8100_0000..=0x81ff_ffff;
+
+/// What went wrong with a TPM key, in words a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum TpmError {
+    /// The key URI or file is malformed.
+    #[error("TPM key {key}: {reason}")]
+    BadKey {
+        /// The URI or file.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The TPM cannot be reached.
+    #[error("cannot open the TPM at '{tcti}' ({reason}); set TESSERA_TPM_TCTI (or TPM2TOOLS_TCTI), e.g. device:/dev/tpmrm0 or swtpm:host=127.0.0.1,port=2321")]
+    Unreachable {
+        /// The TCTI configuration tried.
+        tcti: String,
+        /// Why.
+        reason: String,
+    },
+    /// No object at a persistent handle.
+    #[error("no key at TPM handle 0x{handle:08x} ({reason}); list them with `tpm2_getcap handles-persistent`")]
+    NoObject {
+        /// The handle.
+        handle: u32,
+        /// The TPM's answer.
+        reason: String,
+    },
+    /// The key's password was refused.
+    #[error("the TPM refused the password of {key}; pass the key's password with --pkcs8-password or TESSERA_KEY_PASSPHRASE")]
+    BadAuth {
+        /// The key.
+        key: String,
+    },
+    /// The key does not belong to the certificate.
+    #[error("the TPM key {key} does not match the certificate (a test signature did not verify); point --certificate at this key's certificate")]
+    KeyMismatch {
+        /// The key.
+        key: String,
+    },
+    /// A TPM key needs its certificate from a file.
+    #[error("a TPM key needs --certificate (the TPM holds no certificate)")]
+    NoCertificate,
+    /// Another TPM failure.
+    #[error("TPM {operation} failed for {key}: {reason}")]
+    Tpm {
+        /// What was being done.
+        operation: &'static str,
+        /// The key.
+        key: String,
+        /// The TPM's answer.
+        reason: String,
+    },
+}
+
+/// Whether a `--private-key` value names a TPM persistent handle.
+pub fn is_tpm_uri(value: &str) -> bool {
+    value.starts_with("tpm:")
+}
+
+/// Where the key lives.
+#[derive(Debug)]
+enum KeySource {
+    Persistent(u32),
+    File { public: Public, private: Private },
+}
+
+fn parse_handle(uri: &str) -> Result<u32, TpmError> {
+    let bad = |reason: &str| TpmError::BadKey {
+        key: uri.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let hex = uri
+        .strip_prefix("tpm:handle:")
+        .ok_or_else(|| bad("the form is tpm:handle:0x81000001"))?;
+    let handle = u32::from_str_radix(hex.trim_start_matches("0x"), 16)
+        .map_err(|_| bad("the handle is not hexadecimal"))?;
+    if !PERSISTENT_RANGE.contains(&handle) {
+        return Err(bad("persistent handles are 0x81000000-0x81ffffff"));
+    }
+    Ok(handle)
+}
+
+/// One DER TLV: (tag, contents, rest).
+fn tlv(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = bytes.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (length, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 || rest.len() < count {
+            return None;
+        }
+        let length = rest[..count]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (length, &rest[count..])
+    };
+    (rest.len() >= length).then(|| (tag, &rest[..length], &rest[length..]))
+}
+
+/// Parses a TSS2 key file: `TPMKey ::= SEQUENCE { type OID, emptyAuth [0] BOOLEAN OPTIONAL,
+/// parent INTEGER, pubkey OCTET STRING, privkey OCTET STRING }`.
+fn parse_key_file(path: &Path, pem_text: &[u8]) -> Result<KeySource, TpmError> {
+    let bad = |reason: &str| TpmError::BadKey {
+        key: path.display().to_string(),
+        reason: reason.to_owned(),
+    };
+    let block = pem::parse(pem_text).map_err(|e| bad(&format!("not PEM ({e})")))?;
+    if block.tag() != TSS2_PEM_LABEL {
+        return Err(bad("not a TSS2 PRIVATE KEY"));
+    }
+    let malformed = || {
+        bad("malformed TSS2 key (expected SEQUENCE { type, emptyAuth, parent, pubkey, privkey })")
+    };
+    let (0x30, body, _) = tlv(block.contents()).ok_or_else(malformed)? else {
+        return Err(malformed());
+    };
+    let (0x06, oid, mut rest) = tlv(body).ok_or_else(malformed)? else {
+        return Err(malformed());
+    };
+    if oid != LOADABLE_KEY_OID {
+        return Err(bad(
+            "only loadable keys (2.23.133.10.1.3) are supported, not importable or sealed ones",
+        ));
+    }
+    // emptyAuth is skipped: writers disagree on its sense (tpm2_encodeobject 5.4 writes TRUE
+    // for a key *with* a password), so the password is used exactly when one is given.
+    if rest.first() == Some(&0xa0) {
+        rest = tlv(rest).ok_or_else(malformed)?.2;
+    }
+    let (0x02, parent, rest) = tlv(rest).ok_or_else(malformed)? else {
+        return Err(malformed());
+    };
+    let parent = parent
+        .iter()
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    if parent != u64::from(OWNER_PARENT) {
+        return Err(bad(&format!(
+            "its parent is 0x{parent:x}; only keys under the owner hierarchy's primary (0x40000001) are supported"
+        )));
+    }
+    let (0x04, public, rest) = tlv(rest).ok_or_else(malformed)? else {
+        return Err(malformed());
+    };
+    let (0x04, private, _) = tlv(rest).ok_or_else(malformed)? else {
+        return Err(malformed());
+    };
+    // Both are TPM2B structures: a 2-byte size, then the contents.
+    let public = public
+        .get(2..)
+        .and_then(|p| Public::unmarshall(p).ok())
+        .ok_or_else(|| bad("its public area does not parse"))?;
+    let private = private
+        .get(2..)
+        .and_then(|p| Private::try_from(p.to_vec()).ok())
+        .ok_or_else(|| bad("its private area does not parse"))?;
+    Ok(KeySource::File { public, private })
+}
+
+/// The standard storage primary (TCG provisioning guidance): ECC P-256, AES-128-CFB,
+/// restricted decryption, no DA, empty unique.
+fn storage_primary_template() -> Result<Public, tss_esapi::Error> {
+    let attributes = ObjectAttributesBuilder::new()
+        .with_fixed_tpm(true)
+        .with_fixed_parent(true)
+        .with_sensitive_data_origin(true)
+        .with_user_with_auth(true)
+        .with_no_da(true)
+        .with_restricted(true)
+        .with_decrypt(true)
+        .build()?;
+    PublicBuilder::new()
+        .with_public_algorithm(PublicAlgorithm::Ecc)
+        .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
+        .with_object_attributes(attributes)
+        .with_ecc_parameters(
+            PublicEccParametersBuilder::new_restricted_decryption_key(
+                SymmetricDefinitionObject::AES_128_CFB,
+                EccCurve::NistP256,
+            )
+            .build()?,
+        )
+        .with_ecc_unique_identifier(EccPoint::default())
+        .build()
+}
+
+/// The TCTI configuration from the environment.
+fn tcti_config() -> String {
+    ["TESSERA_TPM_TCTI", "TPM2TOOLS_TCTI", "TCTI"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "device:/dev/tpmrm0".to_owned())
+}
+
+fn is_auth_failure(error: &tss_esapi::Error) -> bool {
+    let text = error.to_string().to_ascii_lowercase();
+    text.contains("authorization") || text.contains("auth_fail") || text.contains("bad_auth")
+}
+
+/// A certificate whose private key stays in a TPM.
+#[derive(Debug)]
+pub struct TpmIdentity {
+    leaf: Certificate,
+    chain: Vec<Certificate>,
+    family: SignatureFamily,
+    key: KeySource,
+    auth: Option<SecretString>,
+    description: String,
+    context: Mutex<Context>,
+}
+
+impl TpmIdentity {
+    /// Opens the TPM for a `tpm:handle:` URI or a TSS2 key file, with the certificate (and
+    /// chain) from files. The key is checked against the certificate with a test signature.
+    pub fn open(
+        key: &Path,
+        leaf: Certificate,
+        chain: Vec<Certificate>,
+        password: Option<SecretString>,
+    ) -> Result<Self, TpmError> {
+        let text = key.to_string_lossy().into_owned();
+        let source = if is_tpm_uri(&text) {
+            KeySource::Persistent(parse_handle(&text)?)
+        } else {
+            let bytes = std::fs::read(key).map_err(|e| TpmError::BadKey {
+                key: text.clone(),
+                reason: e.to_string(),
+            })?;
+            parse_key_file(key, &bytes)?
+        };
+        let family = match leaf.key_kind() {
+            super::KeyKind::Rsa { .. } => SignatureFamily::Rsa,
+            super::KeyKind::EcP256 | super::KeyKind::EcP384 => SignatureFamily::Ecdsa,
+            super::KeyKind::Unsupported(kind) => {
+                return Err(TpmError::BadKey {
+                    key: text,
+                    reason: format!("its certificate holds a {kind} key; Roles Anywhere needs RSA or ECDSA P-256/P-384"),
+                })
+            }
+        };
+        let tcti = tcti_config();
+        let unreachable = |reason: String| TpmError::Unreachable {
+            tcti: tcti.clone(),
+            reason,
+        };
+        let name = TctiNameConf::from_str(&tcti).map_err(|e| unreachable(e.to_string()))?;
+        let context = Context::new(name).map_err(|e| unreachable(e.to_string()))?;
+        let identity = Self {
+            leaf,
+            chain,
+            family,
+            key: source,
+            auth: password,
+            description: format!("TPM {text}"),
+            context: Mutex::new(context),
+        };
+        let probe = b"tessera: does this TPM key belong to the certificate?";
+        let signature = match identity.sign_digest(&Digest::Sha256.hash(probe), Digest::Sha256) {
+            Ok(signature) => signature,
+            // TPM_RC_SCHEME: an RSA scheme for an ECC key or the reverse, so not this certificate's key.
+            Err(TpmError::Tpm { reason, .. }) if reason.contains("scheme") => {
+                return Err(TpmError::KeyMismatch { key: text })
+            }
+            Err(error) => return Err(error),
+        };
+        if !identity
+            .leaf
+            .verifies_request_signature(family, probe, &signature)
+        {
+            return Err(TpmError::KeyMismatch { key: text });
+        }
+        Ok(identity)
+    }
+
+    /// Loads the key (a transient copy for key files), signs, and flushes what it loaded.
+    fn sign_digest(&self, hash: &[u8], digest: Digest) -> Result<Vec<u8>, TpmError> {
+        let failed = |operation: &'static str| {
+            let key = self.description.clone();
+            move |error: tss_esapi::Error| {
+                if is_auth_failure(&error) {
+                    TpmError::BadAuth { key: key.clone() }
+                } else {
+                    TpmError::Tpm {
+                        operation,
+                        key: key.clone(),
+                        reason: error.to_string(),
+                    }
+                }
+            }
+        };
+        let mut context = self
+            .context
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (key, transient): (KeyHandle, bool) = match &self.key {
+            KeySource::Persistent(handle) => {
+                let tpm_handle = PersistentTpmHandle::new(*handle)
+                    .map(TpmHandle::Persistent)
+                    .map_err(failed("handle"))?;
+                let object = context
+                    .execute_without_session(|ctx| ctx.tr_from_tpm_public(tpm_handle))
+                    .map_err(|e| TpmError::NoObject {
+                        handle: *handle,
+                        reason: e.to_string(),
+                    })?;
+                (object.into(), false)
+            }
+            KeySource::File { public, private } => {
+                let template = storage_primary_template().map_err(failed("CreatePrimary"))?;
+                let primary = context
+                    .execute_with_nullauth_session(|ctx| {
+                        ctx.create_primary(Hierarchy::Owner, template, None, None, None, None)
+                    })
+                    .map_err(failed("CreatePrimary"))?
+                    .key_handle;
+                let loaded = context.execute_with_nullauth_session(|ctx| {
+                    ctx.load(primary, private.clone(), public.clone())
+                });
+                let _ = context.flush_context(ObjectHandle::from(primary));
+                (loaded.map_err(failed("Load"))?, true)
+            }
+        };
+        let result = self.sign_loaded(&mut context, key, hash, digest);
+        if transient {
+            let _ = context.flush_context(ObjectHandle::from(key));
+        } else {
+            let _ = context.tr_close(&mut ObjectHandle::from(key));
+        }
+        result.map_err(failed("Sign"))
+    }
+
+    fn sign_loaded(
+        &self,
+        context: &mut Context,
+        key: KeyHandle,
+        hash: &[u8],
+        digest: Digest,
+    ) -> Result<Vec<u8>, tss_esapi::Error> {
+        let auth = match &self.auth {
+            Some(password) => Auth::try_from(password.expose_secret().as_bytes().to_vec())?,
+            None => Auth::default(),
+        };
+        context.tr_set_auth(ObjectHandle::from(key), auth)?;
+        let hashing = match digest {
+            Digest::Sha256 => HashingAlgorithm::Sha256,
+            Digest::Sha384 => HashingAlgorithm::Sha384,
+            Digest::Sha512 => HashingAlgorithm::Sha512,
+        };
+        let scheme = match self.family {
+            SignatureFamily::Rsa => SignatureScheme::RsaSsa {
+                hash_scheme: HashScheme::new(hashing),
+            },
+            SignatureFamily::Ecdsa => SignatureScheme::EcDsa {
+                hash_scheme: HashScheme::new(hashing),
+            },
+        };
+        // A null ticket: the digest was computed outside the TPM, which an unrestricted
+        // signing key accepts.
+        let validation = HashcheckTicket::try_from(TPMT_TK_HASHCHECK {
+            tag: TPM2_ST_HASHCHECK,
+            hierarchy: TPM2_RH_NULL,
+            digest: TPM2B_DIGEST::default(),
+        })?;
+        let signature = context.execute_with_session(Some(AuthSession::Password), |ctx| {
+            ctx.sign(key, TpmDigest::try_from(hash.to_vec())?, scheme, validation)
+        })?;
+        match signature {
+            Signature::RsaSsa(rsa) => Ok(rsa.signature().value().to_vec()),
+            Signature::EcDsa(ecc) => {
+                let (r, s) = (ecc.signature_r().value(), ecc.signature_s().value());
+                let width = if r.len().max(s.len()) > 32 { 48 } else { 32 };
+                let mut raw = vec![0u8; 2 * width];
+                raw[width - r.len()..width].copy_from_slice(r);
+                raw[2 * width - s.len()..].copy_from_slice(s);
+                Ok(super::key::ecdsa_der_from_raw(&raw).unwrap_or_default())
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+impl Signer for TpmIdentity {
+    fn certificate(&self) -> &Certificate {
+        &self.leaf
+    }
+
+    fn chain(&self) -> &[Certificate] {
+        &self.chain
+    }
+
+    fn family(&self) -> SignatureFamily {
+        self.family
+    }
+
+    fn sign(&self, message: &[u8], digest: Digest) -> Result<Vec<u8>, SignError> {
+        let signature = self
+            .sign_digest(&digest.hash(message), digest)
+            .map_err(|e| SignError::Failed {
+                key: self.description.clone(),
+                reason: e.to_string(),
+            })?;
+        if signature.is_empty() {
+            return Err(SignError::Failed {
+                key: self.description.clone(),
+                reason: "the TPM returned an unexpected signature type".into(),
+            });
+        }
+        Ok(signature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_must_be_persistent() {
+        assert_eq!(parse_handle("tpm:handle:0x81000001").unwrap(), 0x8100_0001);
+        for bad in ["tpm:handle:0x80000001", "tpm:handle:zz", "tpm:0x81000001"] {
+            assert!(parse_handle(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn der_lengths_short_and_long() {
+        assert_eq!(
+            tlv(&[0x04, 0x02, 0xaa, 0xbb, 0xcc]),
+            Some((0x04, &[0xaa, 0xbb][..], &[0xcc][..]))
+        );
+        let mut long = vec![0x04, 0x81, 0x80];
+        long.extend([7u8; 0x80]);
+        assert_eq!(tlv(&long).map(|(_, v, _)| v.len()), Some(0x80));
+        assert_eq!(tlv(&[0x04, 0x05, 0x00]), None);
+    }
+}
