@@ -27,7 +27,6 @@ use crate::identity::file::{FileSources, Passphrase};
 use crate::rolesanywhere::client::RolesAnywhereClient;
 use crate::rolesanywhere::endpoint::{self, EndpointError, EndpointVariant};
 use crate::rolesanywhere::model::{ParamError, SessionParams, DEFAULT_SESSION_SECONDS};
-use crate::secret::SecretString;
 
 /// Default connect timeout, seconds.
 pub const DEFAULT_CONNECT_TIMEOUT_SECONDS: f64 = 5.0;
@@ -310,7 +309,7 @@ impl ResolvedProfile {
     pub fn resolve(
         settings: ProfileSettings,
         name: Option<&str>,
-        passphrase: Option<SecretString>,
+        passphrase: Passphrase,
     ) -> Result<Self, ConfigError> {
         let missing = |setting, flag, env| ConfigError::Missing {
             setting,
@@ -371,7 +370,7 @@ impl ResolvedProfile {
                 intermediates: settings.intermediates,
                 pkcs11_lib: settings.pkcs11_lib,
             },
-            passphrase: passphrase.map_or(Passphrase::PromptIfTerminal, Passphrase::Given),
+            passphrase,
             params,
             endpoint,
             region,
@@ -442,7 +441,8 @@ session-duration = 1800
         let merged = flags.over(sample());
         assert_eq!(merged.session_duration, Some(900));
         assert_eq!(merged.certificate, Some(PathBuf::from("leaf.pem")));
-        let resolved = ResolvedProfile::resolve(merged, Some("dev"), None).unwrap();
+        let resolved =
+            ResolvedProfile::resolve(merged, Some("dev"), Passphrase::PromptIfTerminal).unwrap();
         assert_eq!(resolved.params.duration_seconds, 900);
         assert_eq!(
             resolved.endpoint.to_string(),
@@ -454,7 +454,8 @@ session-duration = 1800
     fn a_missing_setting_names_the_flag_env_and_profile() {
         let mut settings = sample();
         settings.role_arn = None;
-        let err = ResolvedProfile::resolve(settings, Some("dev"), None).unwrap_err();
+        let err = ResolvedProfile::resolve(settings, Some("dev"), Passphrase::PromptIfTerminal)
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "no role ARN: pass --role-arn (or set TESSERA_ROLE_ARN), or set `role-arn` in profile 'dev'"

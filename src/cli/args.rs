@@ -49,6 +49,11 @@ pub(super) struct RequestArgs {
     )]
     pub(super) pkcs8_password: Option<String>,
 
+    /// Where an encrypted key's passphrase comes from when --pkcs8-password is absent: a prompt on
+    /// a terminal, or the OS keyring (stored with `tessera key set-passphrase --for FILE`).
+    #[arg(long, value_enum, env = "TESSERA_PASSPHRASE_FROM", default_value_t = PassphraseFrom::Prompt)]
+    pub(super) passphrase_from: PassphraseFrom,
+
     /// Trust anchor ARN.
     #[arg(long, env = "TESSERA_TRUST_ANCHOR_ARN", value_name = "ARN")]
     trust_anchor_arn: Option<String>,
@@ -193,8 +198,15 @@ impl RequestArgs {
         settings: ProfileSettings,
         name: Option<&str>,
     ) -> anyhow::Result<ResolvedProfile> {
-        let passphrase = self.pkcs8_password.clone().map(SecretString::new);
-        Ok(ResolvedProfile::resolve(settings, name, passphrase)?)
+        Ok(ResolvedProfile::resolve(settings, name, self.passphrase())?)
+    }
+
+    /// The passphrase source these flags select.
+    pub(super) fn passphrase(&self) -> crate::identity::file::Passphrase {
+        match (&self.pkcs8_password, self.passphrase_from) {
+            (Some(_), _) | (None, PassphraseFrom::Prompt) => passphrase(&self.pkcs8_password),
+            (None, PassphraseFrom::Keyring) => crate::identity::file::Passphrase::Keyring,
+        }
     }
 }
 
@@ -212,6 +224,15 @@ pub(super) fn default_client_options(needs_tls: bool) -> crate::http::ClientOpti
         connect_timeout: crate::http::DEFAULT_CONNECT_TIMEOUT,
         needs_tls,
     }
+}
+
+/// Where a key passphrase comes from (`--passphrase-from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum PassphraseFrom {
+    /// Ask on the terminal (never when stdin is not one).
+    Prompt,
+    /// The OS keyring.
+    Keyring,
 }
 
 /// The passphrase source for an optional flag value.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::args::{passphrase, RequestArgs};
+use super::args::RequestArgs;
 use crate::clock::{Clock, SystemClock};
 use crate::doctor::{
     check_chain, check_identity, check_leaf_requirements, create_session_fix, Report,
@@ -54,12 +54,7 @@ pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
                 intermediates: settings.intermediates.clone(),
                 pkcs11_lib: settings.pkcs11_lib.clone(),
             };
-            check_identity(
-                &mut report,
-                &sources,
-                &passphrase(&args.request.pkcs8_password),
-                now,
-            )
+            check_identity(&mut report, &sources, &args.request.passphrase(), now)
         }
         None => {
             report.fail(

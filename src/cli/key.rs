@@ -8,9 +8,12 @@ use clap::{Args, Subcommand};
 
 use super::args::passphrase;
 use crate::clock::{Clock, SystemClock};
-use crate::identity::file::{FileIdentity, FileSources};
+use std::io::IsTerminal;
+
+use crate::identity::file::{FileIdentity, FileSources, Passphrase};
 use crate::identity::keyring::{KeyStore, KeyringUri, DEFAULT_SERVICE};
 use crate::identity::Signer;
+use crate::secret::SecretString;
 
 /// Flags of `key`.
 #[derive(Debug, Args)]
@@ -46,6 +49,13 @@ enum KeyCommand {
         /// Keyring service.
         #[arg(long, default_value = DEFAULT_SERVICE)]
         service: String,
+    },
+    /// Store an encrypted key file's passphrase in the OS keyring, for `--passphrase-from keyring`.
+    /// The passphrase comes from TESSERA_KEY_PASSPHRASE or a prompt; it is checked against the file.
+    SetPassphrase {
+        /// The encrypted key file (PKCS#8 or PKCS#12).
+        #[arg(long = "for", value_name = "FILE")]
+        key_file: PathBuf,
     },
     /// Delete an imported key and certificate.
     Delete {
@@ -119,6 +129,29 @@ pub(super) fn run(args: KeyArgs) -> anyhow::Result<()> {
                 };
                 outln!("{uri}\t{parts}")?;
             }
+            Ok(())
+        }
+        KeyCommand::SetPassphrase { key_file } => {
+            let passphrase = match std::env::var("TESSERA_KEY_PASSPHRASE") {
+                Ok(value) => SecretString::new(value),
+                Err(_) if std::io::stdin().is_terminal() => SecretString::new(
+                    rpassword::prompt_password(format!("Passphrase for {}: ", key_file.display()))
+                        .context("cannot read the passphrase")?,
+                ),
+                Err(_) => anyhow::bail!(
+                    "no passphrase: set TESSERA_KEY_PASSPHRASE or run on a terminal to be asked"
+                ),
+            };
+            // Only a passphrase that opens the file is stored.
+            crate::identity::file::load_private_key(
+                &key_file,
+                &Passphrase::Given(passphrase.clone()),
+            )?;
+            store.set_passphrase(&key_file, &passphrase)?;
+            outln!(
+                "stored the passphrase of {}; use --passphrase-from keyring",
+                key_file.display()
+            )?;
             Ok(())
         }
         KeyCommand::Delete { name, service } => {

@@ -275,12 +275,15 @@ pub enum Passphrase {
     Given(SecretString),
     /// Ask on the terminal, but only if stdin is a terminal (never block a pipeline).
     PromptIfTerminal,
+    /// Stored in the OS keyring for the key file (`tessera key set-passphrase`).
+    Keyring,
 }
 
 impl Passphrase {
     fn obtain(&self, path: &Path) -> Result<SecretString, IdentityError> {
         match self {
             Passphrase::Given(p) => Ok(p.clone()),
+            Passphrase::Keyring => Ok(super::keyring::KeyStore::open()?.passphrase(path)?),
             Passphrase::PromptIfTerminal if io::stdin().is_terminal() => {
                 rpassword::prompt_password(format!("Passphrase for {}: ", path.display()))
                     .map(SecretString::new)

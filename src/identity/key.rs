@@ -254,6 +254,7 @@ fn digest_len(digest: Digest) -> usize {
 }
 
 /// ASN.1 DER of an ECDSA signature from a token's or TPM's raw r‖s (P-256 or P-384).
+#[cfg(any(feature = "pkcs11", feature = "tpm"))]
 pub(crate) fn ecdsa_der_from_raw(raw: &[u8]) -> Option<Vec<u8>> {
     match raw.len() {
         64 => p256::ecdsa::Signature::from_slice(raw)

@@ -15,10 +15,14 @@ use keyring_core::api::CredentialStore;
 use keyring_core::{Entry, Error as StoreError};
 use zeroize::Zeroizing;
 
+use crate::secret::SecretString;
+
 /// The service used when a URI names none.
 pub const DEFAULT_SERVICE: &str = "tessera";
 /// Entry listing the names imported under a service (keyutils cannot enumerate entries).
 const INDEX: &str = ".index";
+/// Service of key-file passphrases, each named by the SHA-256 of the key file's absolute path.
+const PASSPHRASE_SERVICE: &str = "tessera-passphrase";
 
 /// A `keyring:` key URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +114,12 @@ pub enum KeyringError {
         /// What is wrong.
         reason: String,
     },
+    /// No passphrase is stored for a key file.
+    #[error("no passphrase for {} in the OS keyring; store it with `tessera key set-passphrase --for {}`", path.display(), path.display())]
+    NoPassphrase {
+        /// The key file.
+        path: std::path::PathBuf,
+    },
     /// The OS keyring cannot be opened or used.
     #[error("the OS keyring is not available ({0}); on Linux, run in a login session or a systemd service (each has a session keyring), or under `keyctl session NAME tessera …`")]
     Unavailable(String),
@@ -127,6 +137,15 @@ pub enum KeyringError {
 
 fn store_error(error: StoreError) -> KeyringError {
     KeyringError::Unavailable(error.to_string())
+}
+
+/// The entry name of a key file's passphrase: hex SHA-256 of its absolute path.
+fn passphrase_entry(path: &std::path::Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        absolute.as_os_str().as_encoded_bytes(),
+    ))
 }
 
 /// The OS keyring, for keys and certificates.
@@ -247,6 +266,29 @@ impl KeyStore {
             .collect();
         self.write_index(&uri.service, &names)?;
         Ok(existed)
+    }
+
+    /// The passphrase stored for the key file at `path`.
+    pub fn passphrase(&self, path: &std::path::Path) -> Result<SecretString, KeyringError> {
+        let bytes = self
+            .get(PASSPHRASE_SERVICE, &passphrase_entry(path))?
+            .ok_or_else(|| KeyringError::NoPassphrase {
+                path: path.to_owned(),
+            })?;
+        Ok(SecretString::new(
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ))
+    }
+
+    /// Stores the passphrase of the key file at `path`.
+    pub fn set_passphrase(
+        &self,
+        path: &std::path::Path,
+        passphrase: &SecretString,
+    ) -> Result<(), KeyringError> {
+        self.entry(PASSPHRASE_SERVICE, &passphrase_entry(path))?
+            .set_secret(passphrase.expose_secret().as_bytes())
+            .map_err(store_error)
     }
 
     fn remove(&self, service: &str, name: &str) -> Result<(), KeyringError> {

@@ -125,8 +125,11 @@ fn tpm_identity(
         Some(path) => super::file::load_certificates(path)?,
         None => Vec::new(),
     };
+    // A TPM key's password: given, or stored in the keyring for this key; never prompted for
+    // (a wrong guess counts against the TPM's dictionary-attack lockout).
     let password = match passphrase {
         Passphrase::Given(password) => Some(password.clone()),
+        Passphrase::Keyring => Some(super::keyring::KeyStore::open()?.passphrase(key)?),
         Passphrase::PromptIfTerminal => None,
     };
     Ok(Arc::new(super::tpm::TpmIdentity::open(

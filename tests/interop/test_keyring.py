@@ -99,3 +99,20 @@ def test_keyring_mistakes_are_one_clear_line(keyring, args, expected):
     assert expected in out.stderr.splitlines()[0], out.stderr
     assert "panicked" not in out.stderr
     assert keyring("key", "list").stdout == ""
+
+
+def test_a_key_file_passphrase_from_the_keyring(keyring, anchor, tmp_path):
+    # A fresh path: passphrases are stored per absolute key path.
+    key = str(tmp_path / "leaf-rsa.aes256.key")
+    shutil.copy(CERTS / "leaf-rsa.aes256.key", key)
+    identity = ["--certificate", str(CERTS / "leaf-rsa.pem"), "--private-key", key, "--intermediates", str(CERTS / "intermediate.pem"),
+                "--passphrase-from", "keyring"]
+    missing = session(keyring, anchor, *identity)
+    assert missing.returncode == 1 and f"no passphrase for {key} in the OS keyring" in missing.stderr.splitlines()[0], missing.stderr
+    wrong = keyring("key", "set-passphrase", "--for", key, TESSERA_KEY_PASSPHRASE="not-it")
+    assert wrong.returncode == 1 and "could not be decrypted" in wrong.stderr.splitlines()[0]
+    stored = keyring("key", "set-passphrase", "--for", key, TESSERA_KEY_PASSPHRASE="test-passphrase")
+    assert stored.returncode == 0, stored.stderr
+    out = session(keyring, anchor, *identity)
+    assert out.returncode == 0, out.stderr
+    assert "test-passphrase" not in out.stderr + stored.stdout + stored.stderr
