@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::clock::{Clock, SystemClock};
-use crate::pki::{self, InitOptions, IssueOptions, KeyType, LeafPurpose, LocalCa};
+use crate::pki::{self, InitOptions, IssueOptions, KeyType, LeafKey, LeafPurpose, LocalCa};
 
 /// Flags of `ca`.
 #[derive(Debug, Args)]
@@ -52,8 +52,12 @@ enum CaCommand {
         #[arg(long, default_value_t = pki::DEFAULT_LEAF_DAYS)]
         days: i64,
         /// Key type: rsa2048, rsa3072, rsa4096, p256, p384.
-        #[arg(long, default_value_t = KeyType::P256)]
+        #[arg(long, default_value_t = KeyType::P256, conflicts_with = "public_key")]
         key_type: KeyType,
+        /// Certify this public key (PEM 'PUBLIC KEY' or DER) instead of generating a key: for a
+        /// key held in a PKCS#11 token or a TPM (pkcs11-tool --read-object, tpm2_readpublic -f pem).
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<std::path::PathBuf>,
         /// Issue a TLS server certificate instead of a client one.
         #[arg(long)]
         server: bool,
@@ -106,9 +110,14 @@ pub(super) fn run(args: CaArgs) -> anyhow::Result<()> {
             san,
             days,
             key_type,
+            public_key,
             server,
             force,
         } => {
+            let key = match public_key {
+                Some(path) => LeafKey::Public(read_public_key(&path)?),
+                None => LeafKey::Generate(key_type),
+            };
             let purpose = if server {
                 LeafPurpose::Server
             } else {
@@ -120,14 +129,16 @@ pub(super) fn run(args: CaArgs) -> anyhow::Result<()> {
                     name,
                     sans: san,
                     days,
-                    key_type,
+                    key,
                     purpose,
                     force,
                 },
                 now,
             )?;
             outln!("certificate: {}", issued.certificate.display())?;
-            outln!("private key: {}", issued.private_key.display())?;
+            if let Some(private_key) = &issued.private_key {
+                outln!("private key: {}", private_key.display())?;
+            }
             if let Some(chain) = &issued.chain {
                 outln!("intermediates: {}", chain.display())?;
             }
@@ -146,4 +157,20 @@ pub(super) fn run(args: CaArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A SubjectPublicKeyInfo from a PEM ('PUBLIC KEY') or DER file.
+fn read_public_key(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read the public key file {}", path.display()))?;
+    match pem::parse(&bytes) {
+        Ok(block) if block.tag() == "PUBLIC KEY" => Ok(block.into_contents()),
+        Ok(block) => anyhow::bail!(
+            "{} holds a '{}' PEM block; --public-key takes a 'PUBLIC KEY' (SubjectPublicKeyInfo)",
+            path.display(),
+            block.tag()
+        ),
+        Err(_) => Ok(bytes),
+    }
 }

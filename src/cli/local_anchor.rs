@@ -15,7 +15,7 @@ use crate::anchor::config::{AnchorConfig, AnchorState};
 use crate::anchor::upstream::UpstreamSts;
 use crate::anchor::Anchor;
 use crate::clock::Clock;
-use crate::pki::{InitOptions, IssueOptions, KeyType, LeafPurpose, LocalCa};
+use crate::pki::{InitOptions, IssueOptions, KeyType, LeafKey, LeafPurpose, LocalCa};
 use crate::server::tls_acceptor;
 
 /// Default listen address of the anchor.
@@ -84,7 +84,7 @@ pub(super) fn tls(
                 "ip:::1".into(),
             ],
             days: crate::pki::DEFAULT_LEAF_DAYS,
-            key_type: KeyType::P256,
+            key: LeafKey::Generate(KeyType::P256),
             purpose: LeafPurpose::Server,
             force: true,
         };

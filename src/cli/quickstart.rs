@@ -14,7 +14,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::http::build_client;
 use crate::identity::cert::rfc3339;
 use crate::identity::file::{FileIdentity, FileSources, Passphrase};
-use crate::pki::{IssueOptions, KeyType, LeafPurpose, DEFAULT_CA_DIR};
+use crate::pki::{IssueOptions, KeyType, LeafKey, LeafPurpose, DEFAULT_CA_DIR};
 use crate::rolesanywhere::client::{RolesAnywhereClient, DEFAULT_TIMEOUT};
 use crate::rolesanywhere::model::SessionParams;
 
@@ -43,7 +43,7 @@ pub(super) fn run(args: QuickstartArgs) -> anyhow::Result<()> {
             name: Some("demo".into()),
             sans: vec!["uri:spiffe://tessera.local/demo".into()],
             days: crate::pki::DEFAULT_LEAF_DAYS,
-            key_type: KeyType::P256,
+            key: LeafKey::Generate(KeyType::P256),
             purpose: LeafPurpose::Client,
             force: true,
         };

@@ -77,6 +77,9 @@ impl fmt::Display for KeyType {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PkiError {
+    /// The public key to certify is unusable.
+    #[error("the public key cannot be certified ({0}); pass an RSA or ECDSA P-256/P-384 SubjectPublicKeyInfo (PEM 'PUBLIC KEY' or DER)")]
+    BadPublicKey(String),
     /// Reading or writing a file failed.
     #[error(transparent)]
     File(#[from] FileError),
@@ -138,12 +141,22 @@ pub struct IssueOptions {
     pub sans: Vec<String>,
     /// Lifetime in days.
     pub days: i64,
-    /// Key type.
-    pub key_type: KeyType,
+    /// The subject key: generated here, or an existing public key (a key held in a token or
+    /// TPM, or any key whose private half stays elsewhere).
+    pub key: LeafKey,
     /// Client or server certificate.
     pub purpose: LeafPurpose,
     /// Overwrite an existing key.
     pub force: bool,
+}
+
+/// Whose key a leaf certificate certifies.
+#[derive(Debug, Clone)]
+pub enum LeafKey {
+    /// Generate a key of this type and write it next to the certificate (0600).
+    Generate(KeyType),
+    /// Certify this public key (SubjectPublicKeyInfo, DER); no private key is written.
+    Public(Vec<u8>),
 }
 
 /// Paths of an issued certificate.
@@ -151,8 +164,8 @@ pub struct IssueOptions {
 pub struct Issued {
     /// The certificate (PEM).
     pub certificate: PathBuf,
-    /// The private key (PKCS#8 PEM, 0600).
-    pub private_key: PathBuf,
+    /// The private key (PKCS#8 PEM, 0600), when it was generated here.
+    pub private_key: Option<PathBuf>,
     /// The intermediate the leaf chains through, if any.
     pub chain: Option<PathBuf>,
     /// Serial number, hex.
@@ -281,7 +294,6 @@ impl LocalCa {
             return Err(PkiError::BadName(stem));
         }
         let (issuer, chain) = self.issuer()?;
-        let key = generate_key(options.key_type)?;
         let mut params = CertificateParams::default();
         params.distinguished_name = dn(&options.common_name);
         params.not_before = now - Duration::minutes(5);
@@ -301,10 +313,21 @@ impl LocalCa {
             .iter()
             .map(|s| parse_san(s))
             .collect::<Result<_, _>>()?;
-        let cert = params.signed_by(&key, &issuer)?;
         let certificate = self.dir.join(format!("{stem}.pem"));
-        let private_key = self.dir.join(format!("{stem}.key"));
-        write_secret(&private_key, key.serialize_pem().as_bytes(), options.force)?;
+        let (cert, private_key) = match &options.key {
+            LeafKey::Generate(key_type) => {
+                let key = generate_key(*key_type)?;
+                let cert = params.signed_by(&key, &issuer)?;
+                let path = self.dir.join(format!("{stem}.key"));
+                write_secret(&path, key.serialize_pem().as_bytes(), options.force)?;
+                (cert, Some(path))
+            }
+            LeafKey::Public(spki) => {
+                let public = rcgen::SubjectPublicKeyInfo::from_der(spki)
+                    .map_err(|e| PkiError::BadPublicKey(e.to_string()))?;
+                (params.signed_by(&public, &issuer)?, None)
+            }
+        };
         write_new(&certificate, cert.pem().as_bytes(), true)?;
         Ok(Issued {
             certificate,

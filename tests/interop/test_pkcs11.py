@@ -20,11 +20,14 @@ PIN = "4321"
 
 
 class Token:
-    """A SoftHSM2 token 'tessera' in its own directory, holding the test identities:
-    id 01 'p256': leaf-p256's key and certificate (plus the intermediate, id 09);
-    id 02 'rsa-always': leaf-rsa's key with CKA_ALWAYS_AUTHENTICATE, and its certificate."""
+    """A SoftHSM2 token 'tessera' in its own directory, holding:
+    id 01 'p256': leaf-p256's key and certificate, imported (plus the intermediate, id 09);
+    id 02 'rsa-always': an RSA-2048 key generated on the token with CKA_ALWAYS_AUTHENTICATE;
+    id 03 'gen-p256': a P-256 key generated on the token.
+    The generated keys' certificates come from `certify(public key DER path, name)` (the local
+    CA) and are written to the token under the same id and label."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, certify):
         for tool in ("softhsm2-util", "pkcs11-tool", "openssl"):
             assert shutil.which(tool), f"{tool} is missing (tests/setup installs softhsm2 and opensc)"
         assert Path(MODULE).exists(), f"{MODULE} is missing (tests/setup installs softhsm2)"
@@ -33,30 +36,41 @@ class Token:
         self.conf.write_text(f"directories.tokendir = {tmp / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
         self.env = {"SOFTHSM2_CONF": str(self.conf)}
         self.run(["softhsm2-util", "--init-token", "--free", "--label", "tessera", "--pin", PIN, "--so-pin", "87654321"])
-        objects = [
-            ("leaf-p256.key", "privkey", "01", "p256", []),
-            ("leaf-p256.pem", "cert", "01", "p256", []),
-            ("intermediate.pem", "cert", "09", "intermediate", []),
-            ("leaf-rsa.key", "privkey", "02", "rsa-always", ["--always-auth"]),
-            ("leaf-rsa.pem", "cert", "02", "rsa-always", []),
-        ]
-        for source, kind, object_id, label, extra in objects:
+        for source, kind, object_id, label in [("leaf-p256.key", "privkey", "01", "p256"), ("leaf-p256.pem", "cert", "01", "p256"),
+                                               ("intermediate.pem", "cert", "09", "intermediate")]:
             der = tmp / f"{label}-{kind}.der"
-            if kind == "privkey":
-                self.run(["openssl", "pkcs8", "-topk8", "-nocrypt", "-in", str(CERTS / source), "-outform", "DER", "-out", str(der)])
-            else:
-                self.run(["openssl", "x509", "-in", str(CERTS / source), "-outform", "DER", "-out", str(der)])
-            self.run(["pkcs11-tool", "--module", MODULE, "--token-label", "tessera", "--login", "--pin", PIN, "--write-object", str(der),
-                      "--type", kind, "--id", object_id, "--label", label, *extra])
+            convert = ["pkcs8", "-topk8", "-nocrypt"] if kind == "privkey" else ["x509"]
+            self.run(["openssl", *convert, "-in", str(CERTS / source), "-outform", "DER", "-out", str(der)])
+            self.tool("--write-object", str(der), "--type", kind, "--id", object_id, "--label", label)
+        for key_type, object_id, label, extra in [("rsa:2048", "02", "rsa-always", ["--always-auth"]), ("EC:prime256v1", "03", "gen-p256", [])]:
+            self.tool("--keypairgen", "--key-type", key_type, "--id", object_id, "--label", label, "--usage-sign", *extra)
+            public = tmp / f"{label}.pub.der"
+            self.tool("--read-object", "--type", "pubkey", "--id", object_id, "-o", str(public))
+            certificate = tmp / f"{label}.crt.der"
+            self.run(["openssl", "x509", "-in", str(certify(public, f"token-{label}")), "-outform", "DER", "-out", str(certificate)])
+            self.tool("--write-object", str(certificate), "--type", "cert", "--id", object_id, "--label", label)
+
+    def tool(self, *args):
+        self.run(["pkcs11-tool", "--module", MODULE, "--token-label", "tessera", "--login", "--pin", PIN, *args])
 
     def run(self, args):
         result = subprocess.run(args, capture_output=True, text=True, env=clean_env(**self.env), timeout=60)
         assert result.returncode == 0, f"{args[0]}: {result.stderr}"
 
 
+def local_ca_certifier(tessera_bin, ca_dir):
+    """Issues a client certificate for a public key with the local CA (`tessera ca issue --public-key`)."""
+    def certify(public_key, name):
+        out = run_tessera(tessera_bin, ["ca", "--dir", str(ca_dir), "issue", "--cn", name, "--name", name, "--public-key", str(public_key)])
+        assert out.returncode == 0, out.stderr
+        assert "private key:" not in out.stdout, "no key is generated for a given public key"
+        return Path(ca_dir) / f"{name}.pem"
+    return certify
+
+
 @pytest.fixture(scope="module")
-def token(tmp_path_factory):
-    return Token(tmp_path_factory.mktemp("softhsm"))
+def token(tessera_bin, anchor, tmp_path_factory):
+    return Token(tmp_path_factory.mktemp("softhsm"), local_ca_certifier(tessera_bin, anchor.ca))
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +80,13 @@ def anchor(tessera_bin, tmp_path_factory):
     server.stop()
 
 
-def request_args(anchor, key_uri, *extra):
-    return ["credential-process", "--private-key", key_uri, "--pkcs11-lib", MODULE, "--trust-anchor-arn", ta("ta"),
+def request_args(anchor, key_uri, *extra, trust_anchor="ta"):
+    return ["credential-process", "--private-key", key_uri, "--pkcs11-lib", MODULE, "--trust-anchor-arn", ta(trust_anchor),
             "--profile-arn", profile("p"), "--role-arn", f"{ROLE}/app", "--endpoint", anchor.url, "--ca-bundle", anchor.cafile, *extra]
 
 
-def credentials(tessera_bin, token, anchor, key_uri, *extra, **env):
-    out = run_tessera(tessera_bin, request_args(anchor, key_uri, *extra), **token.env, **env)
+def credentials(tessera_bin, token, anchor, key_uri, *extra, trust_anchor="ta", **env):
+    out = run_tessera(tessera_bin, request_args(anchor, key_uri, *extra, trust_anchor=trust_anchor), **token.env, **env)
     assert out.returncode == 0, out.stderr
     document = json.loads(out.stdout)
     assert document["AccessKeyId"].startswith("ASIA") and document["SessionToken"]
@@ -83,8 +97,12 @@ def test_a_p256_token_key_with_its_certificate_and_chain_from_the_token(tessera_
     credentials(tessera_bin, token, anchor, f"pkcs11:token=tessera;object=p256?pin-value={PIN}")
 
 
-def test_an_always_authenticate_rsa_key_with_the_pin_from_the_environment(tessera_bin, token, anchor):
-    credentials(tessera_bin, token, anchor, "pkcs11:token=tessera;id=%02", TESSERA_PKCS11_PIN=PIN)
+def test_an_always_authenticate_rsa_key_generated_on_the_token_with_the_pin_from_the_environment(tessera_bin, token, anchor):
+    credentials(tessera_bin, token, anchor, "pkcs11:token=tessera;id=%02", trust_anchor="local", TESSERA_PKCS11_PIN=PIN)
+
+
+def test_a_p256_key_generated_on_the_token_certified_by_the_local_ca(tessera_bin, token, anchor):
+    credentials(tessera_bin, token, anchor, f"pkcs11:token=tessera;object=gen-p256?pin-value={PIN}", trust_anchor="local")
 
 
 def test_a_pin_file_a_module_path_and_certificate_files(tessera_bin, token, anchor, tmp_path):
@@ -113,8 +131,9 @@ def test_read_certificate_data_lists_the_token_objects_with_their_uris(tessera_b
     assert out.returncode == 0, out.stderr
     objects = [json.loads(line) for line in out.stdout.splitlines()]
     certs = {o["label"]: o for o in objects if o["type"] == "cert"}
-    assert set(certs) == {"p256", "intermediate", "rsa-always"}
+    assert set(certs) == {"p256", "intermediate", "rsa-always", "gen-p256"}
     assert certs["p256"]["subject"].endswith("CN=leaf-p256") and "id=%01" in certs["p256"]["uri"]
+    assert certs["gen-p256"]["subject"].endswith("CN=token-gen-p256")
     # The listed URI names exactly that object: it loads as a certificate.
     again = run_tessera(tessera_bin, ["read-certificate-data", "--certificate", certs["p256"]["uri"], "--pkcs11-lib", MODULE], **token.env)
     assert [json.loads(line)["label"] for line in again.stdout.splitlines()] == ["p256"]
@@ -124,7 +143,7 @@ def test_read_certificate_data_lists_the_token_objects_with_their_uris(tessera_b
     ("pkcs11:token=tessera;object=p256?pin-value=0000", [], "the PIN for token 'tessera' was refused (PinIncorrect)"),
     ("pkcs11:token=absent;object=p256?pin-value=" + PIN, [], "no PKCS#11 token matches pkcs11:token=absent;object=p256 (tokens present: tessera)"),
     ("pkcs11:token=tessera;object=nothing?pin-value=" + PIN, [], "no private key on token 'tessera' matches"),
-    ("pkcs11:token=tessera?pin-value=" + PIN, ["--certificate", str(CERTS / "leaf-p256.pem")], "2 private keys on token 'tessera' match"),
+    ("pkcs11:token=tessera?pin-value=" + PIN, ["--certificate", str(CERTS / "leaf-p256.pem")], "3 private keys on token 'tessera' match"),
     ("pkcs11:token=tessera;object=p256", [], "token 'tessera' needs a PIN"),
     ("pkcs11:token=tessera;object=p256?pin-value=" + PIN, ["--certificate", str(CERTS / "leaf-p384.pem")], "does not match the certificate"),
     ("pkcs11:token=tessera;objekt=p256", [], "PKCS#11 URI pkcs11:token=tessera;objekt=p256: unknown path attribute 'objekt'"),

@@ -10,22 +10,23 @@ import time
 
 import pytest
 
-from conftest import CERTS, clean_env, free_port, run_tessera
+from conftest import clean_env, free_port, run_tessera
 from test_anchor import ROLE, Anchor, profile, ta
+from test_pkcs11 import local_ca_certifier
 
 SRK_ATTRIBUTES = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt"
 KEY_ATTRIBUTES = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign"
-LEAF_EXTENSIONS = "[leaf]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n"
 
 
 class Tpm:
     """A swtpm on loopback with, under the standard owner primary:
     0x81000001: a persistent P-256 signing key (no password), certificate p256.crt;
     rsa.tss2.pem: a TSS2 RSA-2048 key file with password 'keypass', certificate rsa.crt;
-    ec.tss2.pem: a TSS2 P-256 key file without a password, certificate ec.crt."""
+    ec.tss2.pem: a TSS2 P-256 key file without a password, certificate ec.crt.
+    Certificates come from `certify(public key PEM path, name)` (the local CA)."""
 
-    def __init__(self, tmp):
-        for tool in ("swtpm", "tpm2_createprimary", "tpm2_encodeobject", "openssl"):
+    def __init__(self, tmp, certify):
+        for tool in ("swtpm", "tpm2_createprimary", "tpm2_encodeobject"):
             assert shutil.which(tool), f"{tool} is missing (tests/setup installs swtpm, swtpm-tools and tpm2-tools)"
         self.dir = tmp
         (tmp / "state").mkdir()
@@ -43,7 +44,6 @@ class Tpm:
         else:
             raise AssertionError("swtpm did not start on any of 5 port pairs")
         self.env = {"TPM2TOOLS_TCTI": f"swtpm:host=127.0.0.1,port={port}"}
-        (tmp / "ext.cnf").write_text(LEAF_EXTENSIONS)
         self.tools("tpm2_createprimary", "-C", "o", "-g", "sha256", "-G", "ecc256:aes128cfb", "-a", SRK_ATTRIBUTES, "-c", "srk.ctx")
         for name, algorithm, password in (("p256", "ecc256:ecdsa-sha256", None), ("rsa", "rsa2048:rsassa-sha256", "keypass"),
                                           ("ec", "ecc256:ecdsa-sha256", None)):
@@ -51,9 +51,7 @@ class Tpm:
             self.tools("tpm2_create", "-C", "srk.ctx", "-G", algorithm, *auth, "-u", f"{name}.pub", "-r", f"{name}.priv", "-a", KEY_ATTRIBUTES)
             self.tools("tpm2_load", "-C", "srk.ctx", "-u", f"{name}.pub", "-r", f"{name}.priv", "-c", f"{name}.ctx")
             self.tools("tpm2_readpublic", "-c", f"{name}.ctx", "-f", "pem", "-o", f"{name}.pem")
-            subprocess.run(["openssl", "x509", "-new", "-force_pubkey", str(tmp / f"{name}.pem"), "-subj", f"/O=tessera tests/CN=tpm-{name}",
-                            "-CA", str(CERTS / "root.pem"), "-CAkey", str(CERTS / "root.key"), "-days", "30", "-extfile", str(tmp / "ext.cnf"),
-                            "-extensions", "leaf", "-out", str(tmp / f"{name}.crt")], check=True, capture_output=True)
+            shutil.copy(certify(tmp / f"{name}.pem", f"tpm-{name}"), tmp / f"{name}.crt")
             if name == "p256":
                 self.tools("tpm2_evictcontrol", "-C", "o", "-c", f"{name}.ctx", "0x81000001")
             else:
@@ -82,8 +80,8 @@ class Tpm:
 
 
 @pytest.fixture(scope="module")
-def tpm(tmp_path_factory):
-    device = Tpm(tmp_path_factory.mktemp("tpm"))
+def tpm(tessera_bin, anchor, tmp_path_factory):
+    device = Tpm(tmp_path_factory.mktemp("tpm"), local_ca_certifier(tessera_bin, anchor.ca))
     yield device
     device.stop()
 
@@ -97,7 +95,7 @@ def anchor(tessera_bin, tmp_path_factory):
 
 def run(tessera_bin, tpm, anchor, key, certificate, **env):
     args = ["credential-process", "--private-key", key, *(["--certificate", str(tpm.dir / certificate)] if certificate else []),
-            "--trust-anchor-arn", ta("ta"), "--profile-arn", profile("p"), "--role-arn", f"{ROLE}/app", "--endpoint", anchor.url,
+            "--trust-anchor-arn", ta("local"), "--profile-arn", profile("p"), "--role-arn", f"{ROLE}/app", "--endpoint", anchor.url,
             "--ca-bundle", anchor.cafile]
     return run_tessera(tessera_bin, args, **{**tpm.env, **env})
 
