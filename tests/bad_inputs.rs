@@ -524,3 +524,33 @@ fn a_full_stdout_is_an_error_not_a_panic() {
         );
     }
 }
+
+#[test]
+fn ca_issue_for_a_public_key_that_is_not_one() {
+    let ca = tempfile::tempdir().unwrap();
+    let dir = ca.path().display().to_string();
+    assert_eq!(
+        tessera(&["ca".into(), "--dir".into(), dir.clone(), "init".into()])
+            .status
+            .code(),
+        Some(0)
+    );
+    for (file, expected) in [
+        (path("leaf-rsa.pem"), "holds a 'CERTIFICATE' PEM block"),
+        (path("gen.sh"), "the public key cannot be certified"),
+    ] {
+        assert_output(
+            &[
+                "ca".into(),
+                "--dir".into(),
+                dir.clone(),
+                "issue".into(),
+                "--cn".into(),
+                "x".into(),
+                "--public-key".into(),
+                file,
+            ],
+            expected,
+        );
+    }
+}
