@@ -554,3 +554,19 @@ fn ca_issue_for_a_public_key_that_is_not_one() {
         );
     }
 }
+
+#[test]
+fn an_encrypted_key_with_a_crafted_kdf_cost_is_refused_before_decrypting() {
+    assert_rejected(
+        &[
+            "--certificate",
+            &path("leaf-p256.pem"),
+            "--private-key",
+            &path("leaf-p256.costly-pbkdf2.key"),
+            "--pkcs8-password",
+            "test-passphrase",
+        ],
+        &[],
+        "asks for 10000001 PBKDF2 iterations (limit 10000000)",
+    );
+}

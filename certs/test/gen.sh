@@ -73,6 +73,8 @@ cat leaf-p256.pem leaf-p256.key > leaf-p256.combined.pem
 openssl pkcs8 -topk8 -in leaf-rsa.key -v2 aes-256-cbc -v2prf hmacWithSHA256 -passout pass:$PASS -out leaf-rsa.aes256.key
 openssl pkcs8 -topk8 -in leaf-p256.key -v2 aes-128-cbc -v2prf hmacWithSHA1 -passout pass:$PASS -out leaf-p256.aes128-sha1.key
 openssl pkcs8 -topk8 -in leaf-p384.key -scrypt -passout pass:$PASS -out leaf-p384.scrypt.key
+# Just over tessera's PBKDF2 iteration limit: refused before any decryption is tried.
+openssl pkcs8 -topk8 -in leaf-p256.key -v2 aes-256-cbc -iter 10000001 -passout pass:$PASS -out leaf-p256.costly-pbkdf2.key
 openssl pkcs8 -topk8 -in leaf-rsa.key -v2 aes-192-cbc -v2prf hmacWithSHA512 -passout pass:$PASS -out leaf-rsa.aes192-sha512.key
 # Legacy PEM encryption (unsupported, must give a conversion hint).
 openssl rsa -in leaf-rsa.key -traditional -aes128 -passout pass:$PASS -out leaf-rsa.legacy-encrypted.key

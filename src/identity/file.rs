@@ -20,6 +20,11 @@ use crate::secret::{SecretBytes, SecretString};
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// Most certificates `X-Amz-X509-Chain` may carry (a service limit).
 pub const MAX_CHAIN_CERTIFICATES: usize = 5;
+/// Most PBKDF2 iterations an encrypted key may ask for (OpenSSL writes 2,048; OWASP suggests
+/// 600,000). A crafted file must not make tessera spin for hours.
+pub const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+/// Most memory scrypt may need to decrypt a key (128 · r · N bytes).
+pub const MAX_SCRYPT_BYTES: u64 = 256 * 1024 * 1024;
 /// A certificate expiring sooner than this gets a warning at load.
 pub const EXPIRY_WARNING_DAYS: i64 = 7;
 
@@ -189,6 +194,14 @@ pub enum IdentityError {
     PassphraseRequired {
         /// The path given.
         path: PathBuf,
+    },
+    /// The key's key-derivation parameters would take too long or too much memory.
+    #[error("private key {} asks for {cost} to derive its key, over tessera's limit; re-encrypt it (openssl pkcs8 -topk8 -v2 aes-256-cbc)", path.display())]
+    KdfTooCostly {
+        /// The key file.
+        path: PathBuf,
+        /// The cost, in words.
+        cost: String,
     },
     /// The passphrase did not decrypt the key.
     #[error("private key {} could not be decrypted: wrong passphrase, or an encryption scheme other than PBES2 (PBKDF2/scrypt with AES-CBC)", path.display())]
@@ -452,6 +465,26 @@ fn read_keyring(role: FileRole, uri: &str) -> Result<Vec<u8>, IdentityError> {
     Ok(KeyStore::open()?.read(&uri, part)?.to_vec())
 }
 
+/// Parses bytes the way `--certificate`/`--private-key` file contents are parsed (PEM, DER,
+/// PKCS#1/SEC1/PKCS#8, encrypted PKCS#8, PKCS#12), without the filesystem: the certificates
+/// found and the first key, if any. The fuzz targets drive the parsers through this.
+pub fn parse_identity_bytes(
+    bytes: &[u8],
+    passphrase: &Passphrase,
+) -> Result<(Vec<Certificate>, Option<PrivateKey>), IdentityError> {
+    let origin = Path::new("input");
+    if looks_like_pkcs12(bytes) {
+        let (certificates, key) = open_pkcs12(origin, bytes, passphrase)?;
+        return Ok((certificates, Some(key)));
+    }
+    let contents = classify(FileRole::Certificate, origin, bytes)?;
+    let key = match contents.keys.into_iter().next() {
+        Some(blob) => Some(decode_key(origin, blob, passphrase)?),
+        None => None,
+    };
+    Ok((contents.certificates, key))
+}
+
 /// Reads an intermediates file: one or more certificates.
 pub fn load_certificates(path: &Path) -> Result<Vec<Certificate>, IdentityError> {
     let bytes = read_bounded(FileRole::Intermediates, path)?;
@@ -683,6 +716,7 @@ fn decode_key(
                     format: "encrypted PKCS#8",
                 })
             })?;
+            check_kdf_cost(path, &info.encryption_algorithm)?;
             let secret = passphrase.obtain(path)?;
             let document = info
                 .decrypt(secret.expose_secret().as_bytes())
@@ -691,6 +725,45 @@ fn decode_key(
                 })?;
             PrivateKey::from_pkcs8_der(document.as_bytes()).map_err(key_error)
         }
+    }
+}
+
+/// Refuses key-derivation parameters that would take minutes or gigabytes.
+fn check_kdf_cost(
+    path: &Path,
+    scheme: &pkcs8::pkcs5::EncryptionScheme,
+) -> Result<(), IdentityError> {
+    use pkcs8::pkcs5::pbes2::Kdf;
+    let too_costly = |cost: String| IdentityError::KdfTooCostly {
+        path: path.to_owned(),
+        cost,
+    };
+    let pkcs8::pkcs5::EncryptionScheme::Pbes2(params) = scheme else {
+        return Ok(());
+    };
+    match &params.kdf {
+        Kdf::Pbkdf2(pbkdf2) if pbkdf2.iteration_count > MAX_PBKDF2_ITERATIONS => {
+            Err(too_costly(format!(
+                "{} PBKDF2 iterations (limit {MAX_PBKDF2_ITERATIONS})",
+                pbkdf2.iteration_count
+            )))
+        }
+        Kdf::Scrypt(scrypt) => {
+            let bytes = 128u64
+                .saturating_mul(u64::from(scrypt.block_size))
+                .saturating_mul(scrypt.cost_parameter)
+                .saturating_mul(u64::from(scrypt.parallelization.max(1)));
+            if bytes > MAX_SCRYPT_BYTES {
+                Err(too_costly(format!(
+                    "{} MiB of scrypt memory (limit {} MiB)",
+                    bytes / (1024 * 1024),
+                    MAX_SCRYPT_BYTES / (1024 * 1024)
+                )))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
     }
 }
 
