@@ -18,10 +18,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import ra_verifier
 
-MODES = ["ok", "hang", "non-json", "empty-set", "status-500", "throttle", "expired", "access-denied"]
+MODES = ["ok", "hang", "slow", "non-json", "empty-set", "status-500", "status-503", "throttle", "expired", "no-expiration",
+         "access-denied", "truncated", "clock-skew"]
 
 
 def make_handler(args, lock):
+    served = {"count": 0}
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -61,10 +64,31 @@ def make_handler(args, lock):
                 with lock, open(args.record, "a", encoding="utf-8") as out:
                     out.write(json.dumps(record) + "\n")
 
-            mode = args.mode
+            with lock:
+                served["count"] += 1
+                # --fail-first N: the mode applies to the first N requests, then all is well.
+                mode = args.mode if args.fail_first is None or served["count"] <= args.fail_first else "ok"
             if mode == "hang":
                 time.sleep(30)
                 return self._send(503, {"message": "too late"})
+            if mode == "slow":
+                time.sleep(3)
+                mode = "ok"
+            if mode == "truncated":
+                # Promise a body, send half of it, and hang up.
+                self.send_response(201)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "400")
+                self.end_headers()
+                self.wfile.write(b'{"credentialSet":[{"credentials":{"accessKeyId":"ASIA')
+                self.wfile.flush()
+                self.close_connection = True
+                return None
+            if mode == "clock-skew":
+                return self._send(403, {"message": "Signature expired: the request time is too far from the server time"},
+                                  "AccessDeniedException")
+            if mode == "status-503":
+                return self._send(503, {"message": "Service unavailable"}, "ServiceUnavailableException")
             if mode == "non-json":
                 return self._send(201, b"<html>not json</html>")
             if mode == "empty-set":
@@ -89,6 +113,8 @@ def make_handler(args, lock):
                 }
             if mode == "expired":
                 creds = dict(creds, expiration=(now - datetime.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            if mode == "no-expiration":
+                creds = {k: v for k, v in creds.items() if k != "expiration"}
             self._send(201, {
                 "credentialSet": [{
                     "credentials": creds,
@@ -109,6 +135,7 @@ def main():
     parser.add_argument("--record")
     parser.add_argument("--credentials")
     parser.add_argument("--expires-in", type=int, default=3600)
+    parser.add_argument("--fail-first", type=int, help="misbehave (--mode) for the first N requests only")
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
     args = parser.parse_args()

@@ -1,0 +1,119 @@
+"""Fault injection: the stub Roles Anywhere endpoint misbehaves in each documented way, and
+credential-process, update and serve each show the documented outcome: one clear line and exit 1
+(nothing written), retries only where a retry can help, and serve recovering by itself with a
+backoff that does not hammer the endpoint. Requests are counted at the stub."""
+
+import http.client
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import arn_args, clean_env, free_port, identity_args, run_tessera
+
+IDENTITY = identity_args("leaf-p256.pem", "leaf-p256.key")
+
+# mode, first stderr line fragment, CreateSession requests one run makes
+FAULTS = [
+    ("status-500", "HTTP 500 InternalServerException: internal failure", 3),
+    ("status-503", "HTTP 503 ServiceUnavailableException: Service unavailable", 3),
+    ("throttle", "HTTP 429 ThrottlingException: Rate exceeded", 3),
+    ("truncated", "reading the response failed", 3),
+    ("non-json", "unusable body: not CreateSession JSON", 1),
+    ("empty-set", "unusable body: credentialSet is empty", 1),
+    ("expired", "the credentials already expired at", 1),
+    ("no-expiration", "unusable body: the credentials have no expiration", 1),
+    ("access-denied", "HTTP 403 AccessDeniedException: Untrusted signing certificate", 1),
+    ("clock-skew", "HTTP 403 AccessDeniedException: Signature expired", 1),
+    ("slow", "did not complete within 2 s (--timeout)", 1),
+]
+
+
+def endpoint_args(port):
+    return ["--endpoint", f"http://127.0.0.1:{port}", "--timeout", "2"]
+
+
+@pytest.mark.parametrize("mode,fragment,requests", FAULTS, ids=[f[0] for f in FAULTS])
+def test_credential_process_fails_cleanly_and_retries_only_what_can_recover(tessera_bin, stub_factory, mode, fragment, requests):
+    stub = stub_factory("--mode", mode)
+    out = run_tessera(tessera_bin, ["credential-process", *IDENTITY, *arn_args(), *endpoint_args(stub.port)])
+    assert out.returncode == 1 and out.stdout == ""
+    assert fragment in out.stderr.splitlines()[0], out.stderr
+    assert "panicked" not in out.stderr
+    assert len(stub.requests()) == requests
+
+
+@pytest.mark.parametrize("mode,fragment,requests", FAULTS, ids=[f[0] for f in FAULTS])
+def test_update_writes_nothing_on_a_fault(tessera_bin, stub_factory, tmp_path, mode, fragment, requests):
+    stub = stub_factory("--mode", mode)
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[other]\naws_access_key_id = AKIAOTHER\naws_secret_access_key = keep\n")
+    before = credentials.read_bytes()
+    out = run_tessera(tessera_bin, ["update", "--once", "--credentials-file", str(credentials), *IDENTITY, *arn_args(),
+                                    *endpoint_args(stub.port)])
+    assert out.returncode == 1
+    assert fragment in out.stderr.splitlines()[0], out.stderr
+    assert credentials.read_bytes() == before, "the credentials file changed"
+    assert not list(tmp_path.glob(".credentials*")) and not list(tmp_path.glob("*.tmp*")), "a temporary file was left"
+    assert len(stub.requests()) == requests
+
+
+def test_an_unreachable_endpoint_is_one_line_for_every_command(tessera_bin, tmp_path):
+    port = free_port()
+    for command in (["credential-process"], ["update", "--once", "--credentials-file", str(tmp_path / "credentials")]):
+        out = run_tessera(tessera_bin, [*command, *IDENTITY, *arn_args(), *endpoint_args(port)])
+        assert out.returncode == 1
+        assert f"cannot reach Roles Anywhere endpoint http://127.0.0.1:{port}" in out.stderr.splitlines()[0], out.stderr
+    assert not (tmp_path / "credentials").exists()
+
+
+def _serve(tessera_bin, tmp_path, port):
+    args = [tessera_bin, "serve", *IDENTITY, *arn_args(), *endpoint_args(port), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+            "--token-dir", str(tmp_path / "tokens")]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=clean_env())
+    process.address, process.admin = re.search(r"listening on http://(\S+) .*admin on http://(\S+)", process.stdout.readline()).groups()
+    return process
+
+
+def _get(address, path, headers=None):
+    connection = http.client.HTTPConnection(address, timeout=5)
+    connection.request("GET", path, headers=headers or {})
+    response = connection.getresponse()
+    return response.status, response.read().decode()
+
+
+# mode, failing requests: two failed refresh rounds each (retryable faults are tried 3 times a round).
+RECOVERIES = [("status-500", 6), ("throttle", 6), ("truncated", 6), ("non-json", 2), ("slow", 2)]
+
+
+@pytest.mark.parametrize("mode,failures", RECOVERIES, ids=[r[0] for r in RECOVERIES])
+def test_serve_recovers_by_itself_without_hammering(tessera_bin, stub_factory, tmp_path, mode, failures):
+    # The first CreateSessions fail; serve must come up on its own, backing off between rounds.
+    stub = stub_factory("--mode", mode, "--fail-first", str(failures))
+    serve = _serve(tessera_bin, tmp_path, stub.port)
+    try:
+        started = time.monotonic()
+        ecs = None
+        while time.monotonic() - started < 60:
+            status, _ = _get(serve.admin, "/readyz")
+            if status == 200:
+                break
+            if ecs is None and (tmp_path / "tokens/default.token").exists():
+                ecs = (tmp_path / "tokens/default.token").read_text()
+                # Not ready: the credentials endpoint says so instead of serving nothing.
+                assert _get(serve.address, "/v1/credentials/default", {"Authorization": ecs})[0] == 503
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"serve did not recover; {len(stub.requests())} requests")
+        ecs = ecs or (tmp_path / "tokens/default.token").read_text()
+        status, body = _get(serve.address, "/v1/credentials/default", {"Authorization": ecs})
+        assert status == 200 and "ASIASTUBEXAMPLE00001" in body
+        made = len(stub.requests())
+        # The failures plus the success, and at most one extra round: no hammering.
+        assert failures + 1 <= made <= failures + 4, made
+        time.sleep(3)
+        assert len(stub.requests()) == made, "serve kept calling after it recovered"
+    finally:
+        serve.terminate()
+        serve.wait(timeout=10)
