@@ -117,3 +117,42 @@ def test_serve_recovers_by_itself_without_hammering(tessera_bin, stub_factory, t
     finally:
         serve.terminate()
         serve.wait(timeout=10)
+
+
+def leftovers(directory):
+    """Files other than the credentials file, its lock and the stub's request log."""
+    return [p.name for p in directory.iterdir()
+            if p.name not in ("credentials", "credentials.lock") and not p.name.startswith("requests-")]
+
+
+def test_concurrent_update_writers_lose_nothing(tessera_bin, stub_factory, tmp_path):
+    stub = stub_factory()
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[keep]\naws_access_key_id = AKIAKEEP\naws_secret_access_key = keep\n")
+    writers = [subprocess.Popen([tessera_bin, "update", "--once", "--aws-profile", f"p{i}", "--credentials-file", str(credentials),
+                                 *IDENTITY, *arn_args(), *endpoint_args(stub.port)], stderr=subprocess.PIPE, text=True, env=clean_env())
+               for i in range(8)]
+    assert all(w.wait(timeout=60) == 0 for w in writers), [w.stderr.read() for w in writers]
+    text = credentials.read_text()
+    assert text.startswith("[keep]\naws_access_key_id = AKIAKEEP\n")
+    for i in range(8):
+        assert re.search(rf"\[p{i}\]\naws_access_key_id = ASIA\w+\naws_secret_access_key = \S+\naws_session_token = \S+\n", text), text
+    assert credentials.stat().st_mode & 0o777 == 0o600
+    assert leftovers(tmp_path) == []
+
+
+def test_sigterm_during_a_refresh_leaves_no_partial_file(tessera_bin, stub_factory, tmp_path):
+    stub = stub_factory("--mode", "slow")
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[keep]\naws_access_key_id = AKIAKEEP\naws_secret_access_key = keep\n")
+    before = credentials.read_bytes()
+    updater = subprocess.Popen([tessera_bin, "update", "--credentials-file", str(credentials), *IDENTITY, *arn_args(),
+                                "--endpoint", f"http://127.0.0.1:{stub.port}"], stderr=subprocess.DEVNULL, env=clean_env())
+    deadline = time.monotonic() + 20
+    while not stub.requests():
+        assert time.monotonic() < deadline, "no CreateSession was started"
+        time.sleep(0.05)
+    updater.terminate()  # while the slow CreateSession is in flight
+    assert updater.wait(timeout=10) == 0
+    assert credentials.read_bytes() == before
+    assert leftovers(tmp_path) == []
