@@ -570,3 +570,49 @@ fn an_encrypted_key_with_a_crafted_kdf_cost_is_refused_before_decrypting() {
         "asks for 10000001 PBKDF2 iterations (limit 10000000)",
     );
 }
+
+/// Oversize inputs are refused by size before any parsing: a 50 MB "certificate" and a
+/// 10,000-certificate chain.
+#[test]
+fn oversize_certificate_and_chain_files() {
+    let big = tempfile::NamedTempFile::new().unwrap();
+    big.as_file().set_len(50 * 1024 * 1024).unwrap();
+    assert_rejected(
+        &[
+            "--certificate",
+            &big.path().display().to_string(),
+            "--private-key",
+            &path("leaf-p256.key"),
+        ],
+        &[],
+        "is 52428800 bytes, over the 1048576-byte limit",
+    );
+    let one = fs::read_to_string(fixture("intermediate.pem")).unwrap();
+    let chain = temp_file(one.repeat(10_000).as_bytes());
+    assert_rejected(
+        &[
+            "--certificate",
+            &path("leaf-p256.pem"),
+            "--private-key",
+            &path("leaf-p256.key"),
+            "--intermediates",
+            &chain.path().display().to_string(),
+        ],
+        &[],
+        "over the 1048576-byte limit",
+    );
+    // Under the size limit but over the chain limit Roles Anywhere accepts.
+    let six = temp_file(one.repeat(6).as_bytes());
+    assert_rejected(
+        &[
+            "--certificate",
+            &path("leaf-p256.pem"),
+            "--private-key",
+            &path("leaf-p256.key"),
+            "--intermediates",
+            &six.path().display().to_string(),
+        ],
+        &[],
+        "the certificate chain has 6 certificates; Roles Anywhere accepts at most 5",
+    );
+}
