@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from conftest import CERTS, clean_env, free_port
-from test_serve import PROFILE, ROLE, TA
+from test_serve import PROFILE, ROLE, TA, anchor_config
 
 TRACE = {"TESSERA_LOG": "trace"}
 PASSPHRASE = "test-passphrase"
@@ -30,19 +30,7 @@ def key_fragments(name):
 @pytest.fixture(scope="module")
 def anchor(tessera_bin, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("anchor")
-    config = tmp / "anchor.toml"
-    config.write_text(f"""
-accountId = "123456789012"
-region = "us-east-1"
-[[trustAnchors]]
-arn = "{TA}"
-certificates = ["{CERTS}/root.pem"]
-[[profiles]]
-arn = "{PROFILE}"
-roleArns = ["{ROLE}"]
-[[roles]]
-arn = "{ROLE}"
-""")
+    config = anchor_config(tmp, 3600)
     port = free_port()
     log = tmp / "anchor.log"
     with open(log, "w") as err:
