@@ -5,7 +5,9 @@ backoff that does not hammer the endpoint. Requests are counted at the stub."""
 
 import http.client
 import re
+import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -27,6 +29,7 @@ FAULTS = [
     ("access-denied", "HTTP 403 AccessDeniedException: Untrusted signing certificate", 1),
     ("clock-skew", "HTTP 403 AccessDeniedException: Signature expired", 1),
     ("slow", "did not complete within 2 s (--timeout)", 1),
+    ("hang", "did not complete within 2 s (--timeout)", 1),
 ]
 
 
@@ -68,6 +71,49 @@ def test_an_unreachable_endpoint_is_one_line_for_every_command(tessera_bin, tmp_
     assert not (tmp_path / "credentials").exists()
 
 
+class SilentEndpoint:
+    """Accepts TCP connections and never reads or answers: accept-then-hang. Counts connections."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.held = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.held.append(connection)
+
+    def close(self):
+        self.listener.close()
+        for connection in self.held:
+            connection.close()
+
+
+@pytest.fixture
+def silent_endpoint():
+    endpoint = SilentEndpoint()
+    yield endpoint
+    endpoint.close()
+
+
+def test_an_endpoint_that_accepts_and_never_answers_times_out(tessera_bin, tmp_path, silent_endpoint):
+    credentials = tmp_path / "credentials"
+    for command in (["credential-process"], ["update", "--once", "--credentials-file", str(credentials)]):
+        before = len(silent_endpoint.held)
+        started = time.monotonic()
+        out = run_tessera(tessera_bin, [*command, *IDENTITY, *arn_args(), *endpoint_args(silent_endpoint.port)])
+        assert out.returncode == 1 and out.stdout == ""
+        assert "did not complete within 2 s (--timeout)" in out.stderr.splitlines()[0], out.stderr
+        assert time.monotonic() - started < 10, "the timeout did not bound the run"
+        assert len(silent_endpoint.held) - before == 1, "a timed-out CreateSession was retried"
+    assert not credentials.exists()
+
+
 def _serve(tessera_bin, tmp_path, port):
     args = [tessera_bin, "serve", *IDENTITY, *arn_args(), *endpoint_args(port), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
             "--token-dir", str(tmp_path / "tokens")]
@@ -83,30 +129,31 @@ def _get(address, path, headers=None):
     return response.status, response.read().decode()
 
 
-# mode, failing requests: two failed refresh rounds each (retryable faults are tried 3 times a round).
-RECOVERIES = [("status-500", 6), ("throttle", 6), ("truncated", 6), ("non-json", 2), ("slow", 2)]
-
-
-@pytest.mark.parametrize("mode,failures", RECOVERIES, ids=[r[0] for r in RECOVERIES])
-def test_serve_recovers_by_itself_without_hammering(tessera_bin, stub_factory, tmp_path, mode, failures):
-    # The first CreateSessions fail; serve must come up on its own, backing off between rounds.
+@pytest.mark.parametrize("mode,fragment,requests", FAULTS, ids=[f[0] for f in FAULTS])
+def test_serve_recovers_by_itself_without_hammering(tessera_bin, stub_factory, tmp_path, mode, fragment, requests):
+    # The first two refresh rounds fail (a round makes `requests` CreateSessions); serve must
+    # come up on its own, backing off between rounds, and say why it was not ready meanwhile.
+    failures = 2 * requests
     stub = stub_factory("--mode", mode, "--fail-first", str(failures))
     serve = _serve(tessera_bin, tmp_path, stub.port)
     try:
         started = time.monotonic()
-        ecs = None
+        token_file = tmp_path / "tokens/default.token"
+        explained = False
         while time.monotonic() - started < 60:
             status, _ = _get(serve.admin, "/readyz")
             if status == 200:
                 break
-            if ecs is None and (tmp_path / "tokens/default.token").exists():
-                ecs = (tmp_path / "tokens/default.token").read_text()
-                # Not ready: the credentials endpoint says so instead of serving nothing.
-                assert _get(serve.address, "/v1/credentials/default", {"Authorization": ecs})[0] == 503
+            if token_file.exists():
+                # Not ready: the credentials endpoint refuses, and says why, instead of serving nothing.
+                status, body = _get(serve.address, "/v1/credentials/default", {"Authorization": token_file.read_text()})
+                assert status in (200, 503) and (status == 200 or "AccessKeyId" not in body), body
+                explained = explained or fragment in body
             time.sleep(0.2)
         else:
             pytest.fail(f"serve did not recover; {len(stub.requests())} requests")
-        ecs = ecs or (tmp_path / "tokens/default.token").read_text()
+        assert explained, f"no 503 answer named the fault {fragment!r}"
+        ecs = token_file.read_text()
         status, body = _get(serve.address, "/v1/credentials/default", {"Authorization": ecs})
         assert status == 200 and "ASIASTUBEXAMPLE00001" in body
         made = len(stub.requests())
@@ -156,3 +203,18 @@ def test_sigterm_during_a_refresh_leaves_no_partial_file(tessera_bin, stub_facto
     assert updater.wait(timeout=10) == 0
     assert credentials.read_bytes() == before
     assert leftovers(tmp_path) == []
+
+
+def test_serve_facing_an_endpoint_that_never_answers_stays_up_and_backs_off(tessera_bin, tmp_path, silent_endpoint):
+    serve = _serve(tessera_bin, tmp_path, silent_endpoint.port)
+    try:
+        time.sleep(12)
+        assert serve.poll() is None, "serve exited"
+        assert _get(serve.admin, "/readyz")[0] == 503
+        status, body = _get(serve.address, "/v1/credentials/default", {"Authorization": (tmp_path / "tokens/default.token").read_text()})
+        assert status == 503 and "did not complete within 2 s" in body, body
+        # Each attempt costs the 2 s timeout plus a doubling backoff: no more than five in 12 s.
+        assert 2 <= len(silent_endpoint.held) <= 5, len(silent_endpoint.held)
+    finally:
+        serve.terminate()
+        serve.wait(timeout=10)
