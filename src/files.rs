@@ -58,7 +58,8 @@ pub fn write_new(path: &Path, contents: &[u8], replace: bool) -> Result<(), File
 }
 
 /// Writes `contents` to a temporary file beside `path` with `mode`, syncs it, and renames it
-/// into place, so readers never see a partial file.
+/// into place, so readers never see a partial file. Errors name `path`, not the temporary file,
+/// which is removed on failure.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), FileError> {
     let dir = path
         .parent()
@@ -76,9 +77,9 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), FileE
             .create_new(true)
             .mode(mode)
             .open(&temp)
-            .map_err(io_error("create", &temp))?;
-        file.write_all(contents).map_err(io_error("write", &temp))?;
-        file.sync_all().map_err(io_error("sync", &temp))?;
+            .map_err(io_error("write", path))?;
+        file.write_all(contents).map_err(io_error("write", path))?;
+        file.sync_all().map_err(io_error("write", path))?;
         fs::rename(&temp, path).map_err(io_error("replace", path))
     })();
     if result.is_err() {

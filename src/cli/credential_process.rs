@@ -35,11 +35,11 @@ enum Store {
 }
 
 impl Store {
-    fn read(&self, entry: &CacheEntry, key: &CacheKey) -> Result<Option<Credentials>, String> {
-        match self {
-            Store::File => entry.read().map_err(|e| e.to_string()),
-            Store::Keyring(keyring) => keyring.read(key).map_err(|e| e.to_string()),
-        }
+    fn read(&self, entry: &CacheEntry, key: &CacheKey) -> anyhow::Result<Option<Credentials>> {
+        Ok(match self {
+            Store::File => entry.read()?,
+            Store::Keyring(keyring) => keyring.read(key)?,
+        })
     }
 
     fn write(
@@ -47,11 +47,12 @@ impl Store {
         entry: &CacheEntry,
         key: &CacheKey,
         credentials: &Credentials,
-    ) -> Result<(), String> {
+    ) -> anyhow::Result<()> {
         match self {
-            Store::File => entry.write(credentials).map_err(|e| format!("{e:#}")),
-            Store::Keyring(keyring) => keyring.write(key, credentials).map_err(|e| e.to_string()),
+            Store::File => entry.write(credentials)?,
+            Store::Keyring(keyring) => keyring.write(key, credentials)?,
         }
+        Ok(())
     }
 }
 
@@ -149,7 +150,7 @@ fn cached(
         Ok(Some(credentials)) if credentials.is_fresh(clock.now(), session) => Some(credentials),
         Ok(_) => None,
         Err(error) => {
-            tracing::warn!("{error}");
+            tracing::warn!("{error:#}");
             None
         }
     };
@@ -159,7 +160,12 @@ fn cached(
     }
     let _lock = entry
         .lock()
-        .map_err(|error| tracing::warn!("{error:#}; continuing without the lock"))
+        .map_err(|error| {
+            tracing::warn!(
+                "{:#}; continuing without the lock",
+                anyhow::Error::from(error)
+            );
+        })
         .ok();
     // Another run may have refreshed the entry while this one waited for the lock.
     if let Some(credentials) = fresh(clock.as_ref()) {
@@ -167,7 +173,7 @@ fn cached(
     }
     let credentials = fetch(profile, clock)?;
     if let Err(error) = store.write(&entry, &key, &credentials) {
-        tracing::warn!("{error}; the credentials were not cached");
+        tracing::warn!("{error:#}; the credentials were not cached");
     }
     Ok(credentials)
 }

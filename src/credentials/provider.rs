@@ -148,6 +148,13 @@ impl CredentialProvider for RolesAnywhereProvider {
     fn provide(&self) -> ProvideFuture<'_> {
         Box::pin(async move {
             let identity = self.identity()?;
+            // The certificate may have expired since it was loaded; asking the service would
+            // only earn an AccessDenied, so say what is wrong instead.
+            crate::identity::file::check_validity(
+                &self.profile.sources.certificate,
+                identity.certificate(),
+                self.clock.now(),
+            )?;
             Ok(self
                 .client
                 .create_session(&self.profile.params, identity.as_ref())

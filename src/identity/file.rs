@@ -528,6 +528,26 @@ pub(crate) fn check_leaf(
             kind: leaf.key_kind(),
         });
     }
+    check_validity(path, leaf, now)?;
+    let left = leaf.not_after() - now;
+    if left < time::Duration::days(EXPIRY_WARNING_DAYS) {
+        tracing::warn!(
+            certificate = %path.display(),
+            "certificate expires on {}, in {} hours; renew it soon",
+            rfc3339(leaf.not_after()),
+            left.whole_hours()
+        );
+    }
+    Ok(())
+}
+
+/// Whether `leaf` (loaded from `path`) is within its validity period at `now`. A long-running
+/// agent checks this before every signature, since a certificate can expire after loading.
+pub(crate) fn check_validity(
+    path: &Path,
+    leaf: &Certificate,
+    now: OffsetDateTime,
+) -> Result<(), IdentityError> {
     let not_before = rfc3339(leaf.not_before());
     let not_after = rfc3339(leaf.not_after());
     if now > leaf.not_after() {
@@ -543,14 +563,6 @@ pub(crate) fn check_leaf(
             not_before,
             not_after,
         });
-    }
-    let left = leaf.not_after() - now;
-    if left < time::Duration::days(EXPIRY_WARNING_DAYS) {
-        tracing::warn!(
-            certificate = %path.display(),
-            "certificate expires on {not_after}, in {} hours; renew it soon",
-            left.whole_hours()
-        );
     }
     Ok(())
 }

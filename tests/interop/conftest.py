@@ -1,5 +1,6 @@
 """Fixtures for the interop tests: the tessera binary, the stub endpoint, moto server."""
 
+import errno
 import json
 import os
 import socket
@@ -150,3 +151,37 @@ def moto_enforce_auth(moto_url):
     """From now on moto checks every signature."""
     request = urllib.request.Request(f"{moto_url}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"})
     urllib.request.urlopen(request, timeout=5)
+
+
+@pytest.fixture
+def full_filesystem(tmp_path):
+    """A directory on its own 64 KiB tmpfs that a filler file has filled up: every write that
+    needs a new block fails with ENOSPC. Mounting needs root (CI runs as root); elsewhere the
+    tests using it are skipped, and in CI that is a failure."""
+    mount_point = tmp_path / "full"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        message = f"cannot mount a small tmpfs to fill up: {mounted.stderr.strip()}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield _FullFilesystem(mount_point)
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+class _FullFilesystem:
+    def __init__(self, path):
+        self.path = path
+
+    def fill(self):
+        """Fills every free block; call after placing the files a test needs."""
+        with open(self.path / ".filler", "ab", buffering=0) as filler:
+            try:
+                while True:
+                    filler.write(b"\0" * 4096)
+            except OSError as error:
+                assert error.errno == errno.ENOSPC, error

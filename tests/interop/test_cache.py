@@ -96,6 +96,20 @@ def test_an_unusable_cache_directory_still_answers(tessera_bin, stub_factory, tm
     assert "cannot create directory" in result.stderr
 
 
+def test_a_full_cache_filesystem_still_answers_and_leaves_no_partial_entry(tessera_bin, stub_factory, full_filesystem):
+    stub = stub_factory()
+    cache = full_filesystem.path / "cache"
+    cache.mkdir(mode=0o700)
+    full_filesystem.fill()
+    for run in range(2):
+        result = _cached(tessera_bin, stub, cache)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["Version"] == 1
+        assert "No space left on device" in result.stderr, result.stderr
+        assert [p.name for p in cache.iterdir() if p.suffix != ".lock"] == [], "a partial cache entry was left"
+    assert len(stub.requests()) == 2
+
+
 def test_cache_none_always_calls_create_session(tessera_bin, stub_factory, tmp_path):
     stub = stub_factory()
     for _ in range(2):

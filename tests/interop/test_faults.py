@@ -3,7 +3,9 @@ credential-process, update and serve each show the documented outcome: one clear
 (nothing written), retries only where a retry can help, and serve recovering by itself with a
 backoff that does not hammer the endpoint. Requests are counted at the stub."""
 
+import datetime
 import http.client
+import os
 import re
 import socket
 import subprocess
@@ -12,7 +14,8 @@ import time
 
 import pytest
 
-from conftest import arn_args, clean_env, free_port, identity_args, run_tessera
+import pki_builder
+from conftest import CERTS, arn_args, clean_env, free_port, identity_args, run_tessera
 
 IDENTITY = identity_args("leaf-p256.pem", "leaf-p256.key")
 
@@ -114,10 +117,11 @@ def test_an_endpoint_that_accepts_and_never_answers_times_out(tessera_bin, tmp_p
     assert not credentials.exists()
 
 
-def _serve(tessera_bin, tmp_path, port):
-    args = [tessera_bin, "serve", *IDENTITY, *arn_args(), *endpoint_args(port), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+def _serve(tessera_bin, tmp_path, port, identity=IDENTITY):
+    args = [tessera_bin, "serve", *identity, *arn_args(), *endpoint_args(port), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
             "--token-dir", str(tmp_path / "tokens")]
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=clean_env())
+    with open(tmp_path / "serve.log", "w") as log:
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True, env=clean_env())
     process.address, process.admin = re.search(r"listening on http://(\S+) .*admin on http://(\S+)", process.stdout.readline()).groups()
     return process
 
@@ -188,6 +192,21 @@ def test_concurrent_update_writers_lose_nothing(tessera_bin, stub_factory, tmp_p
     assert leftovers(tmp_path) == []
 
 
+def test_update_on_a_full_filesystem_fails_cleanly_and_keeps_the_file(tessera_bin, stub_factory, full_filesystem):
+    stub = stub_factory()
+    credentials = full_filesystem.path / "credentials"
+    credentials.write_text("[keep]\naws_access_key_id = AKIAKEEP\naws_secret_access_key = keep\n")
+    before = credentials.read_bytes()
+    full_filesystem.fill()
+    out = run_tessera(tessera_bin, ["update", "--once", "--credentials-file", str(credentials), *IDENTITY, *arn_args(),
+                                    *endpoint_args(stub.port)])
+    assert out.returncode == 1 and "panicked" not in out.stderr
+    first = out.stderr.splitlines()[0]
+    assert str(credentials) in first and "No space left on device" in first, out.stderr
+    assert credentials.read_bytes() == before
+    assert sorted(p.name for p in full_filesystem.path.iterdir()) == [".filler", "credentials", "credentials.lock"]
+
+
 def test_sigterm_during_a_refresh_leaves_no_partial_file(tessera_bin, stub_factory, tmp_path):
     stub = stub_factory("--mode", "slow")
     credentials = tmp_path / "credentials"
@@ -218,3 +237,60 @@ def test_serve_facing_an_endpoint_that_never_answers_stays_up_and_backs_off(tess
     finally:
         serve.terminate()
         serve.wait(timeout=10)
+
+
+def _issue_leaf(directory, name, lifetime):
+    issuer_cert, issuer_key = pki_builder.load(CERTS / "intermediate.pem", CERTS / "intermediate.key")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert, key, _, _ = pki_builder.issue(directory / name, name, issuer_cert, issuer_key,
+                                        not_before=now - datetime.timedelta(minutes=1), not_after=now + lifetime)
+    return cert, key
+
+
+def _wait_ready(serve, timeout=15):
+    deadline = time.monotonic() + timeout
+    while _get(serve.admin, "/readyz")[0] != 200:
+        assert time.monotonic() < deadline, "serve did not become ready"
+        time.sleep(0.1)
+
+
+def _metric(serve, name):
+    _, metrics = _get(serve.admin, "/metrics")
+    return [line for line in metrics.splitlines() if line.startswith(name)]
+
+
+def test_a_certificate_expiring_while_serve_runs(tessera_bin, stub_factory, tmp_path):
+    stub = stub_factory()
+    cert, key = _issue_leaf(tmp_path, "leaf", datetime.timedelta(seconds=5))
+    serve = _serve(tessera_bin, tmp_path, stub.port, ["--certificate", str(cert), "--private-key", str(key)])
+    try:
+        _wait_ready(serve)
+        token = {"Authorization": (tmp_path / "tokens/default.token").read_text()}
+        status, body = _get(serve.address, "/v1/credentials/default", token)
+        assert status == 200 and len(stub.requests()) == 1, body
+        time.sleep(6)
+        os.utime(cert)  # the files "changed": serve refreshes now, with an expired certificate
+        deadline = time.monotonic() + 15
+        while 'state="degraded"} 1' not in "".join(_metric(serve, "tessera_credentials_health")):
+            assert time.monotonic() < deadline, _metric(serve, "tessera_credentials_health")
+            time.sleep(0.2)
+        # The last good credentials are still safe and still served; the service was not asked
+        # with a certificate it would refuse.
+        status, again = _get(serve.address, "/v1/credentials/default", token)
+        assert status == 200 and again == body
+        assert len(stub.requests()) == 1
+        assert _get(serve.admin, "/readyz")[0] == 200
+        # A renewed pair dropped in place is picked up without a restart.
+        renewed_cert, renewed_key = _issue_leaf(tmp_path, "renewed", datetime.timedelta(days=30))
+        os.replace(renewed_key, key)
+        os.replace(renewed_cert, cert)
+        deadline = time.monotonic() + 15
+        while 'state="fresh"} 1' not in "".join(_metric(serve, "tessera_credentials_health")):
+            assert time.monotonic() < deadline, _metric(serve, "tessera_credentials_health")
+            time.sleep(0.2)
+        assert len(stub.requests()) == 2
+    finally:
+        serve.terminate()
+        serve.wait(timeout=10)
+    log = (tmp_path / "serve.log").read_text()
+    assert re.search(r"refresh failed: certificate \S+leaf.pem expired on", log), log
