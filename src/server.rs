@@ -1,5 +1,5 @@
-//! The one inbound HTTP stack: hyper 1 (HTTP/1.1 and HTTP/2) over TCP, optionally rustls, with
-//! a connection limit, a header-read timeout, a body cap and an accept loop that stops on a
+//! The one inbound HTTP stack: hyper 1 over TCP (HTTP/1.1), optionally rustls (HTTP/2 or
+//! HTTP/1.1 by ALPN), with a connection limit, a header-read timeout, a body cap and an accept loop that stops on a
 //! shutdown signal. Handlers see a fully read [`Incoming`] request and return a [`Reply`].
 
 use std::convert::Infallible;
@@ -12,19 +12,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Time allowed for a client to send its headers (and for a TLS handshake).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// An HTTP/2 connection with no request in flight for this long is closed.
+pub const IDLE_TIMEOUT: Duration = HEADER_TIMEOUT;
 /// Connections served at once; further ones wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 1024;
 
@@ -206,19 +208,15 @@ pub async fn serve_streaming<H, F, B>(
         let tls = options.tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let service = service_fn(move |request| handler(request, peer));
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT);
+            let service = move |request| handler(request, peer);
+            // The protocol is fixed before the first byte (ALPN on TLS, else HTTP/1.1): sniffing
+            // for an HTTP/2 preface would wait, with no timeout, on a client that sends nothing.
             let result = match tls {
                 Some(acceptor) => {
                     match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
-                            builder
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await
+                            let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                            serve_connection(TokioIo::new(stream), service, http2).await
                         }
                         Ok(Err(error)) => {
                             tracing::debug!(%peer, "TLS handshake failed: {error}");
@@ -227,16 +225,92 @@ pub async fn serve_streaming<H, F, B>(
                         Err(_) => return,
                     }
                 }
-                None => {
-                    builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await
-                }
+                None => serve_connection(TokioIo::new(stream), service, false).await,
             };
             if let Err(error) = result {
                 tracing::debug!(%peer, "connection ended: {error}");
             }
         });
+    }
+}
+
+/// Serves one connection. HTTP/1.1: the header-read timeout also closes a connection that
+/// sends nothing, and an idle keep-alive one. HTTP/2 has no such timeout, so the connection is
+/// shut down gracefully once no request has been in flight for [`IDLE_TIMEOUT`], and closed if
+/// that takes longer than [`HEADER_TIMEOUT`].
+async fn serve_connection<I, H, F, B>(io: I, handler: H, http2: bool) -> Result<(), hyper::Error>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    H: Fn(http::Request<hyper::body::Incoming>) -> F + Send + 'static,
+    F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if !http2 {
+        return http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .serve_connection(io, service_fn(handler))
+            .await;
+    }
+    let (in_flight, mut activity) = watch::channel(0usize);
+    let counted = move |request| {
+        let guard = InFlight::start(in_flight.clone());
+        let response = handler(request);
+        async move {
+            let response = response.await;
+            drop(guard);
+            response
+        }
+    };
+    let connection = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .serve_connection(io, service_fn(counted));
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => return result,
+        () = idle(&mut activity) => {
+            tracing::debug!("closing an idle HTTP/2 connection");
+            connection.as_mut().graceful_shutdown();
+        }
+    }
+    // A client that never finished the HTTP/2 handshake does not take part in a graceful
+    // shutdown either; it is dropped after the grace period.
+    match tokio::time::timeout(HEADER_TIMEOUT, connection).await {
+        Ok(result) => result,
+        Err(_) => Ok(()),
+    }
+}
+
+/// Counts one request in flight until dropped (also when the client resets the stream).
+struct InFlight(watch::Sender<usize>);
+
+impl InFlight {
+    fn start(counter: watch::Sender<usize>) -> Self {
+        counter.send_modify(|n| *n += 1);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// Completes once the in-flight count has stayed at zero for [`IDLE_TIMEOUT`].
+async fn idle(activity: &mut watch::Receiver<usize>) {
+    loop {
+        let busy = *activity.borrow_and_update() > 0;
+        let changed = activity.changed();
+        if busy {
+            if changed.await.is_err() {
+                return std::future::pending().await;
+            }
+        } else if tokio::time::timeout(IDLE_TIMEOUT, changed).await.is_err() {
+            return;
+        }
     }
 }
 

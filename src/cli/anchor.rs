@@ -93,6 +93,7 @@ pub(super) fn run(args: AnchorArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    super::raise_open_file_limit();
     super::server_runtime()?.block_on(async move {
         let listener = local_anchor::bind(args.listen, args.insecure_allow_remote).await?;
         let scheme = if tls.is_some() { "https" } else { "http" };

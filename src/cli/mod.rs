@@ -150,6 +150,16 @@ fn one_line(error: &anyhow::Error) -> String {
     format!("{error:#}").replace(['\n', '\r'], " ")
 }
 
+/// Raises this process's open-file soft limit to its hard limit, so a listener can hold
+/// [`crate::server::MAX_CONNECTIONS`] connections (the usual soft limit is 1024 descriptors in
+/// all). Only the listening commands call it: `exec` would pass a raised limit to its child.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!("open-file limit: {limit}"),
+        Err(error) => tracing::warn!("cannot raise the open-file limit: {error}"),
+    }
+}
+
 /// A multi-threaded runtime for long-running servers.
 fn server_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()

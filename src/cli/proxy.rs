@@ -133,6 +133,7 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
         )
     })?;
     let client_options = super::args::default_client_options(true);
+    super::raise_open_file_limit();
     let runtime = super::server_runtime()?;
     runtime.block_on(async move {
         let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -282,6 +282,7 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("no token directory: pass --token-dir")?;
     crate::files::create_private_dir(&token_dir)?;
 
+    super::raise_open_file_limit();
     super::server_runtime()?.block_on(async move {
         let terminated = super::local_anchor::shutdown_signal();
         tokio::pin!(terminated);

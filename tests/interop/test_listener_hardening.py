@@ -1,17 +1,22 @@
 """Listener hardening on the IMDS/ECS listener (serve), the local anchor and the proxy: an
-oversize header, a slow (slowloris) header, an oversize body. Each is refused and the listener
-keeps serving."""
+oversize header, a slow (slowloris) header, an oversize body, connections that send nothing
+(plain, TLS with HTTP/1.1, TLS with HTTP/2) and the connection limit. Each is refused or cut off
+and the listener keeps serving."""
 
+import resource
 import socket
+import ssl
 import time
 import urllib.request
 
 import pytest
 
 from conftest import free_port
+from test_anchor import Anchor
 from test_serve import request, stack, start_anchor  # noqa: F401  (stack is a fixture)
 
 HEADER_TIMEOUT_SECONDS = 10
+MAX_CONNECTIONS = 1024  # src/server.rs
 
 
 def raw_exchange(address, payload, read_timeout=15):
@@ -83,3 +88,77 @@ def test_an_oversize_body_gets_413_from_the_anchor(anchor_address):
     assert status_of(response) == 413, response[:300]
     with urllib.request.urlopen(f"http://{anchor_address}/metrics", timeout=5) as answer:
         assert answer.status == 200
+
+
+def seconds_until_closed(connection, limit):
+    """Reads (discarding) until the server closes; returns how long that took, or None."""
+    started = time.monotonic()
+    connection.settimeout(1)
+    while time.monotonic() - started < limit:
+        try:
+            if connection.recv(65536) == b"":
+                return time.monotonic() - started
+        except (socket.timeout, TimeoutError, ssl.SSLWantReadError):
+            continue
+        except (ConnectionResetError, ssl.SSLError):
+            return time.monotonic() - started
+    return None
+
+
+def test_a_connection_that_sends_nothing_is_closed(stack):
+    host, port = stack.address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        closed = seconds_until_closed(connection, HEADER_TIMEOUT_SECONDS + 10)
+    assert closed is not None and closed <= HEADER_TIMEOUT_SECONDS + 2, closed
+
+
+@pytest.mark.parametrize("alpn,limit", [("http/1.1", HEADER_TIMEOUT_SECONDS), ("h2", 2 * HEADER_TIMEOUT_SECONDS)])
+def test_a_tls_connection_that_sends_nothing_after_the_handshake_is_closed(tessera_bin, tmp_path, alpn, limit):
+    # HTTP/2: idle for the idle timeout, then a grace period for the (never finished) handshake.
+    anchor = Anchor(tessera_bin, tmp_path, tls=True)
+    try:
+        host, port = anchor.url.removeprefix("https://").rsplit(":", 1)
+        context = ssl.create_default_context(cafile=anchor.cafile)
+        context.set_alpn_protocols([alpn])
+        with context.wrap_socket(socket.create_connection((host, int(port)), timeout=5), server_hostname="localhost") as tls:
+            assert tls.selected_alpn_protocol() == alpn
+            closed = seconds_until_closed(tls, limit + 15)
+        assert closed is not None and closed <= limit + 2, closed
+    finally:
+        anchor.stop()
+
+
+def test_the_connection_limit_queues_the_excess_and_frees_slots(stack):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = MAX_CONNECTIONS + 256
+    assert hard == resource.RLIM_INFINITY or hard >= needed, f"the open-file hard limit {hard} is below {needed}"
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, needed), hard))
+    host, port = stack.address.rsplit(":", 1)
+    probe = b"GET /latest/meta-data/ HTTP/1.1\r\nHost: 169.254.169.254\r\n\r\n"
+    held = []
+    try:
+        # Every slot is taken by a served keep-alive connection (the server raised its own
+        # open-file limit to hold them all).
+        for _ in range(MAX_CONNECTIONS):
+            connection = socket.create_connection((host, int(port)), timeout=5)
+            held.append(connection)
+            connection.sendall(probe)
+            assert connection.recv(65536).startswith(b"HTTP/1.1 401"), "a connection within the limit was not served"
+        # One more waits in the backlog, unanswered ...
+        extra = socket.create_connection((host, int(port)), timeout=5)
+        held.append(extra)
+        extra.sendall(probe)
+        extra.settimeout(2)
+        with pytest.raises((socket.timeout, TimeoutError)):
+            extra.recv(65536)
+        # ... the admin listener has its own slots and still answers ...
+        with urllib.request.urlopen(f"http://{stack.admin}/healthz", timeout=5) as response:
+            assert response.status == 200
+        # ... and is served as soon as a slot frees.
+        held.pop(0).close()
+        extra.settimeout(5)
+        assert extra.recv(65536).startswith(b"HTTP/1.1 401")
+    finally:
+        for connection in held:
+            connection.close()
+    assert request(stack, "PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "60"})[0] == 200
