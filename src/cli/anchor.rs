@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::local_anchor::{self, DEFAULT_LISTEN};
+use crate::anchor::config::AnchorConfig;
 use crate::anchor::upstream::UpstreamSts;
 use crate::clock::{Clock, SystemClock};
 use crate::http::build_client;
@@ -58,8 +59,13 @@ pub struct AnchorArgs {
 pub(super) fn run(args: AnchorArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let now = clock.now();
+    // A broken config is reported before anything is created on disk.
+    let config = match args.config.as_deref() {
+        Some(path) => Some((path, AnchorConfig::read(path)?)),
+        None => None,
+    };
     let ca = local_anchor::ensure_ca(&args.ca_dir, now)?;
-    let state = local_anchor::load_state(args.config.as_deref(), &ca)?;
+    let state = local_anchor::load_state(config, &ca)?;
     let tls = if args.tls {
         Some(local_anchor::tls(
             &ca,

@@ -168,6 +168,12 @@ impl RequestArgs {
         let profile = match name {
             Some(name) => {
                 let path = self.config_path()?;
+                if self.config.is_none() && !path.exists() {
+                    anyhow::bail!(
+                        "--profile {name}: there is no config file at {}; create it or pass --config",
+                        path.display()
+                    );
+                }
                 ConfigFile::read(&path)?.profile(name, &path)?
             }
             None => ProfileSettings::default(),

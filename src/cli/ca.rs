@@ -30,8 +30,8 @@ enum CaCommand {
         /// Key type: rsa2048, rsa3072, rsa4096, p256, p384.
         #[arg(long, default_value_t = KeyType::P256)]
         key_type: KeyType,
-        /// Validity in days.
-        #[arg(long, default_value_t = pki::DEFAULT_CA_DAYS)]
+        /// Validity in days (1 to 36525).
+        #[arg(long, default_value_t = pki::DEFAULT_CA_DAYS, value_parser = clap::value_parser!(i64).range(1..=36525))]
         days: i64,
         /// Overwrite existing CA keys.
         #[arg(long)]
@@ -48,8 +48,8 @@ enum CaCommand {
         /// Subject alternative name: dns:NAME, uri:URI, email:ADDRESS or ip:ADDRESS (repeatable).
         #[arg(long)]
         san: Vec<String>,
-        /// Validity in days.
-        #[arg(long, default_value_t = pki::DEFAULT_LEAF_DAYS)]
+        /// Validity in days (1 to 36525).
+        #[arg(long, default_value_t = pki::DEFAULT_LEAF_DAYS, value_parser = clap::value_parser!(i64).range(1..=36525))]
         days: i64,
         /// Key type: rsa2048, rsa3072, rsa4096, p256, p384.
         #[arg(long, default_value_t = KeyType::P256, conflicts_with = "public_key")]

@@ -46,14 +46,21 @@ pub struct ExecArgs {
 
 pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let resolved = args.request.resolve()?;
-    let region = resolved.region.clone();
-    let role_arn = resolved.params.role_arn.as_str().to_owned();
-    let provider = Arc::new(RolesAnywhereProvider::new(resolved, clock.clone())?);
     let (program, rest) = args
         .command
         .split_first()
         .context("no command given after --")?;
+    // A mistyped command is reported before credentials are fetched for it.
+    which::which(program).with_context(|| {
+        format!(
+            "cannot run {}: not found or not executable (looked in PATH)",
+            program.to_string_lossy()
+        )
+    })?;
+    let resolved = args.request.resolve()?;
+    let region = resolved.region.clone();
+    let role_arn = resolved.params.role_arn.as_str().to_owned();
+    let provider = Arc::new(RolesAnywhereProvider::new(resolved, clock.clone())?);
     let mut child = tokio::process::Command::new(program);
     child.args(rest);
     for name in CLEARED {

@@ -21,6 +21,11 @@ pub struct HealthArgs {
 }
 
 pub(super) fn run(args: HealthArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        matches!(args.url.scheme_str(), Some("http" | "https")) && args.url.host().is_some(),
+        "--url '{}' is not an http:// or https:// URL with a host",
+        args.url
+    );
     let options = ClientOptions {
         needs_tls: args.url.scheme_str() == Some("https"),
         ..super::args::default_client_options(false)

@@ -132,6 +132,11 @@ pub(super) fn run(args: KeyArgs) -> anyhow::Result<()> {
             Ok(())
         }
         KeyCommand::SetPassphrase { key_file } => {
+            anyhow::ensure!(
+                key_file.is_file(),
+                "--for {}: no such file; give the encrypted key file the passphrase opens",
+                key_file.display()
+            );
             let passphrase = match std::env::var("TESSERA_KEY_PASSPHRASE") {
                 Ok(value) => SecretString::new(value),
                 Err(_) if std::io::stdin().is_terminal() => SecretString::new(

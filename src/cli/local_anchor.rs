@@ -38,14 +38,18 @@ pub(super) fn ensure_ca(dir: &Path, now: OffsetDateTime) -> anyhow::Result<Local
     Ok(ca)
 }
 
-/// The configuration: `config` if given, else the default for the local CA.
-pub(super) fn load_state(config: Option<&Path>, ca: &LocalCa) -> anyhow::Result<AnchorState> {
+/// The configuration: `config` (its path and parsed contents) if given, else the default for
+/// the local CA.
+pub(super) fn load_state(
+    config: Option<(&Path, AnchorConfig)>,
+    ca: &LocalCa,
+) -> anyhow::Result<AnchorState> {
     Ok(match config {
-        Some(path) => {
+        Some((path, config)) => {
             let base = path
                 .parent()
                 .map_or_else(|| PathBuf::from("."), Path::to_owned);
-            AnchorConfig::read(path)?.load(&base)?
+            config.load(&base)?
         }
         None => {
             let crl = ca.crl_path();

@@ -45,7 +45,7 @@ pub struct ServeArgs {
     #[arg(long)]
     imds_v1: bool,
     /// IP TTL / hop limit of responses; 1 keeps them on this host.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=255))]
     hop_limit: u32,
     /// Allow a non-loopback --listen address (tokens are then required everywhere).
     #[arg(long)]
@@ -173,6 +173,7 @@ fn build_profiles(
             (None, Some(old)) => old.profile.ecs_token.clone(),
             (None, None) => {
                 let token = crate::secret::random_token()?;
+                crate::files::create_private_dir(token_dir)?;
                 crate::files::write_atomic(&token_file, token.expose_secret().as_bytes(), 0o600)?;
                 token
             }
@@ -280,7 +281,6 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .or_else(default_token_dir)
         .context("no token directory: pass --token-dir")?;
-    crate::files::create_private_dir(&token_dir)?;
 
     super::raise_open_file_limit();
     super::server_runtime()?.block_on(async move {

@@ -50,6 +50,27 @@ fn credentials_path(flag: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 /// Rewrites `profile` in `path` under `<path>.lock`.
+/// Refuses, before any CreateSession, a profile name the file format cannot hold and a
+/// credentials file that cannot be updated (a directory, unreadable, not UTF-8).
+fn check_target(path: &Path, profile: &str) -> anyhow::Result<()> {
+    if profile.is_empty() || profile.trim() != profile || profile.contains(['[', ']', '\n', '\r']) {
+        anyhow::bail!(
+            "--aws-profile {profile:?} cannot be a section name in {}; use letters, digits and '-', '_' or '.'",
+            path.display()
+        );
+    }
+    match std::fs::read_to_string(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "cannot read the credentials file {} (--credentials-file)",
+                path.display()
+            )
+        }),
+    }
+}
+
 fn write_profile(path: &Path, profile: &str, credentials: &Credentials) -> anyhow::Result<()> {
     let lock_target = PathBuf::from(format!("{}.lock", path.display()));
     let _lock = CacheEntry::lock_file(&lock_target)?;
@@ -77,6 +98,7 @@ pub(super) fn run(args: UpdateArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let path = credentials_path(args.credentials_file.clone())
         .context("no credentials file: pass --credentials-file or set HOME")?;
+    check_target(&path, &args.aws_profile)?;
     let resolved = args.request.resolve()?;
     let label = resolved
         .name

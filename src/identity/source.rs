@@ -49,7 +49,12 @@ pub fn load(
     passphrase: &Passphrase,
     now: OffsetDateTime,
 ) -> Result<Arc<dyn Signer>, IdentityError> {
-    match sources.private_key.as_deref() {
+    // A `pkcs11:` certificate without --private-key names the token key as well.
+    let key = sources
+        .private_key
+        .as_deref()
+        .or_else(|| is_pkcs11(&sources.certificate).then_some(sources.certificate.as_path()));
+    match key {
         Some(key) if is_pkcs11(key) => token_identity(key, sources, now),
         Some(key) if is_tpm_key(key) => tpm_identity(key, sources, passphrase, now),
         _ => Ok(Arc::new(FileIdentity::load(sources, passphrase, now)?)),

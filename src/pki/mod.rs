@@ -101,6 +101,9 @@ pub enum PkiError {
     /// A serial number is malformed.
     #[error("serial '{0}' is not a hex or decimal serial number")]
     BadSerial(String),
+    /// The subject common name is empty or only spaces.
+    #[error("--cn must not be empty; give the workload's name")]
+    EmptyCommonName,
     /// A name that cannot be a file name.
     #[error("--name '{0}' must be letters, digits, '.', '_' or '-'")]
     BadName(String),
@@ -285,6 +288,9 @@ impl LocalCa {
                 })
                 .collect(),
         };
+        if options.common_name.trim().is_empty() {
+            return Err(PkiError::EmptyCommonName);
+        }
         if stem.is_empty()
             || stem.starts_with('.')
             || !stem

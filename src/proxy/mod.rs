@@ -108,9 +108,16 @@ impl ProxySettings {
         let upstream = config
             .upstream
             .as_deref()
-            .map(|u| {
-                u.parse::<Uri>()
-                    .map_err(|_| format!("proxy upstream '{u}' is not a URL"))
+            .map(|u| match u.parse::<Uri>() {
+                Ok(uri)
+                    if matches!(uri.scheme_str(), Some("http" | "https"))
+                        && uri.host().is_some() =>
+                {
+                    Ok(uri)
+                }
+                _ => Err(format!(
+                    "proxy upstream '{u}' is not an http:// or https:// URL with a host"
+                )),
             })
             .transpose()?;
         let strip_headers = config
