@@ -70,6 +70,8 @@ const CASES: &[Case] = &[
         "is encrypted and no passphrase was given", 1),
     case("encrypted key with a crafted KDF cost", "credential-process --certificate @leaf-p256.pem --private-key @leaf-p256.costly-pbkdf2.key --pkcs8-password test-passphrase $ARNS $OFFLINE",
         "asks for 10000001 PBKDF2 iterations (limit 10000000)", 1),
+    case("PKCS#12 with a crafted MAC cost", "credential-process --certificate %costly-mac.p12 --pkcs8-password test-passphrase $ARNS $OFFLINE",
+        "asks for 10000001 MAC iterations (limit 10000000)", 1),
     case("Ed25519 key", "credential-process --certificate @leaf-ed25519.pem --private-key @leaf-ed25519.key $ARNS $OFFLINE",
         "Ed25519 keys are not supported; use RSA (2048–8192 bits) or ECDSA P-256/P-384", 1),
     case("P-521 key", "credential-process --certificate @leaf-p521.pem --private-key @leaf-p521.key $ARNS $OFFLINE",
@@ -198,6 +200,10 @@ impl Scratch {
         write("good.toml", b"[profiles.a]\nregion = \"us-east-1\"\n");
         write("badanchor.toml", b"not = [valid\n");
         write("anchor-unknown.toml", b"[[trust_anchors]]\nname = \"x\"\n");
+        write(
+            "costly-mac.p12",
+            &with_mac_iterations(&read("leaf-rsa.p12"), 10_000_001),
+        );
         fs::create_dir(root.join("dir")).expect("mkdir");
         let ca = root.join("ca").display().to_string();
         let init = Command::new(env!("CARGO_BIN_EXE_tessera"))
@@ -261,6 +267,15 @@ impl Scratch {
         let root = self.dir.path().display().to_string();
         expected.replace('%', &format!("{root}/"))
     }
+}
+
+/// A PKCS#12 file re-encoded to ask for `iterations` MAC iterations (the MAC itself is then
+/// wrong, which does not matter: the cost must be refused before any MAC is computed).
+fn with_mac_iterations(pfx: &[u8], iterations: i32) -> Vec<u8> {
+    use pkcs8::der::{Decode, Encode};
+    let mut pfx = pkcs12::pfx::Pfx::from_der(pfx).expect("a PKCS#12 fixture");
+    pfx.mac_data.as_mut().expect("MAC data").iterations = iterations;
+    pfx.to_der().expect("re-encode")
 }
 
 fn fixture_path(name: &str) -> String {

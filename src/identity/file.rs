@@ -203,6 +203,14 @@ pub enum IdentityError {
         /// The cost, in words.
         cost: String,
     },
+    /// A PKCS#12 file's MAC would take too long to check.
+    #[error("PKCS#12 file {} asks for {iterations} MAC iterations (limit {MAX_PBKDF2_ITERATIONS}); re-export it (openssl pkcs12 -export -iter 2048 -maciter)", path.display())]
+    Pkcs12TooCostly {
+        /// The file.
+        path: PathBuf,
+        /// The iterations it asks for.
+        iterations: i32,
+    },
     /// The passphrase did not decrypt the key.
     #[error("private key {} could not be decrypted: wrong passphrase, or an encryption scheme other than PBES2 (PBKDF2/scrypt with AES-CBC)", path.display())]
     WrongPassphrase {
@@ -791,6 +799,25 @@ fn looks_like_pkcs12(bytes: &[u8]) -> bool {
     }
 }
 
+/// Refuses a PFX whose MAC asks for more iterations than [`MAX_PBKDF2_ITERATIONS`], before
+/// any password is tried: each attempt would spend them. A PFX that does not decode is left to
+/// the full parser, which says what is wrong with it.
+fn check_pkcs12_mac_cost(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
+    use pkcs8::der::Decode;
+    let Ok(pfx) = pkcs12::pfx::Pfx::from_der(bytes) else {
+        return Ok(());
+    };
+    match pfx.mac_data {
+        Some(mac) if u32::try_from(mac.iterations).unwrap_or(u32::MAX) > MAX_PBKDF2_ITERATIONS => {
+            Err(IdentityError::Pkcs12TooCostly {
+                path: path.to_owned(),
+                iterations: mac.iterations,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 fn open_pkcs12(
     path: &Path,
     bytes: &[u8],
@@ -799,6 +826,7 @@ fn open_pkcs12(
     use p12_keystore::error::Error as P12Error;
     use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
 
+    check_pkcs12_mac_cost(path, bytes)?;
     let open = |password: &str| KeyStore::from_pkcs12(bytes, password, Pkcs12ImportPolicy::Strict);
     let store = match open("") {
         Ok(store) => store,
