@@ -276,6 +276,18 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
             "--listen/--admin-listen {addr} is not a loopback address; pass --allow-remote to serve other hosts (tokens are then required)"
         );
     }
+    // Checked before any key is loaded, so the error is the first thing printed.
+    if let Some(name) = &args.imds_profile {
+        let labels: Vec<String> = profile_names(&args)?
+            .into_iter()
+            .map(|n| n.unwrap_or_else(|| FLAGS_PROFILE.to_owned()))
+            .collect();
+        anyhow::ensure!(
+            labels.contains(name),
+            "--imds-profile {name} is not one of the served profiles ({})",
+            labels.join(", ")
+        );
+    }
     let token_dir = args
         .token_dir
         .clone()
@@ -288,13 +300,7 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         tokio::pin!(terminated);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (mut running, region) = build_profiles(&args, &token_dir, &clock, &BTreeMap::new(), &stopped)?;
-        let imds_profile = match &args.imds_profile {
-            Some(name) => {
-                anyhow::ensure!(running.contains_key(name), "--imds-profile {name} is not one of the served profiles");
-                name.clone()
-            }
-            None => running.keys().next().cloned().unwrap_or_default(),
-        };
+        let imds_profile = args.imds_profile.clone().or_else(|| running.keys().next().cloned()).unwrap_or_default();
         let extra_hosts = if args.allow_remote { vec![args.listen.ip().to_string()] } else { Vec::new() };
         let options = ServeOptions { imds_profile, imds_v1: args.imds_v1, extra_hosts, region };
         let agent = Arc::new(Agent::new(served(&running), options, clock.clone()));

@@ -13,6 +13,7 @@ import pytest
 
 from conftest import free_port
 from test_anchor import Anchor
+from test_proxy import start_env_proxy
 from test_serve import request, stack, start_anchor  # noqa: F401  (stack is a fixture)
 
 HEADER_TIMEOUT_SECONDS = 10
@@ -49,8 +50,18 @@ def anchor_address(tessera_bin, tmp_path):
     anchor.stop()
 
 
-def test_a_one_megabyte_header_is_refused_by_imds_and_the_anchor(stack, anchor_address):
-    for address in (stack.address, anchor_address):
+@pytest.fixture
+def proxy_address(tessera_bin, tmp_path):
+    """A signing proxy (static credentials) whose upstream refuses connections: these requests
+    must be dealt with before anything is forwarded."""
+    proxy = start_env_proxy(tessera_bin, tmp_path, "http://127.0.0.1:9", "not-a-real-secret")
+    yield proxy.address
+    proxy.terminate()
+    proxy.wait(timeout=10)
+
+
+def test_a_one_megabyte_header_is_refused_by_imds_the_anchor_and_the_proxy(stack, anchor_address, proxy_address):
+    for address in (stack.address, anchor_address, proxy_address):
         response = raw_exchange(address, b"GET /latest/meta-data/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * (1024 * 1024) + b"\r\n\r\n")
         assert status_of(response) in (None, 431), response[:200]
     assert request(stack, "PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "60"})[0] == 200
@@ -105,11 +116,16 @@ def seconds_until_closed(connection, limit):
     return None
 
 
-def test_a_connection_that_sends_nothing_is_closed(stack):
-    host, port = stack.address.rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=5) as connection:
-        closed = seconds_until_closed(connection, HEADER_TIMEOUT_SECONDS + 10)
-    assert closed is not None and closed <= HEADER_TIMEOUT_SECONDS + 2, closed
+def test_a_connection_that_sends_nothing_is_closed_by_imds_and_the_proxy(stack, proxy_address):
+    connections = [socket.create_connection((host, int(port)), timeout=5)
+                   for host, port in (address.rsplit(":", 1) for address in (stack.address, proxy_address))]
+    try:
+        for connection in connections:
+            closed = seconds_until_closed(connection, HEADER_TIMEOUT_SECONDS + 10)
+            assert closed is not None and closed <= HEADER_TIMEOUT_SECONDS + 2, closed
+    finally:
+        for connection in connections:
+            connection.close()
 
 
 @pytest.mark.parametrize("alpn,limit", [("http/1.1", HEADER_TIMEOUT_SECONDS), ("h2", 2 * HEADER_TIMEOUT_SECONDS)])
