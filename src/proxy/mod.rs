@@ -319,6 +319,34 @@ impl Proxy {
         }
     }
 
+    /// Without a token, anything that can reach the loopback port gets requests signed, web
+    /// pages included: a cross-site form or image request, or a DNS-rebinding page that names its
+    /// own host. Requests carrying a browser's Origin or Sec-Fetch-* headers are refused, and
+    /// with --upstream the Host must be a loopback name. CLIs and SDKs send neither.
+    fn check_caller(&self, headers: &http::HeaderMap) -> Result<(), &'static str> {
+        if self.settings.token.is_some() {
+            return Ok(());
+        }
+        if headers.contains_key(http::header::ORIGIN)
+            || headers.contains_key("sec-fetch-site")
+            || headers.contains_key("sec-fetch-mode")
+        {
+            return Err(
+                "requests from web browsers are refused; a browser app needs require-token",
+            );
+        }
+        let host = headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        if self.settings.upstream.is_some() && !crate::server::is_loopback_host(host) {
+            return Err(
+                "with an upstream, the Host must name this machine (localhost, 127.0.0.1 or [::1])",
+            );
+        }
+        Ok(())
+    }
+
     /// Forwards one request.
     pub async fn handle(&self, request: Request<hyper::body::Incoming>) -> Response<ProxyBody> {
         if let Some(token) = &self.settings.token {
@@ -331,6 +359,9 @@ impl Proxy {
             if !crate::secret::constant_time_eq(presented, expected.as_bytes()) {
                 return error(401, "this proxy requires 'Authorization: Bearer <token>'");
             }
+        }
+        if let Err(reason) = self.check_caller(request.headers()) {
+            return error(403, reason);
         }
         let (parts, body) = request.into_parts();
         let path_and_query = parts

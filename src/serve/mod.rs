@@ -90,28 +90,12 @@ pub struct Agent {
 /// Host header values every deployment accepts: loopback names and the link-local addresses
 /// SDKs use. Anything else is refused, so a DNS-rebinding page cannot read credentials.
 fn host_allowed(host: &str, extra: &[String]) -> bool {
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or_default()
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) {
-                h
-            } else {
-                host
-            }
-        })
-    };
-    matches!(
-        name,
-        "localhost"
-            | "::1"
-            | "169.254.169.254"
-            | "169.254.170.2"
-            | "169.254.170.23"
-            | "fd00:ec2::23"
-    ) || name
-        .parse::<std::net::Ipv4Addr>()
-        .is_ok_and(|ip| ip.is_loopback())
+    let name = crate::server::host_name(host);
+    crate::server::is_loopback_host(host)
+        || matches!(
+            name,
+            "169.254.169.254" | "169.254.170.2" | "169.254.170.23" | "fd00:ec2::23"
+        )
         || extra.iter().any(|e| e == name)
 }
 

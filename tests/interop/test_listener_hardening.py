@@ -3,6 +3,7 @@ oversize header, a slow (slowloris) header, an oversize body, connections that s
 (plain, TLS with HTTP/1.1, TLS with HTTP/2) and the connection limit. Each is refused or cut off
 and the listener keeps serving."""
 
+import http.client
 import resource
 import socket
 import ssl
@@ -178,3 +179,42 @@ def test_the_connection_limit_queues_the_excess_and_frees_slots(stack):
         for connection in held:
             connection.close()
     assert request(stack, "PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "60"})[0] == 200
+
+
+def proxy_status(address, headers):
+    host, port = address.rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.putrequest("GET", "/bucket/key?Action=DeleteQueue", skip_host=True)
+    for name, value in headers.items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    response = connection.getresponse()
+    return response.status, response.read().decode()
+
+
+@pytest.mark.parametrize("case,headers", [
+    ("DNS rebinding: the page's own Host", {"Host": "evil.example:8080"}),
+    ("cross-site form post or fetch", {"Host": "127.0.0.1", "Origin": "http://evil.example"}),
+    ("cross-site image or link", {"Host": "localhost", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}),
+])
+def test_the_proxy_signs_nothing_for_a_web_page(proxy_address, case, headers):
+    status, body = proxy_status(proxy_address, headers)
+    assert status == 403, (case, body)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost:8080", "[::1]:8080"])
+def test_the_proxy_forwards_for_local_tools(proxy_address, host):
+    # The upstream refuses connections, so a forwarded request ends in 502.
+    status, body = proxy_status(proxy_address, {"Host": host})
+    assert status == 502, body
+
+
+def test_with_a_token_the_proxy_leaves_browsers_to_the_token(tessera_bin, tmp_path):
+    token = "0123456789abcdef0123456789abcdef"
+    proxy = start_env_proxy(tessera_bin, tmp_path, "http://127.0.0.1:9", "not-a-real-secret", ["--require-token", token])
+    try:
+        assert proxy_status(proxy.address, {"Host": "127.0.0.1", "Origin": "http://app.example"})[0] == 401
+        assert proxy_status(proxy.address, {"Host": "127.0.0.1", "Origin": "http://app.example", "Authorization": f"Bearer {token}"})[0] == 502
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
