@@ -1,6 +1,7 @@
-//! The one inbound HTTP stack: hyper 1 over TCP (HTTP/1.1), optionally rustls (HTTP/2 or
-//! HTTP/1.1 by ALPN), with a connection limit, a header-read timeout, a body cap and an accept loop that stops on a
-//! shutdown signal. Handlers see a fully read [`Incoming`] request and return a [`Reply`].
+//! The one inbound HTTP stack: hyper 1 over TCP (HTTP/1.1), optionally rustls (HTTP/2 or HTTP/1.1
+//! by ALPN), with a connection limit, a header-read timeout, a body cap and an accept loop that
+//! stops on a shutdown signal. Handlers see a fully read [`Incoming`] request and return a
+//! [`Reply`].
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -49,7 +49,6 @@ fn credentials_path(flag: Option<PathBuf>) -> Option<PathBuf> {
         .or_else(|| super::args::env_path("HOME").map(|home| home.join(".aws/credentials")))
 }
 
-/// Rewrites `profile` in `path` under `<path>.lock`.
 /// Refuses, before any CreateSession, a profile name the file format cannot hold and a
 /// credentials file that cannot be updated (a directory, unreadable, not UTF-8).
 fn check_target(path: &Path, profile: &str) -> anyhow::Result<()> {
@@ -71,6 +70,7 @@ fn check_target(path: &Path, profile: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Rewrites `profile` in `path` under `<path>.lock`.
 fn write_profile(path: &Path, profile: &str, credentials: &Credentials) -> anyhow::Result<()> {
     let lock_target = PathBuf::from(format!("{}.lock", path.display()));
     let _lock = CacheEntry::lock_file(&lock_target)?;
