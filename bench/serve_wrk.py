@@ -17,7 +17,7 @@ SETTLE_SECONDS = 2
 
 def start_serve(args):
     tmp = scratch("serve")
-    serve = Tessera(["serve", *args, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--token-dir", str(tmp / "tokens")], name="serve")
+    serve = Tessera(["serve", *args, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--token-dir", str(tmp / "tokens"), "--imds"], name="serve")
     serve.address, serve.admin = re.search(r"listening on http://(\S+) .*admin on http://(\S+)", serve.first_line).groups()
     serve.tokens = tmp / "tokens"
     wait_until(lambda: answers(f"http://{serve.admin}/readyz") and ready(serve), "serve ready")

@@ -19,7 +19,7 @@ use tessera::rolesanywhere::model::SessionParams;
 use tessera::rolesanywhere::sign::{canonical_query, canonical_request, sign_create_session};
 use tessera::rolesanywhere::verify::{verify, ReceivedRequest};
 use tessera::secret::SecretString;
-use tessera::serve::{Agent, ServeOptions, ServedProfile};
+use tessera::serve::{Agent, ImdsOptions, ServeOptions, ServedProfile};
 use tessera::server::Incoming;
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -162,10 +162,12 @@ fn serving(c: &mut Criterion) {
         ecs_token: SecretString::new("t".into()),
     };
     let options = ServeOptions {
-        imds_profile: "bench".into(),
-        imds_v1: true,
+        imds: Some(ImdsOptions {
+            profile: "bench".into(),
+            v1: true,
+            region: "us-east-1".into(),
+        }),
         extra_hosts: Vec::new(),
-        region: "us-east-1".into(),
     };
     let agent = Agent::new(
         BTreeMap::from([("bench".to_owned(), Arc::new(profile))]),

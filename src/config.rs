@@ -135,6 +135,9 @@ pub struct ConfigFile {
     /// Signing proxy listeners run by `serve`.
     #[serde(default)]
     pub proxies: Vec<ProxyListenerConfig>,
+    /// The profile `serve` answers IMDS for; IMDS is off without it (or `--imds`).
+    #[serde(default)]
+    pub imds: Option<String>,
 }
 
 fn default_max_buffered_body() -> usize {
@@ -241,6 +244,28 @@ pub enum ConfigError {
     /// A timeout is not a positive number.
     #[error("--{0} must be a positive number of seconds")]
     Timeout(&'static str),
+    /// A profile name that could not be a file name or a metrics label.
+    #[error("profile name '{}' in {} is invalid: {PROFILE_NAME_RULE}", crate::text::printable(name, 80), path.display())]
+    InvalidProfileName {
+        /// The name.
+        name: String,
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// What a profile name may be, as said in errors.
+pub const PROFILE_NAME_RULE: &str =
+    "use 1-64 of A-Z, a-z, 0-9, '.', '_' and '-', not starting with '.'";
+
+/// Whether `name` can be a profile name. Security: names become file names (`<token-dir>/NAME.token`)
+/// and metrics labels, so `../x` or a quote must never get that far.
+pub fn is_valid_profile_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 impl ConfigFile {
@@ -254,6 +279,18 @@ impl ConfigFile {
             path: path.to_owned(),
             message: e.message().replace('\n', " "),
         })?;
+        let names = file.profiles.keys();
+        let referenced = file.proxies.iter().filter_map(|p| p.profile.as_ref());
+        if let Some(bad) = names
+            .chain(referenced)
+            .chain(file.imds.as_ref())
+            .find(|n| !is_valid_profile_name(n))
+        {
+            return Err(ConfigError::InvalidProfileName {
+                name: bad.clone(),
+                path: path.to_owned(),
+            });
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         file.profiles = file
             .profiles

@@ -65,7 +65,14 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), FileE
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(io_error("create directory", dir))?;
+    // Missing parents get an explicit mode (not 0777 less the umask, which may be 000): private
+    // for private files.
+    let dir_mode = if mode & 0o077 == 0 { 0o700 } else { 0o755 };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(dir_mode)
+        .create(dir)
+        .map_err(io_error("create directory", dir))?;
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

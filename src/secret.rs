@@ -85,9 +85,43 @@ pub fn random_token() -> Result<SecretString, RandomError> {
     Ok(SecretString::new(hex::encode(random_bytes::<32>()?)))
 }
 
+/// Whether a `TESSERA_*` environment variable may carry a secret: a passphrase, PIN, token,
+/// password or AWS secret, or a key/certificate reference (a `pkcs11:` URI may hold
+/// `pin-value=`). `exec` keeps all of them from its child.
+pub fn is_secret_env(name: &str) -> bool {
+    const MARKERS: [&str; 7] = [
+        "PASSPHRASE",
+        "PIN",
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PRIVATE_KEY",
+        "CERTIFICATE",
+    ];
+    name.strip_prefix("TESSERA_")
+        .is_some_and(|rest| MARKERS.iter().any(|marker| rest.contains(marker)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_bearing_tessera_variables_are_recognised() {
+        for name in [
+            "TESSERA_KEY_PASSPHRASE",
+            "TESSERA_PKCS11_PIN",
+            "TESSERA_PROXY_TOKEN",
+            "TESSERA_ANCHOR_STS_SECRET_ACCESS_KEY",
+            "TESSERA_PRIVATE_KEY",
+            "TESSERA_CERTIFICATE",
+        ] {
+            assert!(is_secret_env(name), "{name}");
+        }
+        for name in ["TESSERA_PROFILE", "TESSERA_REGION", "AWS_REGION", "PIN"] {
+            assert!(!is_secret_env(name), "{name}");
+        }
+    }
 
     #[test]
     fn constant_time_eq_compares_whole_values() {

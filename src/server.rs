@@ -132,28 +132,6 @@ pub fn tls_acceptor(
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// The name in a Host header value, without its port: `[::1]:80` → `::1`, `localhost:8080` →
-/// `localhost`.
-pub fn host_name(host: &str) -> &str {
-    if let Some(rest) = host.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or_default();
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
-    }
-}
-
-/// Whether a Host header value names this machine's loopback: `localhost`, 127.0.0.0/8 or
-/// `::1`, with any port. A page using DNS rebinding sends its own name instead.
-pub fn is_loopback_host(host: &str) -> bool {
-    let name = host_name(host);
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// Listener options.
 #[derive(Clone, Default)]
 pub struct ListenOptions {

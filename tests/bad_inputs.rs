@@ -122,7 +122,12 @@ const CASES: &[Case] = &[
     case("serve: missing config", "serve --config /nonexistent.toml --all-profiles", "cannot read config /nonexistent.toml", 1),
     case("serve: missing --tokens-from directory", "serve $ID $ARNS $OFFLINE $LISTEN --tokens-from /nonexistent", "--tokens-from", 1),
     case("serve: token directory under a file", "serve $ID $ARNS $OFFLINE --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --token-dir %afile/x", "cannot create directory %afile/x", 1),
-    case("serve: --imds-profile not served", "serve $ID $ARNS $OFFLINE $LISTEN --imds-profile nosuch", "--imds-profile nosuch is not one of the served profiles", 1),
+    case("serve: a profile name with ../", "serve --config %escaping.toml --all-profiles $LISTEN", "profile name '../escaped' in", 1),
+    case("serve: a profile name with a quote and a line break", "serve --config %label.toml --all-profiles $LISTEN", "is invalid: use 1-64 of A-Z", 1),
+    case("--profile with a slash", "credential-process --profile ../x", "invalid value '../x' for '--profile <NAME>': use 1-64 of", 2),
+    case("serve: --imds profile not served", "serve $ID $ARNS $OFFLINE $LISTEN --imds=nosuch", "IMDS profile nosuch is not one of the served profiles", 1),
+    case("serve: --imds with --allow-remote", "serve $ID $ARNS $OFFLINE --listen 0.0.0.0:0 --admin-listen 127.0.0.1:0 --allow-remote --imds", "IMDS cannot authenticate its clients, so with --allow-remote every host", 1),
+    case("serve: --imds-v1 without --imds", "serve $ID $ARNS $OFFLINE $LISTEN --imds-v1", "--imds-v1 needs IMDS: pass --imds[=PROFILE] as well", 1),
     // proxy
     case("proxy: upstream that is not http(s)", "proxy $ID $ARNS $OFFLINE --listen 127.0.0.1:0 --upstream ftp://x", "proxy upstream 'ftp://x' is not an http:// or https:// URL", 1),
     case("proxy: header without a colon", "proxy $ID $ARNS $OFFLINE --listen 127.0.0.1:0 --upstream https://example.com --add-header nocolon", "nocolon", 1),
@@ -198,6 +203,14 @@ impl Scratch {
         write("bad.toml", b"[profile\nx=");
         write("unknown.toml", b"[profiles.a]\nbogus_key = 1\n");
         write("good.toml", b"[profiles.a]\nregion = \"us-east-1\"\n");
+        write(
+            "escaping.toml",
+            b"[profiles.\"../escaped\"]\nregion = \"us-east-1\"\n",
+        );
+        write(
+            "label.toml",
+            b"[profiles.\"a\\\"} 1\\nx\"]\nregion = \"us-east-1\"\n",
+        );
         write("badanchor.toml", b"not = [valid\n");
         write("anchor-unknown.toml", b"[[trust_anchors]]\nname = \"x\"\n");
         write(

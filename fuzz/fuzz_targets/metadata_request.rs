@@ -11,7 +11,7 @@ use tessera::credentials::provider::{CredentialProvider, ProvideFuture};
 use tessera::credentials::refresh::CredentialCache;
 use tessera::credentials::Credentials;
 use tessera::secret::SecretString;
-use tessera::serve::{Agent, ServeOptions, ServedProfile};
+use tessera::serve::{Agent, ImdsOptions, ServeOptions, ServedProfile};
 use tessera::server::Incoming;
 use time::macros::datetime;
 
@@ -57,10 +57,12 @@ fn agent() -> &'static Agent {
                 ecs_token: SecretString::new("ecs-token-0123456789".into()),
             };
             let options = ServeOptions {
-                imds_profile: "default".into(),
-                imds_v1: false,
+                imds: Some(ImdsOptions {
+                    profile: "default".into(),
+                    v1: false,
+                    region: "us-east-1".into(),
+                }),
                 extra_hosts: Vec::new(),
-                region: "us-east-1".into(),
             };
             let agent = Agent::new(BTreeMap::from([("default".to_owned(), Arc::new(profile))]), options, clock);
             (agent, runtime)

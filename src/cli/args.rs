@@ -10,11 +10,20 @@ use clap::Args;
 use crate::config::{ConfigFile, ProfileSettings, ResolvedProfile};
 use crate::secret::SecretString;
 
+/// A `--profile` value, checked as config files check their names.
+fn profile_name(value: &str) -> Result<String, String> {
+    if crate::config::is_valid_profile_name(value) {
+        Ok(value.to_owned())
+    } else {
+        Err(crate::config::PROFILE_NAME_RULE.to_owned())
+    }
+}
+
 /// What to ask Roles Anywhere for, with which identity, and how to reach it.
 #[derive(Debug, Args)]
 pub(super) struct RequestArgs {
     /// Profile to read from the config file.
-    #[arg(long, env = "TESSERA_PROFILE", value_name = "NAME")]
+    #[arg(long, env = "TESSERA_PROFILE", value_name = "NAME", value_parser = profile_name)]
     pub(super) profile: Option<String>,
 
     /// Config file with profiles (default: $XDG_CONFIG_HOME/tessera/config.toml).

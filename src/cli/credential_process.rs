@@ -12,10 +12,11 @@ use time::Duration;
 use super::args::RequestArgs;
 use crate::clock::{Clock, SystemClock};
 use crate::config::ResolvedProfile;
-use crate::credentials::file_cache::{CacheEntry, CacheKey, FileCache};
+use crate::credentials::cache_key::{identity_digest, CacheKey};
+use crate::credentials::file_cache::{CacheEntry, FileCache};
 use crate::credentials::keyring_cache::KeyringCache;
 use crate::credentials::Credentials;
-use crate::identity::source;
+use crate::identity::{source, Signer};
 
 /// Where credentials are kept between runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -78,20 +79,9 @@ pub(super) fn run(args: CredentialProcessArgs) -> anyhow::Result<()> {
             tracing::warn!("no cache directory (set TESSERA_CACHE_DIR or HOME); not caching");
             fetch(&profile, clock)?
         }
-        (CacheMode::File, Some(dir)) => {
-            cached(&profile, &FileCache::new(dir), &Store::File, clock)?
-        }
-        (CacheMode::Keyring, Some(dir)) => match KeyringCache::open() {
-            Ok(keyring) => cached(
-                &profile,
-                &FileCache::new(dir),
-                &Store::Keyring(keyring),
-                clock,
-            )?,
-            Err(error) => {
-                tracing::warn!("{error}; not caching");
-                fetch(&profile, clock)?
-            }
+        (mode, Some(dir)) => match open_cache(mode, dir) {
+            Some((cache, store)) => cached(&profile, &cache, &store, clock)?,
+            None => fetch(&profile, clock)?,
         },
     };
     let json = credentials.to_process_json();
@@ -108,9 +98,74 @@ fn cache_dir(flag: Option<PathBuf>) -> Option<PathBuf> {
     flag.or_else(|| super::args::xdg_path("XDG_CACHE_HOME", "tessera", ".cache/tessera"))
 }
 
+/// The cache directory (for entries or, with the keyring, for locks) and the store; `None`,
+/// after a warning, when either cannot be used.
+fn open_cache(mode: CacheMode, dir: PathBuf) -> Option<(FileCache, Store)> {
+    let cache = FileCache::open(dir)
+        .map_err(|error| tracing::warn!("{error:#}"))
+        .ok()?;
+    let store = match mode {
+        CacheMode::Keyring => Store::Keyring(
+            KeyringCache::open()
+                .map_err(|error| tracing::warn!("{error}; not caching"))
+                .ok()?,
+        ),
+        CacheMode::File | CacheMode::None => Store::File,
+    };
+    Some((cache, store))
+}
+
+/// The cache key: the digest of every identity input, every request parameter and, for an
+/// identity behind a passphrase or PIN, the certificate it proved itself with. Such an
+/// identity is unlocked here, so a wrong secret fails even when the cache is warm; it is
+/// returned for the refresh to reuse.
+fn cache_key(
+    profile: &ResolvedProfile,
+    clock: &dyn Clock,
+) -> anyhow::Result<(CacheKey, Option<Arc<dyn Signer>>)> {
+    let identity = identity_digest(&profile.sources, &profile.passphrase)?;
+    let unlocked = if identity.needs_unlock {
+        Some(source::load(
+            &profile.sources,
+            &profile.passphrase,
+            clock.now(),
+        )?)
+    } else {
+        None
+    };
+    let proven = unlocked
+        .as_ref()
+        .map(|signer| signer.certificate().fingerprint_sha256())
+        .unwrap_or_default();
+    let params = &profile.params;
+    let duration = params.duration_seconds.to_string();
+    let endpoint = profile.endpoint.to_string();
+    let key = CacheKey::new(&[
+        identity.digest.as_str().as_bytes(),
+        proven.as_bytes(),
+        params.trust_anchor_arn.as_str().as_bytes(),
+        params.profile_arn.as_str().as_bytes(),
+        params.role_arn.as_str().as_bytes(),
+        duration.as_bytes(),
+        params.role_session_name.as_deref().unwrap_or("").as_bytes(),
+        endpoint.as_bytes(),
+        profile.region.as_bytes(),
+    ]);
+    Ok((key, unlocked))
+}
+
 /// Calls CreateSession.
 fn fetch(profile: &ResolvedProfile, clock: Arc<dyn Clock>) -> anyhow::Result<Credentials> {
     let identity = source::load(&profile.sources, &profile.passphrase, clock.now())?;
+    fetch_with(profile, identity, clock)
+}
+
+/// Calls CreateSession with an identity already loaded.
+fn fetch_with(
+    profile: &ResolvedProfile,
+    identity: Arc<dyn Signer>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Credentials> {
     let client = profile.client(clock)?;
     let credentials =
         super::runtime()?.block_on(client.create_session(&profile.params, identity.as_ref()))?;
@@ -130,22 +185,10 @@ fn cached(
     store: &Store,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Credentials> {
-    // The key needs only the certificate, so a warm run never touches (or asks for) the key.
-    let certificate = source::load_certificate(&profile.sources)?;
-    let params = &profile.params;
-    let duration = params.duration_seconds.to_string();
-    let key = CacheKey::new(&[
-        &certificate.fingerprint_sha256(),
-        params.trust_anchor_arn.as_str(),
-        params.profile_arn.as_str(),
-        params.role_arn.as_str(),
-        &duration,
-        params.role_session_name.as_deref().unwrap_or(""),
-        &profile.endpoint.to_string(),
-        &profile.region,
-    ]);
+    // A warm run reads the identity's inputs but decrypts nothing, unless a secret locks it.
+    let (key, unlocked) = cache_key(profile, clock.as_ref())?;
     let entry = cache.entry(&key);
-    let session = Duration::seconds(i64::from(params.duration_seconds));
+    let session = Duration::seconds(i64::from(profile.params.duration_seconds));
     let fresh = |clock: &dyn Clock| match store.read(&entry, &key) {
         Ok(Some(credentials)) if credentials.is_fresh(clock.now(), session) => Some(credentials),
         Ok(_) => None,
@@ -171,7 +214,10 @@ fn cached(
     if let Some(credentials) = fresh(clock.as_ref()) {
         return Ok(credentials);
     }
-    let credentials = fetch(profile, clock)?;
+    let credentials = match unlocked {
+        Some(identity) => fetch_with(profile, identity, clock)?,
+        None => fetch(profile, clock)?,
+    };
     if let Err(error) = store.write(&entry, &key, &credentials) {
         tracing::warn!("{error:#}; the credentials were not cached");
     }

@@ -66,6 +66,12 @@ pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
     for name in CLEARED {
         child.env_remove(name);
     }
+    // Security: the child gets AWS credentials, never tessera's own secrets.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(crate::secret::is_secret_env) {
+            child.env_remove(name);
+        }
+    }
     // The JS and Rust SDKs read AWS_REGION, botocore AWS_DEFAULT_REGION; set whichever is unset.
     for name in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
         if std::env::var_os(name).is_none() {
@@ -91,11 +97,11 @@ pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
                 role_arn,
                 ecs_token: token.clone(),
             };
+            // Security: no IMDS. Its token is free to anyone, and this port is visible to every
+            // local user; only the child holds the ECS token.
             let options = ServeOptions {
-                imds_profile: "exec".into(),
-                imds_v1: false,
+                imds: None,
                 extra_hosts: Vec::new(),
-                region,
             };
             let agent = Arc::new(Agent::new(
                 BTreeMap::from([("exec".to_owned(), Arc::new(profile))]),

@@ -18,7 +18,7 @@ use crate::credentials::refresh::CredentialCache;
 use crate::http::build_client_for;
 use crate::proxy::{CredentialSource, Proxy, ProxyBody, ProxySettings};
 use crate::secret::SecretString;
-use crate::serve::{admin, Agent, ServeOptions, ServedProfile};
+use crate::serve::{admin, Agent, ImdsOptions, ServeOptions, ServedProfile};
 use crate::server::{self, ListenOptions};
 
 /// The name of a profile defined by flags alone.
@@ -38,16 +38,23 @@ pub struct ServeArgs {
     /// Address of the admin endpoint (/healthz, /readyz, /metrics).
     #[arg(long, env = "TESSERA_ADMIN_LISTEN", default_value = "127.0.0.1:9912")]
     admin_listen: SocketAddr,
-    /// The profile IMDS serves (default: the first).
-    #[arg(long, env = "TESSERA_IMDS_PROFILE", value_name = "NAME")]
-    imds_profile: Option<String>,
-    /// Also answer IMDSv1 (token-less) requests. Not allowed with --allow-remote.
+    /// Also serve IMDSv2 at /latest/ for PROFILE (default: the first served profile), as does
+    /// `imds = "PROFILE"` in the config file. IMDS has no client authentication: every local
+    /// process, of every user, gets that profile's credentials. Off by default.
+    #[arg(long, value_name = "PROFILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    imds: Option<String>,
+    /// Also answer IMDSv1 (token-less) requests. Needs IMDS; not allowed with --allow-remote.
     #[arg(long)]
     imds_v1: bool,
+    /// With --allow-remote, serve IMDS to every host that reaches --listen anyway.
+    #[arg(long)]
+    insecure_remote_imds: bool,
     /// IP TTL / hop limit of responses; 1 keeps them on this host.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=255))]
     hop_limit: u32,
-    /// Allow a non-loopback --listen address (tokens are then required everywhere).
+    /// Allow non-loopback --listen/--admin-listen addresses. ECS always requires its token; IMDS
+    /// is refused (it cannot authenticate clients) unless --insecure-remote-imds; the admin
+    /// endpoints hold no credentials and answer whoever reaches them.
     #[arg(long)]
     allow_remote: bool,
     /// Where each profile's ECS token is written as <profile>.token (0600).
@@ -150,16 +157,16 @@ fn build_profiles(
     clock: &Arc<dyn Clock>,
     previous: &BTreeMap<String, Running>,
     stop: &tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<(BTreeMap<String, Running>, String)> {
+) -> anyhow::Result<(BTreeMap<String, Running>, BTreeMap<String, String>)> {
     let mut running = BTreeMap::new();
-    let mut region = String::new();
+    let mut regions = BTreeMap::new();
     for name in profile_names(args)? {
         let label = name.clone().unwrap_or_else(|| FLAGS_PROFILE.to_owned());
         let settings = args.request.settings_for(name.as_deref())?;
         let resolved = args
             .request
             .resolve_settings(settings.clone(), name.as_deref())?;
-        region.clone_from(&resolved.region);
+        regions.insert(label.clone(), resolved.region.clone());
         if let Some(existing) = previous.get(&label).filter(|r| r.settings == settings) {
             running.insert(label, existing.clone());
             continue;
@@ -196,7 +203,7 @@ fn build_profiles(
             },
         );
     }
-    Ok((running, region))
+    Ok((running, regions))
 }
 
 /// Starts the config file's `[[proxies]]`, each signing with its profile's cache (so every
@@ -257,6 +264,46 @@ async fn start_proxies(
     Ok(started)
 }
 
+/// The profile IMDS serves, if any: `--imds[=PROFILE]`, else the config file's `imds`; checked
+/// against the served profiles and the remote-access rules.
+fn imds_profile(args: &ServeArgs) -> anyhow::Result<Option<String>> {
+    let labels: Vec<String> = profile_names(args)?
+        .into_iter()
+        .map(|n| n.unwrap_or_else(|| FLAGS_PROFILE.to_owned()))
+        .collect();
+    let chosen = match args.imds.as_deref() {
+        Some("") => labels.first().cloned(),
+        Some(name) => Some(name.to_owned()),
+        None if args.all_profiles || args.request.profile.is_some() => {
+            let path = args.request.config_path()?;
+            ConfigFile::read(&path)?.imds
+        }
+        None => None,
+    };
+    let Some(name) = chosen else {
+        anyhow::ensure!(
+            !args.imds_v1,
+            "--imds-v1 needs IMDS: pass --imds[=PROFILE] as well"
+        );
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        labels.contains(&name),
+        "IMDS profile {name} is not one of the served profiles ({})",
+        labels.join(", ")
+    );
+    anyhow::ensure!(
+        !(args.imds_v1 && args.allow_remote),
+        "--imds-v1 cannot be combined with --allow-remote: remote clients must use tokens"
+    );
+    anyhow::ensure!(
+        !args.allow_remote || args.insecure_remote_imds,
+        "IMDS cannot authenticate its clients, so with --allow-remote every host that reaches {} would get the credentials of profile {name}; serve ECS with tokens instead, or pass --insecure-remote-imds to accept that",
+        args.listen
+    );
+    Ok(Some(name))
+}
+
 fn served(running: &BTreeMap<String, Running>) -> BTreeMap<String, Arc<ServedProfile>> {
     running
         .iter()
@@ -266,10 +313,6 @@ fn served(running: &BTreeMap<String, Running>) -> BTreeMap<String, Arc<ServedPro
 
 pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    anyhow::ensure!(
-        !(args.imds_v1 && args.allow_remote),
-        "--imds-v1 cannot be combined with --allow-remote: remote clients must use tokens"
-    );
     for addr in [args.listen, args.admin_listen] {
         anyhow::ensure!(
             addr.ip().is_loopback() || args.allow_remote,
@@ -277,17 +320,7 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     // Checked before any key is loaded, so the error is the first thing printed.
-    if let Some(name) = &args.imds_profile {
-        let labels: Vec<String> = profile_names(&args)?
-            .into_iter()
-            .map(|n| n.unwrap_or_else(|| FLAGS_PROFILE.to_owned()))
-            .collect();
-        anyhow::ensure!(
-            labels.contains(name),
-            "--imds-profile {name} is not one of the served profiles ({})",
-            labels.join(", ")
-        );
-    }
+    let imds_profile = imds_profile(&args)?;
     let token_dir = args
         .token_dir
         .clone()
@@ -299,10 +332,14 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         let terminated = super::local_anchor::shutdown_signal();
         tokio::pin!(terminated);
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let (mut running, region) = build_profiles(&args, &token_dir, &clock, &BTreeMap::new(), &stopped)?;
-        let imds_profile = args.imds_profile.clone().or_else(|| running.keys().next().cloned()).unwrap_or_default();
+        let (mut running, regions) = build_profiles(&args, &token_dir, &clock, &BTreeMap::new(), &stopped)?;
+        let imds = imds_profile.map(|profile| ImdsOptions {
+            region: regions.get(&profile).cloned().unwrap_or_default(),
+            profile,
+            v1: args.imds_v1,
+        });
         let extra_hosts = if args.allow_remote { vec![args.listen.ip().to_string()] } else { Vec::new() };
-        let options = ServeOptions { imds_profile, imds_v1: args.imds_v1, extra_hosts, region };
+        let options = ServeOptions { imds, extra_hosts };
         let agent = Arc::new(Agent::new(served(&running), options, clock.clone()));
 
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -313,7 +350,10 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "tessera serve listening on http://{address} (IMDS and ECS), admin on http://{admin_address}")?;
-            writeln!(out, "IMDS: AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{address} (profile {})", agent.options.imds_profile)?;
+            match &agent.options.imds {
+                Some(imds) => writeln!(out, "IMDS: AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{address} (profile {}; every local process can read it)", imds.profile)?,
+                None => writeln!(out, "IMDS: off (--imds[=PROFILE] serves it to every local process)")?,
+            }
             for name in running.keys() {
                 writeln!(
                     out,

@@ -72,6 +72,10 @@ fn check_target(path: &Path, profile: &str) -> anyhow::Result<()> {
 
 /// Rewrites `profile` in `path` under `<path>.lock`.
 fn write_profile(path: &Path, profile: &str, credentials: &Credentials) -> anyhow::Result<()> {
+    // The directory first (a fresh machine has no ~/.aws): the lock lives beside the file.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::files::create_private_dir(dir)?;
+    }
     let lock_target = PathBuf::from(format!("{}.lock", path.display()));
     let _lock = CacheEntry::lock_file(&lock_target)?;
     let text = match std::fs::read_to_string(path) {
@@ -79,10 +83,10 @@ fn write_profile(path: &Path, profile: &str, credentials: &Credentials) -> anyho
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let updated = zeroize::Zeroizing::new(set_profile(&text, profile, credentials));
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::files::create_private_dir(dir)?;
-    }
+    let updated = zeroize::Zeroizing::new(
+        set_profile(&text, profile, credentials)
+            .with_context(|| format!("cannot update {}", path.display()))?,
+    );
     crate::files::write_atomic(path, updated.as_bytes(), 0o600)?;
     tracing::info!(
         file = %path.display(),

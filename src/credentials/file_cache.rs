@@ -7,6 +7,7 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+pub use super::cache_key::CacheKey;
 use super::Credentials;
 use crate::files::{create_private_dir, write_atomic, FileError};
 
@@ -25,6 +26,14 @@ pub enum CacheError {
         /// What is wrong.
         detail: String,
     },
+    /// The directory or a file in it could be written by someone else.
+    #[error("not using the cache: {} {reason}", path.display())]
+    Untrusted {
+        /// The directory or file.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
     /// Locking failed.
     #[error("cannot lock {}", path.display())]
     Lock {
@@ -34,27 +43,6 @@ pub enum CacheError {
         #[source]
         source: io::Error,
     },
-}
-
-/// Identifies one cached request: a SHA-256 over everything that changes the credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheKey(String);
-
-impl CacheKey {
-    /// Hashes the parts (certificate fingerprint, ARNs, duration, session name, endpoint, …).
-    pub fn new(parts: &[&str]) -> Self {
-        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-        for part in parts {
-            context.update(&(part.len() as u64).to_be_bytes());
-            context.update(part.as_bytes());
-        }
-        Self(hex::encode(context.finish()))
-    }
-
-    /// The key as hex.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// A cache directory.
@@ -76,10 +64,66 @@ pub struct CacheLock {
     _file: File,
 }
 
+/// This process's effective uid.
+fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// Opens `path` without following a final symlink.
+fn open_no_follow(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    options
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+}
+
+/// Refuses a file or directory that this user does not own, or that others may write (or,
+/// with `private`, access at all).
+fn check_owner(path: &Path, meta: &std::fs::Metadata, private: bool) -> Result<(), CacheError> {
+    use std::os::unix::fs::MetadataExt;
+    let untrusted = |reason: String| CacheError::Untrusted {
+        path: path.to_owned(),
+        reason,
+    };
+    if meta.uid() != euid() {
+        return Err(untrusted(format!(
+            "is owned by uid {}, not by this user (uid {}); remove it or pass another --cache-dir",
+            meta.uid(),
+            euid()
+        )));
+    }
+    let open_to_others = meta.mode() & if private { 0o077 } else { 0o022 };
+    if open_to_others != 0 {
+        return Err(untrusted(format!(
+            "has mode {:o}, open to other users; chmod {} it",
+            meta.mode() & 0o777,
+            if private { "0700" } else { "go-w" }
+        )));
+    }
+    Ok(())
+}
+
 impl FileCache {
-    /// A cache in `dir` (created 0700 on first write).
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+    /// Opens the cache in `dir`, creating it 0700 if it is missing. Security: an existing
+    /// directory is used only if it is a directory (not a symlink) owned by this user with no
+    /// group or other access, since anyone who can write it could plant credentials.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, CacheError> {
+        let dir = dir.into();
+        if std::fs::symlink_metadata(&dir).is_err() {
+            create_private_dir(&dir)?;
+        }
+        let meta = std::fs::symlink_metadata(&dir).map_err(|source| FileError::Io {
+            action: "inspect",
+            path: dir.clone(),
+            source,
+        })?;
+        if !meta.file_type().is_dir() {
+            return Err(CacheError::Untrusted {
+                path: dir,
+                reason: "is not a directory (or is a symlink); pass another --cache-dir".into(),
+            });
+        }
+        check_owner(&dir, &meta, true)?;
+        Ok(Self { dir })
     }
 
     /// The directory.
@@ -90,8 +134,8 @@ impl FileCache {
     /// The entry for a key.
     pub fn entry(&self, key: &CacheKey) -> CacheEntry {
         CacheEntry {
-            path: self.dir.join(format!("{}.json", key.0)),
-            lock_path: self.dir.join(format!("{}.lock", key.0)),
+            path: self.dir.join(format!("{}.json", key.as_str())),
+            lock_path: self.dir.join(format!("{}.lock", key.as_str())),
         }
     }
 }
@@ -99,8 +143,21 @@ impl FileCache {
 impl CacheEntry {
     /// The cached credentials, `None` if there are none.
     pub fn read(&self) -> Result<Option<Credentials>, CacheError> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
+        let opened = open_no_follow(OpenOptions::new().read(true), &self.path).and_then(|file| {
+            let meta = file.metadata()?;
+            Ok((file, meta))
+        });
+        let text = match opened {
+            Ok((mut file, meta)) => {
+                check_owner(&self.path, &meta, true)?;
+                let mut text = String::new();
+                io::Read::read_to_string(&mut file, &mut text).map_err(|source| FileError::Io {
+                    action: "read",
+                    path: self.path.clone(),
+                    source,
+                })?;
+                zeroize::Zeroizing::new(text)
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => {
                 return Err(FileError::Io {
@@ -119,11 +176,9 @@ impl CacheEntry {
             })
     }
 
-    /// Stores credentials (atomically, mode 0600).
+    /// Stores credentials (atomically, mode 0600; the rename replaces a planted symlink rather
+    /// than following it).
     pub fn write(&self, credentials: &Credentials) -> Result<(), CacheError> {
-        if let Some(dir) = self.path.parent() {
-            create_private_dir(dir)?;
-        }
         Ok(write_atomic(
             &self.path,
             credentials.to_cache_json().as_bytes(),
@@ -133,25 +188,26 @@ impl CacheEntry {
 
     /// Takes the entry's exclusive lock, waiting for another process that holds it.
     pub fn lock(&self) -> Result<CacheLock, CacheError> {
-        if let Some(dir) = self.lock_path.parent() {
-            create_private_dir(dir)?;
-        }
         Self::lock_file(&self.lock_path)
     }
 
-    /// Takes an exclusive lock on `path` (created 0600 if missing), waiting for its holder.
+    /// Takes an exclusive lock on `path` (created 0600 if missing), waiting for its holder. A
+    /// symlink is not followed, and a lock file of another user is refused.
     pub fn lock_file(path: &Path) -> Result<CacheLock, CacheError> {
         let lock_error = |source| CacheError::Lock {
             path: path.to_owned(),
             source,
         };
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(lock_error)?;
+        let file = open_no_follow(
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600),
+            path,
+        )
+        .map_err(lock_error)?;
+        check_owner(path, &file.metadata().map_err(lock_error)?, false)?;
         file.lock().map_err(lock_error)?;
         Ok(CacheLock { _file: file })
     }

@@ -1,6 +1,7 @@
 //! Temporary AWS credentials: secrets kept in zeroizing, redacting types, the
 //! credential_process output format, and when credentials are still worth handing out.
 
+pub mod cache_key;
 pub mod file_cache;
 pub mod keyring_cache;
 pub mod provider;
@@ -158,13 +159,16 @@ impl Credentials {
             expiration: String,
             issued_at: Option<String>,
         }
-        let input: ProcessInput = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        if input.version != 1
-            || input.access_key_id.is_empty()
-            || input.secret_access_key.is_empty()
-        {
+        let input: ProcessInput =
+            serde_json::from_str(text).map_err(|e| crate::text::printable(&e.to_string(), 200))?;
+        if input.version != 1 {
             return Err("not a Version 1 credentials document".into());
         }
+        check_fields(
+            &input.access_key_id,
+            &input.secret_access_key,
+            &input.session_token,
+        )?;
         let parse = |text: &str| OffsetDateTime::parse(text, &Rfc3339).map_err(|e| e.to_string());
         let credentials = Self::new(
             input.access_key_id,
@@ -190,13 +194,39 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// Checks credentials received from outside before anything stores or prints them: the access
+/// key id is 16–128 of `A-Z0-9`, and the secret and session token are printable ASCII without
+/// whitespace. Security: a value with a line break would otherwise inject lines into
+/// `~/.aws/credentials` (a `credential_process` botocore runs). The message never holds a
+/// value.
+pub fn check_fields(access_key_id: &str, secret: &str, session_token: &str) -> Result<(), String> {
+    let id_ok = (16..=128).contains(&access_key_id.len())
+        && access_key_id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if !id_ok {
+        return Err("the access key id is not 16-128 characters of A-Z and 0-9".into());
+    }
+    for (name, value) in [
+        ("secret access key", secret),
+        ("session token", session_token),
+    ] {
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "the {name} is empty or holds whitespace, control or non-ASCII characters"
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn sample() -> Credentials {
         Credentials::new(
-            "ASIAEXAMPLE".into(),
+            "ASIAEXAMPLE12345".into(),
             SecretString::new("secret/key+value".into()),
             SecretString::new("token==".into()),
             time::macros::datetime!(2026-01-02 03:04:05.678 UTC),
@@ -208,7 +238,7 @@ mod tests {
         let json = sample().to_process_json();
         assert_eq!(
             json.as_str(),
-            r#"{"Version":1,"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret/key+value","SessionToken":"token==","Expiration":"2026-01-02T03:04:05Z"}"#
+            r#"{"Version":1,"AccessKeyId":"ASIAEXAMPLE12345","SecretAccessKey":"secret/key+value","SessionToken":"token==","Expiration":"2026-01-02T03:04:05Z"}"#
         );
     }
 
@@ -216,7 +246,7 @@ mod tests {
     fn process_json_round_trips() {
         let credentials = sample();
         let parsed = Credentials::from_process_json(&credentials.to_process_json()).unwrap();
-        assert_eq!(parsed.access_key_id(), "ASIAEXAMPLE");
+        assert_eq!(parsed.access_key_id(), "ASIAEXAMPLE12345");
         assert_eq!(
             parsed.secret_access_key().expose_secret(),
             "secret/key+value"
@@ -254,9 +284,31 @@ mod tests {
     }
 
     #[test]
+    fn credentials_with_line_breaks_or_odd_ids_are_refused() {
+        let token = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQ==";
+        assert!(check_fields("ASIAEXAMPLE12345", "wJalr/XUtnFEMI+K7MDENG", token).is_ok());
+        let injected = "t\n\n[prod]\ncredential_process = sh -c id";
+        for (id, secret, token) in [
+            ("ASIAEXAMPLE12345", "s", injected),
+            ("ASIAEXAMPLE12345\n[prod]", "s", token),
+            ("asiaexample12345", "s", token),
+            ("ASIA", "s", token),
+            ("ASIAEXAMPLE12345", "has space", token),
+            ("ASIAEXAMPLE12345", "", token),
+            ("ASIAEXAMPLE12345", "s", "bell\u{7}"),
+        ] {
+            let error = check_fields(id, secret, token).unwrap_err();
+            assert!(
+                !error.contains("prod") && !error.contains("has space"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
     fn debug_redacts_secrets() {
         let text = format!("{:?}", sample());
-        assert!(text.contains("ASIAEXAMPLE"));
+        assert!(text.contains("ASIAEXAMPLE12345"));
         assert!(!text.contains("secret/key"));
         assert!(!text.contains("token=="));
     }

@@ -21,14 +21,36 @@ fn key_of(line: &str) -> Option<String> {
     (!key.is_empty() && !key.starts_with(['#', ';'])).then(|| key.to_ascii_lowercase())
 }
 
-/// Returns `text` with `profile`'s three credential keys set to `credentials`.
-pub fn set_profile(text: &str, profile: &str, credentials: &Credentials) -> String {
+/// A value that would change the file's structure if written (a second line of defence behind
+/// [`super::check_fields`]).
+#[derive(Debug, thiserror::Error)]
+#[error("refusing to write {key}: the value holds a line break or a bracket, which would add lines or sections to the credentials file")]
+pub struct UnsafeValue {
+    /// The key whose value was refused (never the value).
+    pub key: &'static str,
+}
+
+/// Returns `text` with `profile`'s three credential keys set to `credentials`, or refuses a
+/// value holding CR, LF, `[` or `]`.
+pub fn set_profile(
+    text: &str,
+    profile: &str,
+    credentials: &Credentials,
+) -> Result<String, UnsafeValue> {
     let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let values = [
         credentials.access_key_id().to_owned(),
         credentials.secret_access_key().expose_secret().to_owned(),
         credentials.session_token().expose_secret().to_owned(),
     ];
+    // Security: a line break here would let the endpoint write any profile, for example a
+    // `credential_process` that botocore runs.
+    if let Some(index) = values
+        .iter()
+        .position(|v| v.contains(['\r', '\n', '[', ']']))
+    {
+        return Err(UnsafeValue { key: KEYS[index] });
+    }
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut out = String::with_capacity(text.len() + 256);
     let mut in_target = false;
@@ -83,7 +105,7 @@ pub fn set_profile(text: &str, profile: &str, credentials: &Credentials) -> Stri
         out.push_str(&format!("[{profile}]{newline}"));
         flush_missing(&mut out, &mut written);
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -103,7 +125,7 @@ mod tests {
     #[test]
     fn only_the_target_profiles_keys_change() {
         let before = "# top comment\r\n[a]\r\naws_access_key_id = A\r\n\r\n[ra]\r\n; keep me\r\naws_access_key_id=OLD\r\nregion = eu-west-1\r\naws_session_token = OLDT\r\n[b]\r\nx = 1\r\n";
-        let after = set_profile(before, "ra", &creds());
+        let after = set_profile(before, "ra", &creds()).unwrap();
         assert_eq!(
             after,
             "# top comment\r\n[a]\r\naws_access_key_id = A\r\n\r\n[ra]\r\n; keep me\r\naws_access_key_id = ASIANEW\r\nregion = eu-west-1\r\naws_session_token = new-token\r\naws_secret_access_key = new-secret\r\n[b]\r\nx = 1\r\n"
@@ -113,19 +135,34 @@ mod tests {
     #[test]
     fn a_missing_profile_is_appended() {
         assert_eq!(
-            set_profile("[a]\nk = v", "ra", &creds()),
+            set_profile("[a]\nk = v", "ra", &creds()).unwrap(),
             "[a]\nk = v\n\n[ra]\naws_access_key_id = ASIANEW\naws_secret_access_key = new-secret\naws_session_token = new-token\n"
         );
         assert_eq!(
-            set_profile("", "ra", &creds()),
+            set_profile("", "ra", &creds()).unwrap(),
             "[ra]\naws_access_key_id = ASIANEW\naws_secret_access_key = new-secret\naws_session_token = new-token\n"
         );
     }
 
     #[test]
+    fn values_that_would_add_lines_or_sections_are_refused() {
+        for token in ["t\n[prod]", "t\r", "t[", "t]"] {
+            let injected = Credentials::new(
+                "ASIANEW".into(),
+                SecretString::new("s".into()),
+                SecretString::new(token.into()),
+                time::macros::datetime!(2030-01-01 00:00:00 UTC),
+            );
+            let error = set_profile("", "ra", &injected).unwrap_err();
+            assert_eq!(error.key, "aws_session_token");
+            assert!(!error.to_string().contains("prod"));
+        }
+    }
+
+    #[test]
     fn a_target_section_at_the_end_gets_its_keys() {
         assert_eq!(
-            set_profile("[ra]\nregion = x\n", "ra", &creds()),
+            set_profile("[ra]\nregion = x\n", "ra", &creds()).unwrap(),
             "[ra]\nregion = x\naws_access_key_id = ASIANEW\naws_secret_access_key = new-secret\naws_session_token = new-token\n"
         );
     }

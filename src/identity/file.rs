@@ -575,6 +575,12 @@ pub(crate) fn check_validity(
     Ok(())
 }
 
+/// The bytes of one identity input (a file, or a `keyring:` entry), read with the same checks
+/// and size cap as loading it; for cache keys.
+pub fn read_input(role: FileRole, path: &Path) -> Result<Vec<u8>, IdentityError> {
+    read_bounded(role, path)
+}
+
 fn read_bounded(role: FileRole, path: &Path) -> Result<Vec<u8>, IdentityError> {
     if let Some(uri) = path.to_str().filter(|p| super::keyring::is_keyring_uri(p)) {
         return read_keyring(role, uri);

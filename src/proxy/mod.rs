@@ -179,6 +179,19 @@ struct MetricsInner {
 impl ProxyMetrics {
     fn record(&self, service: &str, status: u16, latency: StdDuration, bytes_in: u64) {
         if let Ok(mut m) = self.inner.lock() {
+            // Services come from clients' Host headers: past a bound, new ones share one series.
+            let known = m.requests.keys().any(|(s, _)| s == service);
+            let services = m
+                .requests
+                .keys()
+                .map(|(s, _)| s.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
+            let service = if known || services < MAX_SERVICE_LABELS {
+                service
+            } else {
+                OTHER_SERVICE
+            };
             *m.requests.entry((service.to_owned(), status)).or_default() += 1;
             m.latency_seconds_sum += latency.as_secs_f64();
             m.latency_count += 1;
@@ -214,6 +227,7 @@ impl ProxyMetrics {
         let mut family = |name: &str, kind: &str, help: &str, series: MetricSeries<'_>| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for (listener, m) in &snapshots {
+                let listener = crate::text::label_value(listener);
                 for (labels, value) in series(m) {
                     let _ = writeln!(out, "{name}{{listener=\"{listener}\"{labels}}} {value}");
                 }
@@ -228,7 +242,10 @@ impl ProxyMetrics {
                     .iter()
                     .map(|((service, status), count)| {
                         (
-                            format!(",service=\"{service}\",status=\"{status}\""),
+                            format!(
+                                ",service=\"{}\",status=\"{status}\"",
+                                crate::text::label_value(service)
+                            ),
                             count.to_string(),
                         )
                     })
@@ -268,6 +285,12 @@ impl ProxyMetrics {
         out
     }
 }
+
+/// Distinct `service` labels kept in the request counter; further services count as
+/// [`OTHER_SERVICE`].
+const MAX_SERVICE_LABELS: usize = 64;
+/// The `service` label of requests past [`MAX_SERVICE_LABELS`].
+const OTHER_SERVICE: &str = "other";
 
 /// The proxy.
 #[derive(Debug)]
@@ -339,12 +362,69 @@ impl Proxy {
             .get(HOST)
             .and_then(|h| h.to_str().ok())
             .unwrap_or_default();
-        if self.settings.upstream.is_some() && !crate::server::is_loopback_host(host) {
+        if self.settings.upstream.is_some() && !crate::host::is_loopback_host(host) {
             return Err(
                 "with an upstream, the Host must name this machine (localhost, 127.0.0.1 or [::1])",
             );
         }
         Ok(())
+    }
+
+    /// Where a request goes and what it is signed for. With --upstream, there, signed for the
+    /// overrides or the upstream's host; without, to the AWS endpoint its Host names, which must
+    /// be a well-formed authority that derivation recognises even when --service and
+    /// --signing-region are given (otherwise any Host would be signed for and sent to).
+    fn destination(
+        &self,
+        parts: &http::request::Parts,
+    ) -> Result<(String, crate::host::Authority, SigningTarget), String> {
+        let (scheme, authority) = match &self.settings.upstream {
+            Some(upstream) => {
+                let authority = upstream
+                    .authority()
+                    .and_then(|a| crate::host::Authority::parse(a.as_str()))
+                    .ok_or("the upstream has no usable host")?;
+                (
+                    upstream.scheme_str().unwrap_or("https").to_owned(),
+                    authority,
+                )
+            }
+            None => {
+                let value = parts
+                    .headers
+                    .get(HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .or(parts.uri.authority().map(|a| a.as_str()))
+                    .ok_or("no Host header: without --upstream the Host names the AWS endpoint")?;
+                let authority = crate::host::Authority::parse(value)
+                    .ok_or("the Host header is not a host name with an optional port")?;
+                ("https".to_owned(), authority)
+            }
+        };
+        let derived = derive(&authority.host);
+        if self.settings.upstream.is_none() && derived.is_none() {
+            return Err(format!(
+                "{} is not an AWS endpoint; without --upstream the Host must name one (for example sqs.us-east-1.amazonaws.com)",
+                authority.host
+            ));
+        }
+        let target = match (&self.settings.service, &self.settings.region, derived) {
+            (Some(service), Some(region), _) => SigningTarget {
+                service: service.clone(),
+                region: region.clone(),
+            },
+            (service, region, Some(derived)) => SigningTarget {
+                service: service.clone().unwrap_or(derived.service),
+                region: region.clone().unwrap_or(derived.region),
+            },
+            _ => {
+                return Err(format!(
+                    "cannot tell which AWS service and region {} is; pass --service and --signing-region",
+                    authority.host
+                ))
+            }
+        };
+        Ok((scheme, authority, target))
     }
 
     /// Forwards one request.
@@ -363,51 +443,21 @@ impl Proxy {
         if let Err(reason) = self.check_caller(request.headers()) {
             return error(403, reason);
         }
+        if request.method() == http::Method::CONNECT {
+            return error(
+                405,
+                "CONNECT is not supported: this proxy signs and forwards HTTP requests",
+            );
+        }
         let (parts, body) = request.into_parts();
         let path_and_query = parts
             .uri
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_owned();
-        let (scheme, authority) = match &self.settings.upstream {
-            Some(upstream) => (
-                upstream.scheme_str().unwrap_or("https").to_owned(),
-                upstream
-                    .authority()
-                    .map(|a| a.as_str().to_owned())
-                    .unwrap_or_default(),
-            ),
-            None => match parts
-                .headers
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .or(parts.uri.authority().map(|a| a.as_str()))
-            {
-                Some(host) => ("https".to_owned(), host.to_owned()),
-                None => {
-                    return error(
-                        400,
-                        "no Host header: without --upstream the Host names the AWS endpoint",
-                    )
-                }
-            },
-        };
-        let target = match (
-            &self.settings.service,
-            &self.settings.region,
-            derive(&authority),
-        ) {
-            (Some(service), Some(region), _) => SigningTarget {
-                service: service.clone(),
-                region: region.clone(),
-            },
-            (service, region, Some(derived)) => SigningTarget {
-                service: service.clone().unwrap_or(derived.service),
-                region: region.clone().unwrap_or(derived.region),
-            },
-            _ => {
-                return error(400, &format!("cannot tell which AWS service and region {authority} is; pass --service and --region"));
-            }
+        let (scheme, authority, target) = match self.destination(&parts) {
+            Ok(destination) => destination,
+            Err(reason) => return error(400, &reason),
         };
         let credentials = match self.credentials() {
             Ok(c) => c,
@@ -417,9 +467,23 @@ impl Proxy {
             }
         };
         let uri = format!("{scheme}://{authority}{path_and_query}");
-        let host = match (authority.rsplit_once(':'), scheme.as_str()) {
-            (Some((name, "443")), "https") | (Some((name, "80")), "http") => name.to_owned(),
-            _ => authority.clone(),
+        // Security: the request goes exactly where the signature and the checks say.
+        let sent_to = uri.parse::<http::Uri>().ok();
+        if sent_to
+            .as_ref()
+            .and_then(|u| u.host())
+            .map(|h| h.trim_matches(['[', ']']))
+            != Some(authority.host.as_str())
+        {
+            return error(400, "the request path would change the upstream host");
+        }
+        let host = match (authority.port, scheme.as_str()) {
+            (Some(443), "https") | (Some(80), "http") => crate::host::Authority {
+                port: None,
+                ..authority.clone()
+            }
+            .to_string(),
+            _ => authority.to_string(),
         };
         let connection_listed: Vec<String> = parts
             .headers

@@ -238,14 +238,29 @@ impl RolesAnywhereClient {
         let status = response.status();
         let error_type = header_text(response.headers(), "x-amzn-errortype");
         let request_id = header_text(response.headers(), "x-amzn-requestid");
-        let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+        let body = match Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
             .collect()
             .await
-            .map_err(|e| ClientError::Transport {
-                endpoint: self.endpoint_text(),
-                detail: format!("reading the response failed: {}", flatten(e.as_ref())),
-            })?
-            .to_bytes();
+        {
+            Ok(collected) => collected.to_bytes(),
+            // Not a transport fault: another attempt would get the same body.
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return Err(ClientError::MalformedResponse {
+                    endpoint: self.endpoint_text(),
+                    status: status.as_u16(),
+                    detail: format!(
+                        "the response is larger than {} MiB",
+                        MAX_RESPONSE_BYTES >> 20
+                    ),
+                })
+            }
+            Err(e) => {
+                return Err(ClientError::Transport {
+                    endpoint: self.endpoint_text(),
+                    detail: format!("reading the response failed: {}", flatten(e.as_ref())),
+                })
+            }
+        };
         if !status.is_success() {
             return Err(service_error(status, error_type, request_id, &body));
         }
@@ -263,31 +278,37 @@ impl RolesAnywhereClient {
             status: status.as_u16(),
             detail,
         };
-        let parsed: CreateSessionResponse = serde_json::from_slice(body)
-            .map_err(|e| malformed(format!("not CreateSession JSON ({e})")))?;
+        let parsed: CreateSessionResponse = serde_json::from_slice(body).map_err(|e| {
+            malformed(format!(
+                "not CreateSession JSON ({})",
+                crate::text::printable(&e.to_string(), 200)
+            ))
+        })?;
         let entry = parsed
             .credential_set
             .into_iter()
             .next()
             .ok_or_else(|| malformed("credentialSet is empty".into()))?;
         let raw = entry.credentials;
-        if raw.access_key_id.is_empty()
-            || raw.secret_access_key.is_empty()
-            || raw.session_token.is_empty()
-        {
-            return Err(malformed("the credentials have empty fields".into()));
-        }
+        crate::credentials::check_fields(
+            &raw.access_key_id,
+            &raw.secret_access_key,
+            &raw.session_token,
+        )
+        .map_err(malformed)?;
         let expiration_text = raw
             .expiration
             .ok_or_else(|| malformed("the credentials have no expiration".into()))?;
         let expiration = OffsetDateTime::parse(&expiration_text, &Rfc3339).map_err(|_| {
             malformed(format!(
-                "expiration '{expiration_text}' is not an ISO 8601 time"
+                "expiration '{}' is not an ISO 8601 time",
+                crate::text::printable(&expiration_text, 64)
             ))
         })?;
         if expiration <= now {
             return Err(malformed(format!(
-                "the credentials already expired at {expiration_text}"
+                "the credentials already expired at {}",
+                crate::text::printable(&expiration_text, 64)
             )));
         }
         Ok(Credentials::new(
@@ -350,12 +371,13 @@ fn service_error(
                 .find_map(|n| j.get(*n).and_then(|v| v.as_str()).map(str::to_owned))
         })
     };
+    // Security: every string below comes from the endpoint and reaches a terminal.
     let code = error_type
         .or_else(|| field(&["__type", "code", "Code"]))
         .map(|c| {
             // Forms seen: "Code:http://internal.amazon.com/…" and "namespace#Code".
             let c = c.split(':').next().unwrap_or(&c).to_owned();
-            c.rsplit('#').next().unwrap_or(&c).to_owned()
+            crate::text::printable(c.rsplit('#').next().unwrap_or(&c), 100)
         })
         .unwrap_or_else(|| "UnknownError".to_owned());
     let message = field(&["message", "Message"]).unwrap_or_else(|| {
@@ -370,8 +392,8 @@ fn service_error(
     ClientError::Service {
         status: status.as_u16(),
         code,
-        message: message.replace(['\n', '\r'], " "),
-        request_id,
+        message: crate::text::printable(&message, 300),
+        request_id: request_id.map(|id| crate::text::printable(&id, 100)),
     }
 }
 

@@ -41,6 +41,11 @@ fn metrics(agent: &Agent) -> String {
     let profiles = agent.profiles();
     let mut out = String::new();
     out.push_str("# HELP tessera_credentials_refreshes_total Credential refreshes by outcome.\n# TYPE tessera_credentials_refreshes_total counter\n");
+    // Security: names are validated, and escaped all the same.
+    let profiles: Vec<(String, _)> = profiles
+        .into_iter()
+        .map(|(name, profile)| (crate::text::label_value(&name), profile))
+        .collect();
     for (name, profile) in &profiles {
         let snapshot = profile.cache.snapshot();
         let _ = writeln!(

@@ -21,20 +21,23 @@ pub fn handle(agent: &Agent, profile: &str, request: &Incoming) -> Reply {
     if request.method != Method::GET {
         return error(405, "MethodNotAllowed", "use GET");
     }
-    let Some(served) = agent.profile(profile) else {
-        return error(404, "NotFound", "no such profile");
-    };
+    // Security: an unknown profile gets the same 401 as a wrong token, so profile names
+    // cannot be enumerated without a token.
+    let served = agent.profile(profile);
     let presented = request.header("authorization").unwrap_or_default();
-    if !crate::secret::constant_time_eq(
-        presented.as_bytes(),
-        served.ecs_token.expose_secret().as_bytes(),
-    ) {
+    let authorized = served.as_ref().is_some_and(|served| {
+        crate::secret::constant_time_eq(
+            presented.as_bytes(),
+            served.ecs_token.expose_secret().as_bytes(),
+        )
+    });
+    let (Some(served), true) = (served, authorized) else {
         return error(
             401,
             "Unauthorized",
             "the Authorization header must be this profile's token",
         );
-    }
+    };
     match served.cache.current() {
         Ok(credentials) => Reply::new(
             200,

@@ -10,7 +10,7 @@ use base64::Engine;
 use http::Method;
 use serde_json::json;
 
-use super::Agent;
+use super::{Agent, ImdsOptions};
 use crate::identity::cert::rfc3339;
 use crate::server::{Incoming, Reply};
 
@@ -69,8 +69,8 @@ fn text(status: u16, body: impl Into<String>) -> Reply {
     Reply::new(status, "text/plain", body)
 }
 
-/// Handles `/latest/…`.
-pub fn handle(agent: &Agent, request: &Incoming) -> Reply {
+/// Handles `/latest/…` (only routed when IMDS is enabled).
+pub fn handle(agent: &Agent, options: &ImdsOptions, request: &Incoming) -> Reply {
     if request.path == "/latest/api/token" {
         return put_token(agent, request);
     }
@@ -79,15 +79,15 @@ pub fn handle(agent: &Agent, request: &Incoming) -> Reply {
     }
     match request.header(TOKEN_HEADER) {
         Some(token) if agent.imds_tokens.valid(token) => {}
-        None if agent.options.imds_v1 => {}
+        None if options.v1 => {}
         _ => return text(401, "Unauthorized"),
     }
-    let Some(served) = agent.profile(&agent.options.imds_profile) else {
+    let Some(served) = agent.profile(&options.profile) else {
         return text(404, "Not Found");
     };
     let path = request.path.as_str();
     if path == "/latest/meta-data/placement/region" {
-        return text(200, agent.options.region.clone());
+        return text(200, options.region.clone());
     }
     if path == "/latest/meta-data/iam/security-credentials/"
         || path == "/latest/meta-data/iam/security-credentials-extended/"

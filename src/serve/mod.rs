@@ -37,17 +37,25 @@ impl ServedProfile {
     }
 }
 
+/// The IMDS endpoint's settings. IMDS has no client authentication (an IMDSv2 token is free to
+/// anyone who can reach the listener), so it exists only when asked for.
+#[derive(Debug, Clone)]
+pub struct ImdsOptions {
+    /// The profile IMDS serves.
+    pub profile: String,
+    /// Answer IMDSv1 (token-less) requests.
+    pub v1: bool,
+    /// The region reported at `placement/region` (the IMDS profile's).
+    pub region: String,
+}
+
 /// Options of the credentials listener.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// The profile IMDS serves.
-    pub imds_profile: String,
-    /// Answer IMDSv1 (token-less) requests.
-    pub imds_v1: bool,
+    /// IMDS, when enabled; `None` routes nothing under `/latest/`.
+    pub imds: Option<ImdsOptions>,
     /// Extra Host header values allowed (the bind address, with --allow-remote).
     pub extra_hosts: Vec<String>,
-    /// The region reported at `placement/region`.
-    pub region: String,
 }
 
 /// Request counters by endpoint and status.
@@ -90,13 +98,15 @@ pub struct Agent {
 /// Host header values every deployment accepts: loopback names and the link-local addresses
 /// SDKs use. Anything else is refused, so a DNS-rebinding page cannot read credentials.
 fn host_allowed(host: &str, extra: &[String]) -> bool {
-    let name = crate::server::host_name(host);
-    crate::server::is_loopback_host(host)
+    let Some(authority) = crate::host::Authority::parse(host) else {
+        return false;
+    };
+    authority.is_loopback()
         || matches!(
-            name,
+            authority.host.as_str(),
             "169.254.169.254" | "169.254.170.2" | "169.254.170.23" | "fd00:ec2::23"
         )
-        || extra.iter().any(|e| e == name)
+        || extra.contains(&authority.host)
 }
 
 impl Agent {
@@ -164,8 +174,10 @@ impl Agent {
             self.requests.count("refused", 403);
             return Reply::json_error(403, "Host header is not a loopback or metadata address");
         }
-        let (endpoint, reply) = if request.path.starts_with("/latest/") {
-            ("imds", imds::handle(self, request))
+        let (endpoint, reply) = if let (Some(options), true) =
+            (&self.options.imds, request.path.starts_with("/latest/"))
+        {
+            ("imds", imds::handle(self, options, request))
         } else if let Some(profile) = request.path.strip_prefix("/v1/credentials/") {
             ("ecs", ecs::handle(self, profile, request))
         } else {

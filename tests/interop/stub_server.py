@@ -19,7 +19,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import ra_verifier
 
 MODES = ["ok", "hang", "slow", "non-json", "empty-set", "status-500", "status-503", "throttle", "expired", "no-expiration",
-         "access-denied", "truncated", "clock-skew"]
+         "access-denied", "truncated", "clock-skew", "escapes", "huge"]
+
+# What a hostile endpoint puts in an error message: a title-setting OSC sequence, a colour and a
+# line break, which a terminal would act on.
+ESCAPES = "\x1b]0;owned\x07\x1b[31mred\r\nsecond line\x9b"
 
 
 def make_handler(args, lock):
@@ -87,6 +91,10 @@ def make_handler(args, lock):
             if mode == "clock-skew":
                 return self._send(403, {"message": "Signature expired: the request time is too far from the server time"},
                                   "AccessDeniedException")
+            if mode == "escapes":
+                return self._send(403, {"message": ESCAPES}, "AccessDeniedException\x1b[2J")
+            if mode == "huge":
+                return self._send(201, b'{"credentialSet":[], "pad":"' + b"x" * (2 * 1024 * 1024) + b'"}')
             if mode == "status-503":
                 return self._send(503, {"message": "Service unavailable"}, "ServiceUnavailableException")
             if mode == "non-json":

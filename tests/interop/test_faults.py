@@ -33,6 +33,10 @@ FAULTS = [
     ("clock-skew", "HTTP 403 AccessDeniedException: Signature expired", 1),
     ("slow", "did not complete within 2 s (--timeout)", 1),
     ("hang", "did not complete within 2 s (--timeout)", 1),
+    # The endpoint's strings reach a terminal: control characters are replaced, never printed.
+    ("escapes", "HTTP 403 AccessDeniedException\ufffd[2J: \ufffd]0;owned\ufffd\ufffd[31mred  second line\ufffd", 1),
+    # Not a transport fault: said as it is, and not retried.
+    ("huge", "unusable body: the response is larger than 1 MiB", 1),
 ]
 
 
@@ -47,6 +51,7 @@ def test_credential_process_fails_cleanly_and_retries_only_what_can_recover(tess
     assert out.returncode == 1 and out.stdout == ""
     assert fragment in out.stderr.splitlines()[0], out.stderr
     assert "panicked" not in out.stderr
+    assert not any(c in out.stderr for c in "\x1b\x07\x9b"), "a control character from the endpoint was printed"
     assert len(stub.requests()) == requests
 
 

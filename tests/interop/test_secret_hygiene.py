@@ -72,7 +72,7 @@ def test_no_secret_in_any_log_or_unrelated_output(tessera_bin, anchor, tmp_path)
     serve_log = tmp_path / "serve.log"
     with open(serve_log, "w") as err:
         serve = subprocess.Popen([tessera_bin, "--debug", "serve", *flags(anchor), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-                                  "--token-dir", str(tmp_path / "tokens")], stdout=subprocess.PIPE, stderr=err, text=True,
+                                  "--token-dir", str(tmp_path / "tokens"), "--imds"], stdout=subprocess.PIPE, stderr=err, text=True,
                                  env=clean_env(TESSERA_KEY_PASSPHRASE=PASSPHRASE, **TRACE))
     try:
         lines = [serve.stdout.readline() for _ in range(3)]

@@ -61,11 +61,12 @@ def start_anchor(tessera_bin, tmp, port, duration=3600):
     return proc
 
 
-def start_serve(tessera_bin, tmp, anchor_port, cert="leaf-p256.pem", key="leaf-p256.key", extra=()):
+def start_serve(tessera_bin, tmp, anchor_port, cert="leaf-p256.pem", key="leaf-p256.key", extra=(), imds=True):
     args = [tessera_bin, "serve", "--certificate", str(cert if isinstance(cert, Path) else CERTS / cert),
             "--private-key", str(key if isinstance(key, Path) else CERTS / key), "--intermediates", str(CERTS / "intermediate.pem"),
             "--trust-anchor-arn", TA, "--profile-arn", PROFILE, "--role-arn", ROLE, "--endpoint", f"http://127.0.0.1:{anchor_port}",
-            "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--token-dir", str(tmp / "tokens"), *extra]
+            "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--token-dir", str(tmp / "tokens"),
+            *(["--imds"] if imds else []), *extra]
     proc = Process(args, tmp / "serve.log", lines=3)
     match = re.search(r"listening on http://(\S+) .*admin on http://(\S+)", proc.lines[0])
     proc.address, proc.admin = match.group(1), match.group(2)
