@@ -187,6 +187,13 @@ pub struct ProxyListenerConfig {
     /// Allow a non-loopback address (with a token).
     #[serde(default)]
     pub allow_remote: bool,
+    /// IP TTL / IPv6 hop limit of responses; 1 keeps them on this host.
+    #[serde(default = "default_hop_limit")]
+    pub hop_limit: u8,
+}
+
+fn default_hop_limit() -> u8 {
+    1
 }
 
 /// Why settings cannot be used.

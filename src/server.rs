@@ -92,6 +92,19 @@ impl Reply {
     }
 }
 
+/// The 403 for a request whose Host is not loopback on a loopback-only listener, else `None`.
+/// Security: a DNS-rebinding page reaches loopback under its own name, so its Host gives it
+/// away; without this check it could read the admin endpoints or the anchor.
+pub fn foreign_host(request: &Incoming) -> Option<Reply> {
+    let host = request.header("host").unwrap_or_default();
+    (!crate::host::is_loopback_host(host)).then(|| {
+        Reply::json_error(
+            403,
+            "the Host header must name this machine (localhost, 127.0.0.1 or [::1])",
+        )
+    })
+}
+
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot use TLS certificate {cert} / key {key}: {reason}")]
@@ -132,20 +145,75 @@ pub fn tls_acceptor(
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// Why a listener could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BindError {
+    /// The socket could not be created, bound or put to listening.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The hop limit could not be set: answers could leave the host, so this is fatal.
+    #[error("cannot set hop limit {hop_limit} on {addr}")]
+    HopLimit {
+        /// The address.
+        addr: SocketAddr,
+        /// The hop limit asked for.
+        hop_limit: u8,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Opens a listener on `addr`. With a hop limit, it is set on the listening socket before it
+/// listens, so every packet of every connection (the SYN-ACK included) carries it: `IP_TTL`, and
+/// for IPv6 also `IPV6_UNICAST_HOPS` (a dual-stack socket answers in both families).
+pub fn bind(addr: SocketAddr, hop_limit: Option<u8>) -> Result<TcpListener, BindError> {
+    let listen_error = |source| BindError::Listen { addr, source };
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(listen_error)?;
+    socket.set_reuseaddr(true).map_err(listen_error)?;
+    if let Some(hops) = hop_limit {
+        let hop_error = |source| BindError::HopLimit {
+            addr,
+            hop_limit: hops,
+            source,
+        };
+        if addr.is_ipv6() {
+            rustix::net::sockopt::set_ipv6_unicast_hops(&socket, Some(hops))
+                .map_err(|e| hop_error(e.into()))?;
+        }
+        // On an IPv6 socket this covers IPv4-mapped peers (Linux).
+        rustix::net::sockopt::set_ip_ttl(&socket, u32::from(hops))
+            .map_err(|e| hop_error(e.into()))?;
+    }
+    socket.bind(addr).map_err(listen_error)?;
+    socket
+        .listen(u32::try_from(MAX_CONNECTIONS).unwrap_or(1024))
+        .map_err(listen_error)
+}
+
 /// Listener options.
 #[derive(Clone, Default)]
 pub struct ListenOptions {
     /// Serve TLS.
     pub tls: Option<TlsAcceptor>,
-    /// IP TTL / hop limit on accepted connections (`Some(1)` keeps answers on the host).
-    pub hop_limit: Option<u32>,
 }
 
 impl std::fmt::Debug for ListenOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ListenOptions")
             .field("tls", &self.tls.is_some())
-            .field("hop_limit", &self.hop_limit)
             .finish()
     }
 }
@@ -199,11 +267,6 @@ pub async fn serve_streaming<H, F, B>(
         // holds the last one back until the peer's delayed ACK, adding ~40 ms per exchange.
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%peer, "cannot set TCP_NODELAY: {error}");
-        }
-        if let Some(ttl) = options.hop_limit {
-            if let Err(error) = stream.set_ttl(ttl) {
-                tracing::warn!(%peer, "cannot set the hop limit: {error}");
-            }
         }
         let handler = handler.clone();
         let tls = options.tls.clone();

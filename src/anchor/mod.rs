@@ -151,7 +151,10 @@ impl Anchor {
     /// STS on `/` (query or form POST).
     pub fn sts(&self, request: &ReceivedRequest<'_>) -> Reply {
         let id = request_id();
-        match self.sessions.get_caller_identity(request, self.clock.now()) {
+        match self
+            .sessions
+            .get_caller_identity(request, self.clock.now(), &self.state.region)
+        {
             Ok(session) => {
                 self.count("tessera_anchor_sts_requests_total", "success");
                 Reply {

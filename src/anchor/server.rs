@@ -10,27 +10,32 @@ use super::Anchor;
 use crate::rolesanywhere::verify::ReceivedRequest;
 use crate::server::{self, Incoming, ListenOptions, Reply};
 
-/// Serves the anchor until `shutdown` completes.
+/// Serves the anchor until `shutdown` completes. With `loopback_only` (no
+/// --insecure-allow-remote) a request must name loopback in its Host, which CreateSession and
+/// STS also sign, so a signature made for another host is refused.
 pub async fn serve(
     anchor: Arc<Anchor>,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
+    loopback_only: bool,
     shutdown: impl Future<Output = ()>,
 ) {
-    let options = ListenOptions {
-        tls,
-        hop_limit: None,
-    };
     server::serve(
         listener,
-        options,
-        move |incoming| route(anchor.clone(), incoming),
+        ListenOptions { tls },
+        move |incoming| route(anchor.clone(), incoming, loopback_only),
         shutdown,
     )
     .await;
 }
 
-async fn route(anchor: Arc<Anchor>, incoming: Incoming) -> Reply {
+async fn route(anchor: Arc<Anchor>, incoming: Incoming, loopback_only: bool) -> Reply {
+    if let Some(refused) = loopback_only
+        .then(|| server::foreign_host(&incoming))
+        .flatten()
+    {
+        return refused;
+    }
     let request = ReceivedRequest {
         method: incoming.method.as_str(),
         path: &incoming.path,

@@ -112,11 +112,14 @@ impl SessionStore {
         Ok(session)
     }
 
-    /// Handles an STS request (`Action=GetCallerIdentity`, query or form body).
+    /// Handles an STS request (`Action=GetCallerIdentity`, query or form body), as strictly as
+    /// AWS: the scope is `sts` in the anchor's `region`, `X-Amz-Date` is within
+    /// [`MAX_STS_SKEW`] of `now`, and `host`, `x-amz-date` and a sent security token are signed.
     pub fn get_caller_identity(
         &self,
         request: &ReceivedRequest<'_>,
         now: OffsetDateTime,
+        anchor_region: &str,
     ) -> Result<IssuedSession, StsError> {
         let ReceivedRequest {
             method,
@@ -164,6 +167,13 @@ impl SessionStore {
         let [access_key_id, date, region, service, "aws4_request"] = scope[..] else {
             return Err(mismatch());
         };
+        check_scope_and_headers(
+            auth.signed_headers,
+            headers,
+            region,
+            service,
+            anchor_region,
+        )?;
         let session = self
             .sessions
             .lock()
@@ -202,6 +212,7 @@ impl SessionStore {
         if amz_date.get(..8) != Some(date) {
             return Err(mismatch());
         }
+        check_skew(signed_at, now, &amz_date)?;
         let mut canonical_headers = Vec::new();
         for name in auth.signed_headers.split(';') {
             canonical_headers.push((
@@ -246,6 +257,71 @@ impl SessionStore {
     }
 }
 
+/// Largest difference between a request's `X-Amz-Date` and the anchor's clock (AWS: 15 minutes).
+pub const MAX_STS_SKEW: time::Duration = time::Duration::minutes(15);
+
+/// The scope names STS in the anchor's region, and the headers AWS insists on are signed.
+fn check_scope_and_headers(
+    signed_headers: &str,
+    headers: &[(String, String)],
+    region: &str,
+    service: &str,
+    anchor_region: &str,
+) -> Result<(), StsError> {
+    let refuse = |message: String| Err(sts_error(403, "SignatureDoesNotMatch", &message));
+    if service != "sts" {
+        return refuse(format!(
+            "Credential should be scoped to correct service: 'sts'. (got '{}')",
+            crate::text::printable(service, 40)
+        ));
+    }
+    if region != anchor_region {
+        return refuse(format!(
+            "Credential should be scoped to a valid region: '{anchor_region}'. (got '{}')",
+            crate::text::printable(region, 40)
+        ));
+    }
+    let signed: Vec<&str> = signed_headers.split(';').collect();
+    let token_sent = header_value(headers, "x-amz-security-token").is_some();
+    for (name, required) in [
+        ("host", true),
+        ("x-amz-date", true),
+        ("x-amz-security-token", token_sent),
+    ] {
+        if required && !signed.contains(&name) {
+            return refuse(format!(
+                "'{name}' must be a 'SignedHeader' in the AWS Authorization."
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `X-Amz-Date` is within [`MAX_STS_SKEW`] of `now`, with AWS's wording either way.
+fn check_skew(
+    signed_at: OffsetDateTime,
+    now: OffsetDateTime,
+    amz_date: &str,
+) -> Result<(), StsError> {
+    let format = |t: OffsetDateTime| t.format(AMZ_DATE_FORMAT).unwrap_or_default();
+    let message = if signed_at < now - MAX_STS_SKEW {
+        format!(
+            "Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)",
+            format(now - MAX_STS_SKEW),
+            format(now)
+        )
+    } else if signed_at > now + MAX_STS_SKEW {
+        format!(
+            "Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)",
+            format(now + MAX_STS_SKEW),
+            format(now)
+        )
+    } else {
+        return Ok(());
+    };
+    Err(sts_error(403, "SignatureDoesNotMatch", &message))
+}
+
 /// Escapes text for XML element content.
 fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -275,4 +351,165 @@ pub fn error_xml(error: &StsError, request_id: &str) -> String {
         error.code,
         xml_escape(&error.message)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    use aws_sigv4::sign::v4::SigningParams;
+
+    const FORM: &str = "Action=GetCallerIdentity&Version=2011-06-15";
+    const NOW: OffsetDateTime = time::macros::datetime!(2026-06-01 12:00:00 UTC);
+
+    fn minted(store: &SessionStore) -> IssuedSession {
+        let grant = Grant {
+            trust_anchor_arn: "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/t".into(),
+            role_arn: "arn:aws:iam::123456789012:role/app".into(),
+            session_name: "s".into(),
+            source_identity: "CN=s".into(),
+            duration_seconds: 3600,
+            tags: Vec::new(),
+        };
+        store.mint(&grant, "123456789012", NOW).unwrap()
+    }
+
+    /// Headers of a GetCallerIdentity POST signed by aws-sigv4 at `at` for `region`/`service`.
+    fn signed(
+        session: &IssuedSession,
+        at: OffsetDateTime,
+        region: &str,
+        service: &str,
+    ) -> Vec<(String, String)> {
+        let c = &session.credentials;
+        let identity = aws_credential_types::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key().expose_secret(),
+            Some(c.session_token().expose_secret().to_owned()),
+            None,
+            "test",
+        )
+        .into();
+        let seconds = u64::try_from(at.unix_timestamp()).unwrap();
+        let params = SigningParams::builder()
+            .identity(&identity)
+            .region(region)
+            .name(service)
+            .time(UNIX_EPOCH + Duration::from_secs(seconds))
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let content_type = ("content-type", "application/x-www-form-urlencoded");
+        let signable = SignableRequest::new(
+            "POST",
+            "http://127.0.0.1:8443/",
+            [content_type].into_iter(),
+            SignableBody::Bytes(FORM.as_bytes()),
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let mut headers = vec![
+            ("host".to_owned(), "127.0.0.1:8443".to_owned()),
+            (content_type.0.to_owned(), content_type.1.to_owned()),
+        ];
+        for (name, value) in instructions.headers() {
+            headers.push((name.to_ascii_lowercase(), value.to_owned()));
+        }
+        headers
+    }
+
+    fn call(store: &SessionStore, headers: &[(String, String)]) -> Result<IssuedSession, StsError> {
+        let request = ReceivedRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers,
+            body: FORM.as_bytes(),
+        };
+        store.get_caller_identity(&request, NOW, "us-east-1")
+    }
+
+    #[test]
+    fn a_request_signed_now_for_sts_in_the_anchors_region_is_accepted() {
+        let store = SessionStore::default();
+        let session = minted(&store);
+        let headers = signed(
+            &session,
+            NOW - time::Duration::minutes(14),
+            "us-east-1",
+            "sts",
+        );
+        assert_eq!(call(&store, &headers).unwrap().account, "123456789012");
+    }
+
+    #[test]
+    fn old_or_future_dates_are_refused_as_aws_does() {
+        let store = SessionStore::default();
+        let session = minted(&store);
+        for (offset, wording) in [
+            (time::Duration::days(-3), "Signature expired"),
+            (time::Duration::minutes(-16), "Signature expired"),
+            (time::Duration::minutes(16), "Signature not yet current"),
+            (time::Duration::days(365), "Signature not yet current"),
+        ] {
+            let error =
+                call(&store, &signed(&session, NOW + offset, "us-east-1", "sts")).unwrap_err();
+            assert_eq!(error.code, "SignatureDoesNotMatch");
+            assert!(
+                error.message.starts_with(wording),
+                "{offset}: {}",
+                error.message
+            );
+        }
+    }
+
+    #[test]
+    fn another_service_or_region_in_the_scope_is_refused() {
+        let store = SessionStore::default();
+        let session = minted(&store);
+        let error = call(&store, &signed(&session, NOW, "us-east-1", "s3")).unwrap_err();
+        assert!(
+            error.message.contains("correct service: 'sts'"),
+            "{}",
+            error.message
+        );
+        let error = call(&store, &signed(&session, NOW, "eu-west-1", "sts")).unwrap_err();
+        assert!(
+            error.message.contains("valid region: 'us-east-1'"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn host_date_and_token_must_be_signed() {
+        let store = SessionStore::default();
+        let session = minted(&store);
+        let headers = signed(&session, NOW, "us-east-1", "sts");
+        for omitted in ["host", "x-amz-date", "x-amz-security-token"] {
+            let edited: Vec<(String, String)> = headers
+                .iter()
+                .map(|(name, value)| {
+                    let value = if name == "authorization" {
+                        let (head, rest) = value.split_once("SignedHeaders=").unwrap();
+                        let (list, tail) = rest.split_once(',').unwrap();
+                        let kept: Vec<&str> = list.split(';').filter(|h| *h != omitted).collect();
+                        format!("{head}SignedHeaders={},{tail}", kept.join(";"))
+                    } else {
+                        value.clone()
+                    };
+                    (name.clone(), value)
+                })
+                .collect();
+            let error = call(&store, &edited).unwrap_err();
+            assert!(
+                error
+                    .message
+                    .contains(&format!("'{omitted}' must be a 'SignedHeader'")),
+                "{omitted}: {}",
+                error.message
+            );
+        }
+    }
 }

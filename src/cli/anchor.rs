@@ -14,7 +14,6 @@ use crate::anchor::upstream::UpstreamSts;
 use crate::clock::{Clock, SystemClock};
 use crate::http::build_client;
 use crate::pki::DEFAULT_CA_DIR;
-use crate::secret::SecretString;
 
 /// Flags of `anchor`.
 #[derive(Debug, Args)]
@@ -41,7 +40,12 @@ pub struct AnchorArgs {
     #[arg(long)]
     insecure_allow_remote: bool,
     /// Mint credentials with AssumeRole at this STS endpoint (e.g. a moto server) instead of locally.
-    #[arg(long, env = "TESSERA_ANCHOR_STS_ENDPOINT", value_name = "URL", requires_all = ["sts_access_key_id", "sts_secret_access_key"])]
+    #[arg(
+        long,
+        env = "TESSERA_ANCHOR_STS_ENDPOINT",
+        value_name = "URL",
+        requires = "sts_access_key_id"
+    )]
     sts_endpoint: Option<String>,
     /// Access key id the anchor calls the upstream STS with.
     #[arg(long, env = "TESSERA_ANCHOR_STS_ACCESS_KEY_ID", value_name = "ID")]
@@ -54,6 +58,9 @@ pub struct AnchorArgs {
         value_name = "SECRET"
     )]
     sts_secret_access_key: Option<String>,
+    /// Read the secret access key for --sts-access-key-id from FILE (kept out of `ps`).
+    #[arg(long, value_name = "FILE", conflicts_with = "sts_secret_access_key")]
+    sts_secret_access_key_file: Option<PathBuf>,
 }
 
 pub(super) fn run(args: AnchorArgs) -> anyhow::Result<()> {
@@ -76,11 +83,13 @@ pub(super) fn run(args: AnchorArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let upstream = match (
-        args.sts_endpoint,
-        args.sts_access_key_id,
-        args.sts_secret_access_key,
-    ) {
+    let sts_secret = super::secret_args::secret_flag(
+        "--sts-secret-access-key",
+        "TESSERA_ANCHOR_STS_SECRET_ACCESS_KEY",
+        args.sts_secret_access_key.as_deref(),
+        args.sts_secret_access_key_file.as_deref(),
+    )?;
+    let upstream = match (args.sts_endpoint, args.sts_access_key_id, sts_secret) {
         (Some(endpoint), Some(access_key_id), Some(secret)) => {
             let endpoint: http::Uri = endpoint
                 .parse()
@@ -93,10 +102,13 @@ pub(super) fn run(args: AnchorArgs) -> anyhow::Result<()> {
                 endpoint,
                 region: state.region.clone(),
                 access_key_id,
-                secret_access_key: SecretString::new(secret),
+                secret_access_key: secret,
                 clock: clock.clone(),
             })
         }
+        (Some(_), _, None) => anyhow::bail!(
+            "--sts-endpoint needs --sts-secret-access-key-file FILE (or TESSERA_ANCHOR_STS_SECRET_ACCESS_KEY)"
+        ),
         _ => None,
     };
     super::raise_open_file_limit();
@@ -121,7 +133,14 @@ pub(super) fn run(args: AnchorArgs) -> anyhow::Result<()> {
             out.flush()?;
         }
         let anchor = local_anchor::anchor(state, upstream, clock);
-        crate::anchor::server::serve(anchor, listener, tls, local_anchor::shutdown_signal()).await;
+        crate::anchor::server::serve(
+            anchor,
+            listener,
+            tls,
+            !args.insecure_allow_remote,
+            local_anchor::shutdown_signal(),
+        )
+        .await;
         anyhow::Ok(())
     })
 }

@@ -58,6 +58,10 @@ pub(super) struct RequestArgs {
     )]
     pub(super) pkcs8_password: Option<String>,
 
+    /// Read the key's passphrase from FILE (kept out of `ps`, unlike --pkcs8-password).
+    #[arg(long, value_name = "FILE", conflicts_with = "pkcs8_password")]
+    pub(super) pkcs8_password_file: Option<PathBuf>,
+
     /// Where an encrypted key's passphrase comes from when --pkcs8-password is absent: a prompt on
     /// a terminal, or the OS keyring (stored with `tessera key set-passphrase --for FILE`).
     #[arg(long, value_enum, env = "TESSERA_PASSPHRASE_FROM", default_value_t = PassphraseFrom::Prompt)]
@@ -213,15 +217,33 @@ impl RequestArgs {
         settings: ProfileSettings,
         name: Option<&str>,
     ) -> anyhow::Result<ResolvedProfile> {
-        Ok(ResolvedProfile::resolve(settings, name, self.passphrase())?)
+        Ok(ResolvedProfile::resolve(
+            settings,
+            name,
+            self.passphrase()?,
+        )?)
     }
 
-    /// The passphrase source these flags select.
-    pub(super) fn passphrase(&self) -> crate::identity::file::Passphrase {
-        match (&self.pkcs8_password, self.passphrase_from) {
-            (Some(_), _) | (None, PassphraseFrom::Prompt) => passphrase(&self.pkcs8_password),
-            (None, PassphraseFrom::Keyring) => crate::identity::file::Passphrase::Keyring,
+    /// The passphrase source these flags select; warns about secrets on the command line.
+    pub(super) fn passphrase(&self) -> anyhow::Result<crate::identity::file::Passphrase> {
+        use crate::identity::file::Passphrase;
+        for (flag, env, value) in [
+            ("--private-key", "TESSERA_PRIVATE_KEY", &self.private_key),
+            ("--certificate", "TESSERA_CERTIFICATE", &self.certificate),
+        ] {
+            super::secret_args::warn_if_pin_in_argv(flag, env, value.as_deref());
         }
+        let given = super::secret_args::secret_flag(
+            "--pkcs8-password",
+            "TESSERA_KEY_PASSPHRASE",
+            self.pkcs8_password.as_deref(),
+            self.pkcs8_password_file.as_deref(),
+        )?;
+        Ok(match (given, self.passphrase_from) {
+            (Some(given), _) => Passphrase::Given(given),
+            (None, PassphraseFrom::Prompt) => Passphrase::PromptIfTerminal,
+            (None, PassphraseFrom::Keyring) => Passphrase::Keyring,
+        })
     }
 }
 

@@ -54,7 +54,7 @@ pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
                 intermediates: settings.intermediates.clone(),
                 pkcs11_lib: settings.pkcs11_lib.clone(),
             };
-            check_identity(&mut report, &sources, &args.request.passphrase(), now)
+            check_identity(&mut report, &sources, &args.request.passphrase()?, now)
         }
         None => {
             report.fail(

@@ -108,15 +108,12 @@ pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
                 options,
                 clock,
             ));
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let listener = server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), Some(1))?;
             let address = listener.local_addr()?;
             let mut shutdown = stopped.clone();
             tokio::spawn(server::serve(
                 listener,
-                ListenOptions {
-                    tls: None,
-                    hop_limit: Some(1),
-                },
+                ListenOptions::default(),
                 move |incoming| {
                     let agent = agent.clone();
                     async move { agent.handle(&incoming) }

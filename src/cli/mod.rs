@@ -26,6 +26,7 @@ pub mod logging;
 mod proxy;
 mod quickstart;
 mod read_certificate_data;
+mod secret_args;
 mod serve;
 mod sign_string;
 mod update;

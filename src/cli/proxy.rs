@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -73,9 +74,13 @@ pub struct ProxyArgs {
     /// Longest wait for the upstream's response headers, in seconds.
     #[arg(long, default_value_t = 900)]
     upstream_timeout: u64,
-    /// Allow a non-loopback --listen address (needs --require-token).
+    /// Allow non-loopback --listen/--admin-listen addresses (needs --require-token); the admin
+    /// endpoints then answer any Host.
     #[arg(long)]
     allow_remote: bool,
+    /// IP TTL / IPv6 hop limit of responses; 1 keeps them on this host.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=255))]
+    hop_limit: u8,
     /// Require 'Authorization: Bearer TOKEN' from clients (removed before forwarding).
     #[arg(
         long,
@@ -84,6 +89,9 @@ pub struct ProxyArgs {
         value_name = "TOKEN"
     )]
     require_token: Option<String>,
+    /// Read the token clients must present from FILE (kept out of `ps`).
+    #[arg(long, value_name = "FILE", conflicts_with = "require_token")]
+    require_token_file: Option<PathBuf>,
 }
 
 fn env_credentials() -> anyhow::Result<Credentials> {
@@ -111,6 +119,12 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
         "--admin-listen {} is not a loopback address; pass --allow-remote",
         args.admin_listen
     );
+    let require_token = super::secret_args::secret_flag(
+        "--require-token",
+        "TESSERA_PROXY_TOKEN",
+        args.require_token.as_deref(),
+        args.require_token_file.as_deref(),
+    )?;
     let settings = ProxySettings::from_config(&ProxyListenerConfig {
         listen: args.listen,
         profile: None,
@@ -122,8 +136,9 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
         upstream_timeout: args.upstream_timeout,
         strip_headers: args.strip_header.clone(),
         add_headers: args.add_header.clone(),
-        require_token: args.require_token.clone(),
+        require_token: require_token.map(|t| t.expose_secret().to_owned()),
         allow_remote: args.allow_remote,
+        hop_limit: args.hop_limit,
     })
     .map_err(|e| {
         anyhow::anyhow!(
@@ -152,12 +167,8 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
         };
         let client = build_client_for::<ProxyBody>(&client_options)?;
         let proxy = Arc::new(Proxy::new(settings, credentials, client, clock));
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let admin = tokio::net::TcpListener::bind(args.admin_listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.admin_listen))?;
+        let listener = server::bind(args.listen, Some(args.hop_limit))?;
+        let admin = server::bind(args.admin_listen, Some(args.hop_limit))?;
         let address = listener.local_addr()?;
         {
             let mut out = std::io::stdout().lock();
@@ -184,6 +195,7 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
             shutdown(stopped.clone()),
         ));
         let admin_proxy = proxy.clone();
+        let allow_remote = args.allow_remote;
         let listen = address.to_string();
         let admin_server = tokio::spawn(server::serve(
             admin,
@@ -193,6 +205,12 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
                 let cache = cache.clone();
                 let listen = listen.clone();
                 async move {
+                    if let Some(refused) = (!allow_remote)
+                        .then(|| server::foreign_host(&incoming))
+                        .flatten()
+                    {
+                        return refused;
+                    }
                     match incoming.path.as_str() {
                         "/healthz" => Reply::new(200, "text/plain", "ok\n"),
                         "/readyz" => match cache.as_ref().map(|c| c.current()) {

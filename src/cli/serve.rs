@@ -50,8 +50,8 @@ pub struct ServeArgs {
     #[arg(long)]
     insecure_remote_imds: bool,
     /// IP TTL / hop limit of responses; 1 keeps them on this host.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=255))]
-    hop_limit: u32,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=255))]
+    hop_limit: u8,
     /// Allow non-loopback --listen/--admin-listen addresses. ECS always requires its token; IMDS
     /// is refused (it cannot authenticate clients) unless --insecure-remote-imds; the admin
     /// endpoints hold no credentials and answer whoever reaches them.
@@ -243,9 +243,7 @@ async fn start_proxies(
             client,
             clock.clone(),
         ));
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let listener = server::bind(config.listen, Some(config.hop_limit))?;
         started.push((listener.local_addr()?, name));
         agent.add_proxy(listener.local_addr()?.to_string(), proxy.clone());
         let mut stopped = stop.clone();
@@ -342,10 +340,8 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         let options = ServeOptions { imds, extra_hosts };
         let agent = Arc::new(Agent::new(served(&running), options, clock.clone()));
 
-        let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
-        let admin_listener = tokio::net::TcpListener::bind(args.admin_listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.admin_listen))?;
+        let listener = server::bind(args.listen, Some(args.hop_limit))?;
+        let admin_listener = server::bind(args.admin_listen, Some(args.hop_limit))?;
         let (address, admin_address) = (listener.local_addr()?, admin_listener.local_addr()?);
         {
             let mut out = std::io::stdout().lock();
@@ -371,7 +367,7 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
             out.flush()?;
         }
-        let listen_options = ListenOptions { tls: None, hop_limit: Some(args.hop_limit) };
+        let listen_options = ListenOptions { tls: None };
         let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
@@ -386,12 +382,13 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
             shutdown(stopped.clone()),
         ));
         let admin_agent = agent.clone();
+        let allow_remote = args.allow_remote;
         let admin_server = tokio::spawn(server::serve(
             admin_listener,
             listen_options,
             move |incoming| {
                 let agent = admin_agent.clone();
-                async move { admin::handle(&agent, &incoming) }
+                async move { admin::handle(&agent, &incoming, !allow_remote) }
             },
             shutdown(stopped.clone()),
         ));

@@ -9,8 +9,14 @@ use super::Agent;
 use crate::credentials::refresh::Health;
 use crate::server::{Incoming, Reply};
 
-/// Handles an admin request.
-pub fn handle(agent: &Agent, request: &Incoming) -> Reply {
+/// Handles an admin request; with `loopback_only` (no --allow-remote) only for a loopback Host.
+pub fn handle(agent: &Agent, request: &Incoming, loopback_only: bool) -> Reply {
+    if let Some(refused) = loopback_only
+        .then(|| crate::server::foreign_host(request))
+        .flatten()
+    {
+        return refused;
+    }
     match request.path.as_str() {
         "/healthz" => Reply::new(200, "text/plain", "ok\n"),
         "/readyz" => {

@@ -92,7 +92,8 @@ def make_handler(args, lock):
                 return self._send(403, {"message": "Signature expired: the request time is too far from the server time"},
                                   "AccessDeniedException")
             if mode == "escapes":
-                return self._send(403, {"message": ESCAPES}, "AccessDeniedException\x1b[2J")
+                # In the body: a control character in a header is refused by the HTTP parser itself.
+                return self._send(403, {"__type": "AccessDeniedException\x1b[2J", "message": ESCAPES})
             if mode == "huge":
                 return self._send(201, b'{"credentialSet":[], "pad":"' + b"x" * (2 * 1024 * 1024) + b'"}')
             if mode == "status-503":

@@ -159,7 +159,7 @@ pub enum Pkcs11Error {
 /// Parses a key or certificate URI.
 pub fn parse_uri(uri: &str) -> Result<Pkcs11Uri, Pkcs11Error> {
     Pkcs11Uri::parse(uri).map_err(|reason| Pkcs11Error::BadUri {
-        uri: uri.split('?').next().unwrap_or(uri).to_owned(),
+        uri: Pkcs11Uri::redacted(uri),
         reason,
     })
 }

@@ -71,6 +71,21 @@ fn text(attribute: &str, value: &str) -> Result<String, String> {
 }
 
 impl Pkcs11Uri {
+    /// The URI without anything that may be a PIN: the query, and path attributes that are
+    /// not `name=value` or name a PIN. For error messages.
+    pub fn redacted(uri: &str) -> String {
+        let path = uri.split('?').next().unwrap_or(uri);
+        let body = path.strip_prefix("pkcs11:").unwrap_or(path);
+        let kept: Vec<&str> = body
+            .split(';')
+            .filter(|a| {
+                a.split_once('=')
+                    .is_some_and(|(name, _)| !name.starts_with("pin"))
+            })
+            .collect();
+        format!("pkcs11:{}", kept.join(";"))
+    }
+
     /// Parses a URI; the error names the attribute at fault.
     pub fn parse(uri: &str) -> Result<Self, String> {
         let rest = uri
@@ -81,8 +96,14 @@ impl Pkcs11Uri {
         for attribute in path.split(';').filter(|a| !a.is_empty()) {
             let (name, value) = attribute
                 .split_once('=')
-                .ok_or_else(|| format!("'{attribute}' is not name=value"))?;
+                .ok_or_else(|| not_name_value(attribute))?;
             match name {
+                // Security: the message must not echo the PIN.
+                "pin-value" | "pin-source" => {
+                    return Err(format!(
+                        "{name} belongs in the query part: pkcs11:…?{name}=…"
+                    ))
+                }
                 "token" => parsed.token = Some(text(name, value)?),
                 "manufacturer" => parsed.manufacturer = Some(text(name, value)?),
                 "model" => parsed.model = Some(text(name, value)?),
@@ -109,7 +130,7 @@ impl Pkcs11Uri {
         for attribute in query.split('&').filter(|a| !a.is_empty()) {
             let (name, value) = attribute
                 .split_once('=')
-                .ok_or_else(|| format!("'{attribute}' is not name=value"))?;
+                .ok_or_else(|| not_name_value(attribute))?;
             match name {
                 "pin-value" => parsed.pin_value = Some(SecretString::new(text(name, value)?)),
                 "pin-source" => {
@@ -191,6 +212,20 @@ impl fmt::Display for Pkcs11Uri {
     }
 }
 
+/// The error for an attribute without `=`; echoes it only when it is a plain word (a bare
+/// value, such as a misplaced PIN, is not repeated).
+fn not_name_value(attribute: &str) -> String {
+    if !attribute.is_empty()
+        && attribute
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'-')
+    {
+        format!("'{attribute}' is not name=value")
+    } else {
+        "an attribute is not name=value".to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,9 +271,28 @@ mod tests {
             ("pkcs11:slot-id=x", "slot-id=x is not a number"),
             ("pkcs11:token=t?pin-value=1&pin-source=/p", "not both"),
             ("pkcs11:token=t?frobnicate=1", "unknown query attribute"),
+            (
+                "pkcs11:token=t;pin-value=987654",
+                "pin-value belongs in the query part",
+            ),
+            ("pkcs11:token=t;987654", "an attribute is not name=value"),
         ] {
             let error = Pkcs11Uri::parse(uri).unwrap_err();
             assert!(error.contains(fragment), "{uri}: {error}");
+            assert!(!error.contains("987654"), "{uri}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_redacted_uri_holds_no_pin_wherever_it_was_put() {
+        for uri in [
+            "pkcs11:token=t;pin-value=987654",
+            "pkcs11:token=t;987654;object=k",
+            "pkcs11:token=t?pin-value=987654",
+        ] {
+            let redacted = Pkcs11Uri::redacted(uri);
+            assert!(!redacted.contains("987654"), "{uri}: {redacted}");
+            assert!(redacted.starts_with("pkcs11:token=t"), "{uri}: {redacted}");
         }
     }
 }
