@@ -46,6 +46,9 @@ pub enum StsClientError {
     /// A field is missing from the answer.
     #[error("STS answered without <{0}>")]
     MissingField(&'static str),
+    /// The credentials in the answer do not have the AWS shape.
+    #[error("STS answered with unusable credentials: {0}")]
+    UnusableCredentials(String),
 }
 
 /// The key a request is signed with: an access key, its secret and, for temporary
@@ -133,7 +136,11 @@ pub async fn call(
     if status != 200 {
         return Err(StsClientError::Service {
             status,
-            body: text.split_whitespace().collect::<Vec<_>>().join(" "),
+            // Security: the endpoint's words reach a terminal.
+            body: crate::text::printable(
+                &text.split_whitespace().collect::<Vec<_>>().join(" "),
+                500,
+            ),
         });
     }
     Ok(text)

@@ -167,13 +167,7 @@ impl SessionStore {
         let [access_key_id, date, region, service, "aws4_request"] = scope[..] else {
             return Err(mismatch());
         };
-        check_scope_and_headers(
-            auth.signed_headers,
-            headers,
-            region,
-            service,
-            anchor_region,
-        )?;
+        check_scope_and_headers(auth.signed_headers, headers, region, service, anchor_region)?;
         let session = self
             .sessions
             .lock()

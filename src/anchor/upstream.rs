@@ -62,18 +62,25 @@ impl UpstreamSts {
         .await?;
         let field =
             |tag: &'static str| xml_text(&xml, tag).ok_or(StsClientError::MissingField(tag));
+        let (access_key_id, secret, token) = (
+            field("AccessKeyId")?,
+            field("SecretAccessKey")?,
+            field("SessionToken")?,
+        );
+        crate::credentials::check_fields(&access_key_id, &secret, &token)
+            .map_err(StsClientError::UnusableCredentials)?;
         let expiration_text = field("Expiration")?;
         let expiration = OffsetDateTime::parse(&expiration_text, &Rfc3339)
             .map_err(|_| StsClientError::MissingField("Expiration"))?;
         Ok(IssuedSession {
             credentials: Credentials::new(
-                field("AccessKeyId")?,
-                SecretString::new(field("SecretAccessKey")?),
-                SecretString::new(field("SessionToken")?),
+                access_key_id,
+                SecretString::new(secret),
+                SecretString::new(token),
                 expiration,
             ),
-            assumed_role_arn: field("Arn")?,
-            assumed_role_id: field("AssumedRoleId")?,
+            assumed_role_arn: crate::text::printable(&field("Arn")?, 2048),
+            assumed_role_id: crate::text::printable(&field("AssumedRoleId")?, 2048),
             account: account.to_owned(),
         })
     }

@@ -314,7 +314,7 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     for addr in [args.listen, args.admin_listen] {
         anyhow::ensure!(
             addr.ip().is_loopback() || args.allow_remote,
-            "--listen/--admin-listen {addr} is not a loopback address; pass --allow-remote to serve other hosts (tokens are then required)"
+            "--listen/--admin-listen {addr} is not a loopback address; pass --allow-remote to serve other hosts (ECS then needs its token from them, and IMDS stays off)"
         );
     }
     // Checked before any key is loaded, so the error is the first thing printed.

@@ -185,3 +185,24 @@ class _FullFilesystem:
                     filler.write(b"\0" * 4096)
             except OSError as error:
                 assert error.errno == errno.ENOSPC, error
+
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def as_other_user():
+    """Runs a command as another local user (uid/gid 65534, no groups) through util-linux's
+    setpriv, the way an attacker on the same host would. Switching users needs root (CI runs as
+    root); elsewhere the tests using it are skipped, and in CI that is a failure."""
+    if os.geteuid() != 0:
+        message = "switching to another uid needs root"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+    def run(*args, timeout=30):
+        command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *args]
+        return subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout,
+                              env={"PATH": "/usr/bin:/bin"}, cwd="/")
+    return run

@@ -156,6 +156,27 @@ def test_token_failures_are_one_clear_line(tessera_bin, token, anchor, uri, extr
     assert "panicked" not in out.stderr and PIN not in out.stderr and out.stdout == ""
 
 
+@pytest.mark.parametrize("cache", ["file", "keyring"])
+def test_a_wrong_pin_is_refused_even_with_a_warm_cache(tessera_bin, token, anchor, tmp_path, cache):
+    """Regression (issue 14): the cache key was the certificate alone, so a warm cache answered
+    any PIN. A token identity is now logged in before a cached answer is given."""
+    env = {**token.env, "TESSERA_CACHE": cache, "TESSERA_CACHE_DIR": str(tmp_path / "cache")}
+    uri = "pkcs11:token=tessera;object=p256"
+    right = run_tessera(tessera_bin, request_args(anchor, uri), TESSERA_PKCS11_PIN=PIN, **env)
+    assert right.returncode == 0, right.stderr
+    warm = run_tessera(tessera_bin, request_args(anchor, uri), TESSERA_PKCS11_PIN=PIN, **env)
+    assert warm.returncode == 0 and json.loads(warm.stdout) == json.loads(right.stdout), warm.stderr
+    wrong = run_tessera(tessera_bin, request_args(anchor, uri), TESSERA_PKCS11_PIN="0000", **env)
+    assert wrong.returncode == 1 and wrong.stdout == "", wrong.stdout
+    assert "the PIN for token 'tessera' was refused" in wrong.stderr.splitlines()[0], wrong.stderr
+
+
+def test_a_pin_misplaced_in_the_uri_path_is_never_echoed(tessera_bin, token, anchor):
+    for uri in ("pkcs11:token=tessera;object=p256;pin-value=987654", "pkcs11:token=tessera;object=p256;987654"):
+        out = run_tessera(tessera_bin, request_args(anchor, uri), **token.env)
+        assert out.returncode == 1 and "987654" not in out.stderr, out.stderr
+
+
 def test_a_missing_module_is_one_clear_line(tessera_bin, token, anchor):
     out = run_tessera(tessera_bin, ["credential-process", "--private-key", "pkcs11:token=tessera;object=p256", "--pkcs11-lib", "/nonexistent/p11.so",
                                     "--trust-anchor-arn", ta("ta"), "--profile-arn", profile("p"), "--role-arn", f"{ROLE}/app",
