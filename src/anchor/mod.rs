@@ -179,6 +179,7 @@ impl Anchor {
         );
         if let Ok(counters) = self.counters.lock() {
             for ((metric, outcome), value) in counters.iter() {
+                let outcome = crate::text::label_value(outcome);
                 body.push_str(&format!("{metric}{{outcome=\"{outcome}\"}} {value}\n"));
             }
         }
