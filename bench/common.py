@@ -57,6 +57,12 @@ def scratch(name):
     return path
 
 
+def cache_dir(name):
+    """A credential cache directory for tessera to create: it uses only a directory that is
+    private to its user (0700), which scratch() directories are not."""
+    return scratch(name) / "cache"
+
+
 def clean_env(**extra):
     """The environment without AWS or tessera settings that could change what is measured."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TESSERA_"))}

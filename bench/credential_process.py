@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 
-from common import CERTS, PROFILE, ROLE, ROOT, TA, TESSERA, clean_env, ensure_release_build, identity_flags, scratch, start_anchor, table
+from common import CERTS, PROFILE, ROLE, ROOT, TA, TESSERA, cache_dir, clean_env, ensure_release_build, identity_flags, scratch, start_anchor, table
 
 RUNS = 60
 ROUNDS = 3
@@ -44,7 +44,7 @@ def main():
     anchor, url, cafile = start_anchor(tls=True)
     try:
         command = " ".join([str(TESSERA), "credential-process", *identity_flags(url)])
-        cache = scratch("cache")
+        cache = cache_dir("cache")
         warm_env = clean_env(AWS_CA_BUNDLE=cafile, TESSERA_CACHE_DIR=str(cache))
         cold_env = clean_env(AWS_CA_BUNDLE=cafile, TESSERA_CACHE="none")
         python = " ".join([str(ROOT / ".venv/bin/python"), str(ROOT / "bench/python_create_session.py"), str(CERTS / "leaf-p256.pem"),

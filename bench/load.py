@@ -14,7 +14,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from common import TESSERA, clean_env, ensure_release_build, identity_flags, scratch, start_anchor, status_kib, table
+from common import TESSERA, cache_dir, clean_env, ensure_release_build, identity_flags, start_anchor, status_kib, table
 from serve_wrk import call, start_serve
 
 
@@ -61,7 +61,7 @@ def main():
         third = max(1, len(samples) // 3)
         first_third, last_third = max(samples[:third]), max(samples[-third:])
 
-        cache = scratch("load-cache")
+        cache = cache_dir("load")
         command = [str(TESSERA), "credential-process", *identity_flags(url)]
         env = clean_env(TESSERA_CACHE_DIR=str(cache))
         before = anchor_successes(url)
