@@ -160,12 +160,12 @@ fn serving(c: &mut Criterion) {
         cache,
         role_arn: "arn:aws:iam::123456789012:role/app".into(),
         ecs_token: SecretString::new("t".into()),
+        region: "us-east-1".into(),
     };
     let options = ServeOptions {
         imds: Some(ImdsOptions {
             profile: "bench".into(),
             v1: true,
-            region: "us-east-1".into(),
         }),
         extra_hosts: Vec::new(),
     };

@@ -122,6 +122,7 @@ const CASES: &[Case] = &[
     case("serve: missing config", "serve --config /nonexistent.toml --all-profiles", "cannot read config /nonexistent.toml", 1),
     case("serve: missing --tokens-from directory", "serve $ID $ARNS $OFFLINE $LISTEN --tokens-from /nonexistent", "--tokens-from", 1),
     case("serve: token directory under a file", "serve $ID $ARNS $OFFLINE --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --token-dir %afile/x", "cannot create directory %afile/x", 1),
+    case("proxy: --region with --credentials env", "proxy --credentials env --upstream http://127.0.0.1:9 --service s3 --region us-east-1", "--region us-east-1 is the Roles Anywhere region, which --credentials env does not use; the signing region is --signing-region us-east-1", 1),
     case("serve: a profile name with ../", "serve --config %escaping.toml --all-profiles $LISTEN", "profile name '../escaped' in", 1),
     case("serve: a profile name with a quote and a line break", "serve --config %label.toml --all-profiles $LISTEN", "is invalid: use 1-64 of A-Z", 1),
     case("--profile with a slash", "credential-process --profile ../x", "invalid value '../x' for '--profile <NAME>': use 1-64 of", 2),

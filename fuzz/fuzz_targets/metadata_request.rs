@@ -55,12 +55,12 @@ fn agent() -> &'static Agent {
                 cache,
                 role_arn: "arn:aws:iam::123456789012:role/app".into(),
                 ecs_token: SecretString::new("ecs-token-0123456789".into()),
+                region: "us-east-1".into(),
             };
             let options = ServeOptions {
                 imds: Some(ImdsOptions {
                     profile: "default".into(),
                     v1: false,
-                    region: "us-east-1".into(),
                 }),
                 extra_hosts: Vec::new(),
             };

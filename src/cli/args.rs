@@ -81,7 +81,7 @@ pub(super) struct RequestArgs {
 
     /// Region (defaults to the trust anchor ARN's region, which it must equal).
     #[arg(long, env = "TESSERA_REGION")]
-    region: Option<String>,
+    pub(super) region: Option<String>,
 
     /// Endpoint URL override (also AWS_ENDPOINT_URL_ROLESANYWHERE).
     #[arg(long, env = "TESSERA_ENDPOINT", value_name = "URL")]

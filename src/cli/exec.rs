@@ -96,6 +96,7 @@ pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
                 cache,
                 role_arn,
                 ecs_token: token.clone(),
+                region: region.clone(),
             };
             // Security: no IMDS. Its token is free to anyone, and this port is visible to every
             // local user; only the child holds the ECS token.

@@ -113,6 +113,13 @@ fn env_credentials() -> anyhow::Result<Credentials> {
 
 pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // aws-sigv4-proxy's users type --region; here it is the Roles Anywhere region, which plain
+    // keys do not use, so it would be ignored without a word.
+    if let (CredentialsFrom::Env, Some(region)) = (args.credentials, &args.request.region) {
+        anyhow::bail!(
+            "--region {region} is the Roles Anywhere region, which --credentials env does not use; the signing region is --signing-region {region}"
+        );
+    }
 
     anyhow::ensure!(
         args.admin_listen.ip().is_loopback() || args.allow_remote,

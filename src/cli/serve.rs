@@ -157,21 +157,20 @@ fn build_profiles(
     clock: &Arc<dyn Clock>,
     previous: &BTreeMap<String, Running>,
     stop: &tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<(BTreeMap<String, Running>, BTreeMap<String, String>)> {
+) -> anyhow::Result<BTreeMap<String, Running>> {
     let mut running = BTreeMap::new();
-    let mut regions = BTreeMap::new();
     for name in profile_names(args)? {
         let label = name.clone().unwrap_or_else(|| FLAGS_PROFILE.to_owned());
         let settings = args.request.settings_for(name.as_deref())?;
         let resolved = args
             .request
             .resolve_settings(settings.clone(), name.as_deref())?;
-        regions.insert(label.clone(), resolved.region.clone());
         if let Some(existing) = previous.get(&label).filter(|r| r.settings == settings) {
             running.insert(label, existing.clone());
             continue;
         }
         let role_arn = resolved.params.role_arn.as_str().to_owned();
+        let region = resolved.region.clone();
         let provider = RolesAnywhereProvider::new(resolved, clock.clone())?;
         let token_file = token_dir.join(format!("{label}.token"));
         // A reloaded profile keeps its token, so consumers holding it keep working.
@@ -193,6 +192,7 @@ fn build_profiles(
             cache,
             role_arn,
             ecs_token: token,
+            region,
         });
         running.insert(
             label,
@@ -203,7 +203,7 @@ fn build_profiles(
             },
         );
     }
-    Ok((running, regions))
+    Ok(running)
 }
 
 /// Starts the config file's `[[proxies]]`, each signing with its profile's cache (so every
@@ -330,12 +330,8 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         let terminated = super::local_anchor::shutdown_signal();
         tokio::pin!(terminated);
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let (mut running, regions) = build_profiles(&args, &token_dir, &clock, &BTreeMap::new(), &stopped)?;
-        let imds = imds_profile.map(|profile| ImdsOptions {
-            region: regions.get(&profile).cloned().unwrap_or_default(),
-            profile,
-            v1: args.imds_v1,
-        });
+        let mut running = build_profiles(&args, &token_dir, &clock, &BTreeMap::new(), &stopped)?;
+        let imds = imds_profile.map(|profile| ImdsOptions { profile, v1: args.imds_v1 });
         let extra_hosts = if args.allow_remote { vec![args.listen.ip().to_string()] } else { Vec::new() };
         let options = ServeOptions { imds, extra_hosts };
         let agent = Arc::new(Agent::new(served(&running), options, clock.clone()));
@@ -401,7 +397,7 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
                     notify_systemd(&[sd_notify::NotifyState::Reloading]);
                     // A bad configuration is refused; the running one stays in force.
                     match build_profiles(&args, &token_dir, &clock, &running, &stopped) {
-                        Ok((reloaded, _)) => {
+                        Ok(reloaded) => {
                             tracing::info!(profiles = ?reloaded.keys().collect::<Vec<_>>(), "configuration reloaded");
                             agent.set_profiles(served(&reloaded));
                             // Dropping the old map stops the tasks of removed or changed profiles.

@@ -367,7 +367,7 @@ impl TpmIdentity {
         } else {
             let _ = context.tr_close(&mut ObjectHandle::from(key));
         }
-        result.map_err(failed("Sign"))
+        signature_bytes(&self.description, result.map_err(failed("Sign"))?)
     }
 
     fn sign_loaded(
@@ -376,7 +376,7 @@ impl TpmIdentity {
         key: KeyHandle,
         hash: &[u8],
         digest: Digest,
-    ) -> Result<Vec<u8>, tss_esapi::Error> {
+    ) -> Result<Signature, tss_esapi::Error> {
         let auth = match &self.auth {
             Some(password) => Auth::try_from(password.expose_secret().as_bytes().to_vec())?,
             None => Auth::default(),
@@ -405,18 +405,35 @@ impl TpmIdentity {
         let signature = context.execute_with_session(Some(AuthSession::Password), |ctx| {
             ctx.sign(key, TpmDigest::try_from(hash.to_vec())?, scheme, validation)
         })?;
-        match signature {
-            Signature::RsaSsa(rsa) => Ok(rsa.signature().value().to_vec()),
-            Signature::EcDsa(ecc) => {
-                let (r, s) = (ecc.signature_r().value(), ecc.signature_s().value());
-                let width = if r.len().max(s.len()) > 32 { 48 } else { 32 };
-                let mut raw = vec![0u8; 2 * width];
-                raw[width - r.len()..width].copy_from_slice(r);
-                raw[2 * width - s.len()..].copy_from_slice(s);
-                Ok(super::key::ecdsa_der_from_raw(&raw).unwrap_or_default())
+        Ok(signature)
+    }
+}
+
+/// The signature bytes the Signer trait promises (RSA as is, ECDSA as DER), or an error for a
+/// signature that cannot be converted: an empty or malformed signature is never passed on.
+fn signature_bytes(key: &str, signature: Signature) -> Result<Vec<u8>, TpmError> {
+    let unusable = |reason: &str| TpmError::Tpm {
+        operation: "Sign",
+        key: key.to_owned(),
+        reason: reason.to_owned(),
+    };
+    match signature {
+        Signature::RsaSsa(rsa) => Ok(rsa.signature().value().to_vec()),
+        Signature::EcDsa(ecc) => {
+            let (r, s) = (ecc.signature_r().value(), ecc.signature_s().value());
+            let width = if r.len().max(s.len()) > 32 { 48 } else { 32 };
+            if r.len().max(s.len()) > width {
+                return Err(unusable("the ECDSA signature is longer than P-384's"));
             }
-            _ => Ok(Vec::new()),
+            let mut raw = vec![0u8; 2 * width];
+            raw[width - r.len()..width].copy_from_slice(r);
+            raw[2 * width - s.len()..].copy_from_slice(s);
+            super::key::ecdsa_der_from_raw(&raw)
+                .ok_or_else(|| unusable("the ECDSA signature is not a valid (r, s) pair"))
         }
+        _ => Err(unusable(
+            "the TPM answered with a signature of another kind",
+        )),
     }
 }
 
@@ -453,6 +470,31 @@ impl Signer for TpmIdentity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tss_esapi::structures::{EccParameter, EccSignature};
+
+    fn ecdsa(r: Vec<u8>, s: Vec<u8>) -> Signature {
+        Signature::EcDsa(
+            EccSignature::create(
+                HashingAlgorithm::Sha256,
+                EccParameter::try_from(r).unwrap(),
+                EccParameter::try_from(s).unwrap(),
+            )
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn an_ecdsa_signature_that_cannot_be_converted_is_an_error_not_an_empty_signature() {
+        // Regression (issue 15, bug 4): this used to become an empty signature.
+        let error =
+            signature_bytes("tpm:handle:0x81000001", ecdsa(vec![0; 32], vec![0; 32])).unwrap_err();
+        assert!(
+            error.to_string().contains("not a valid (r, s) pair"),
+            "{error}"
+        );
+        let good = signature_bytes("k", ecdsa(vec![1; 32], vec![2; 31])).unwrap();
+        assert_eq!(good[0], 0x30, "DER SEQUENCE");
+    }
 
     #[test]
     fn handles_must_be_persistent() {

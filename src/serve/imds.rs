@@ -87,7 +87,7 @@ pub fn handle(agent: &Agent, options: &ImdsOptions, request: &Incoming) -> Reply
     };
     let path = request.path.as_str();
     if path == "/latest/meta-data/placement/region" {
-        return text(200, options.region.clone());
+        return text(200, served.region.clone());
     }
     if path == "/latest/meta-data/iam/security-credentials/"
         || path == "/latest/meta-data/iam/security-credentials-extended/"

@@ -23,6 +23,8 @@ pub struct ServedProfile {
     pub role_arn: String,
     /// The ECS endpoint's token for this profile.
     pub ecs_token: SecretString,
+    /// The profile's region (IMDS `placement/region`); a reload replaces the profile, and so it.
+    pub region: String,
 }
 
 impl ServedProfile {
@@ -45,8 +47,6 @@ pub struct ImdsOptions {
     pub profile: String,
     /// Answer IMDSv1 (token-less) requests.
     pub v1: bool,
-    /// The region reported at `placement/region` (the IMDS profile's).
-    pub region: String,
 }
 
 /// Options of the credentials listener.

@@ -274,3 +274,19 @@ def test_a_tls_upstream_is_reached_over_http2(tessera_bin, tmp_path):
         process.terminate()
         process.wait(timeout=10)
         anchor.stop()
+
+
+def test_a_missing_signing_region_names_the_flag_to_pass(tessera_bin, tmp_path):
+    """Regression (issue 15, bug 1): the 400 said "pass --service and --region", and --region is
+    not the proxy's signing region."""
+    env = clean_env(AWS_ACCESS_KEY_ID="AKIAPROXYPROXYPROXY1", AWS_SECRET_ACCESS_KEY="secret")
+    args = [tessera_bin, "proxy", "--credentials", "env", "--upstream", "http://127.0.0.1:9", "--service", "s3",
+            "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(tmp_path / "proxy.log", "w"), text=True, env=env)
+    try:
+        address = re.search(r"listening on http://(\S+),", process.stdout.readline()).group(1)
+        result = curl(f"http://{address}/bucket/key")
+        assert status(result) == 400 and b"pass --service and --signing-region" in result.stdout, result.stdout
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -460,3 +460,48 @@ endpoint = "http://127.0.0.1:{port}"
     finally:
         serve.stop()
         anchor.stop()
+
+
+def test_imds_reports_the_imds_profiles_region_and_a_reload_updates_it(tessera_bin, tmp_path):
+    """Regression (issue 15, bug 2): placement/region was the last profile's region, and a reload
+    did not change it."""
+    import signal
+    port = free_port()
+    anchor = start_anchor(tessera_bin, tmp_path, port)
+    profile = lambda name, region: f"""
+[profiles.{name}]
+certificate = "{CERTS}/leaf-p256.pem"
+private-key = "{CERTS}/leaf-p256.key"
+intermediates = "{CERTS}/intermediate.pem"
+trust-anchor-arn = "{TA}"
+profile-arn = "{PROFILE}"
+role-arn = "{ROLE}"
+endpoint = "http://127.0.0.1:{port}"
+region = "{region}"
+""".replace("rolesanywhere:us-east-1:", f"rolesanywhere:{region}:")
+    config = tmp_path / "config.toml"
+    config.write_text('imds = "a"\n' + profile("a", "eu-west-1") + profile("z", "ap-south-1"))
+    args = [tessera_bin, "serve", "--config", str(config), "--all-profiles", "--listen", "127.0.0.1:0",
+            "--admin-listen", "127.0.0.1:0", "--token-dir", str(tmp_path / "tokens")]
+    serve = Process(args, tmp_path / "serve.log", lines=2)
+    serve.address = re.search(r"listening on http://(\S+) ", serve.lines[0]).group(1)
+    try:
+        assert "(profile a;" in serve.lines[1], serve.lines
+
+        def region():
+            status, _, token = request(serve, "PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "60"})
+            assert status == 200
+            status, _, body = request(serve, "GET", "/latest/meta-data/placement/region", {"x-aws-ec2-metadata-token": token})
+            assert status == 200
+            return body
+
+        assert region() == "eu-west-1"
+        config.write_text('imds = "a"\n' + profile("a", "us-west-2") + profile("z", "ap-south-1"))
+        serve.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while region() != "us-west-2":
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.2)
+    finally:
+        serve.stop()
+        anchor.stop()
