@@ -30,6 +30,8 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = HEADER_TIMEOUT;
 /// Connections served at once; further ones wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 1024;
+/// How long a stopping listener lets in-flight requests finish (`--shutdown-timeout`).
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A request as handlers see it: fully read, headers as text.
 #[derive(Debug, Clone)]
@@ -204,16 +206,28 @@ pub fn bind(addr: SocketAddr, hop_limit: Option<u8>) -> Result<TcpListener, Bind
 }
 
 /// Listener options.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ListenOptions {
     /// Serve TLS.
     pub tls: Option<TlsAcceptor>,
+    /// After shutdown, how long in-flight requests may take before their connections are cut.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        Self {
+            tls: None,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
 }
 
 impl std::fmt::Debug for ListenOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ListenOptions")
             .field("tls", &self.tls.is_some())
+            .field("drain_timeout", &self.drain_timeout)
             .finish()
     }
 }
@@ -233,7 +247,9 @@ pub async fn serve<H, F>(
 }
 
 /// Serves a handler that sees the request as it arrives (body streaming) and returns a
-/// response with any body type, until `shutdown` completes.
+/// response with any body type, until `shutdown` completes; then drains: the listener closes (new
+/// connections are refused), idle connections close, and requests in flight may finish within
+/// [`ListenOptions::drain_timeout`] before the rest are cut.
 pub async fn serve_streaming<H, F, B>(
     listener: TcpListener,
     options: ListenOptions,
@@ -248,6 +264,7 @@ pub async fn serve_streaming<H, F, B>(
 {
     tokio::pin!(shutdown);
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let (draining, drain_signal) = watch::channel(false);
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
@@ -270,6 +287,7 @@ pub async fn serve_streaming<H, F, B>(
         }
         let handler = handler.clone();
         let tls = options.tls.clone();
+        let drain_signal = drain_signal.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let service = move |request| handler(request, peer);
@@ -280,7 +298,8 @@ pub async fn serve_streaming<H, F, B>(
                     match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
                             let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                            serve_connection(TokioIo::new(stream), service, http2).await
+                            serve_connection(TokioIo::new(stream), service, http2, drain_signal)
+                                .await
                         }
                         Ok(Err(error)) => {
                             tracing::debug!(%peer, "TLS handshake failed: {error}");
@@ -289,20 +308,62 @@ pub async fn serve_streaming<H, F, B>(
                         Err(_) => return,
                     }
                 }
-                None => serve_connection(TokioIo::new(stream), service, false).await,
+                None => serve_connection(TokioIo::new(stream), service, false, drain_signal).await,
             };
             if let Err(error) = result {
                 tracing::debug!(%peer, "connection ended: {error}");
             }
         });
     }
+    drain(listener, &draining, &permits, options.drain_timeout).await;
+}
+
+/// Stops accepting, asks every connection to finish, and waits until they have (each returns
+/// its permit) or `deadline` passes.
+async fn drain(
+    listener: TcpListener,
+    draining: &watch::Sender<bool>,
+    permits: &Semaphore,
+    deadline: Duration,
+) {
+    drop(listener);
+    let _ = draining.send(true);
+    let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
+    let open = MAX_CONNECTIONS - permits.available_permits();
+    if open > 0 {
+        tracing::info!(
+            "draining {open} connection(s), for at most {} s",
+            deadline.as_secs()
+        );
+    }
+    if tokio::time::timeout(deadline, permits.acquire_many(all))
+        .await
+        .is_err()
+    {
+        let left = MAX_CONNECTIONS - permits.available_permits();
+        tracing::warn!(
+            "{left} connection(s) still busy after the {} s shutdown timeout; closing them",
+            deadline.as_secs()
+        );
+    }
+}
+
+/// Completes once the listener starts draining (or is gone).
+async fn drained(mut signal: watch::Receiver<bool>) {
+    let _ = signal.wait_for(|draining| *draining).await;
 }
 
 /// Serves one connection. HTTP/1.1: the header-read timeout also closes a connection that
 /// sends nothing, and an idle keep-alive one. HTTP/2 has no such timeout, so the connection is
 /// shut down gracefully once no request has been in flight for [`IDLE_TIMEOUT`], and closed if
-/// that takes longer than [`HEADER_TIMEOUT`].
-async fn serve_connection<I, H, F, B>(io: I, handler: H, http2: bool) -> Result<(), hyper::Error>
+/// that takes longer than [`HEADER_TIMEOUT`]. Either way, a drain shuts it down gracefully:
+/// a request in flight finishes, an idle connection closes.
+async fn serve_connection<I, H, F, B>(
+    io: I,
+    handler: H,
+    http2: bool,
+    drain_signal: watch::Receiver<bool>,
+) -> Result<(), hyper::Error>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     H: Fn(http::Request<hyper::body::Incoming>) -> F + Send + 'static,
@@ -312,11 +373,16 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     if !http2 {
-        return http1::Builder::new()
+        let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
-            .serve_connection(io, service_fn(handler))
-            .await;
+            .serve_connection(io, service_fn(handler));
+        tokio::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => return result,
+            () = drained(drain_signal) => connection.as_mut().graceful_shutdown(),
+        }
+        return connection.await;
     }
     let (in_flight, mut activity) = watch::channel(0usize);
     let counted = move |request| {
@@ -334,6 +400,11 @@ where
     tokio::pin!(connection);
     tokio::select! {
         result = connection.as_mut() => return result,
+        () = drained(drain_signal) => {
+            // In-flight streams finish; the listener's drain deadline bounds them.
+            connection.as_mut().graceful_shutdown();
+            return connection.await;
+        }
         () = idle(&mut activity) => {
             tracing::debug!("closing an idle HTTP/2 connection");
             connection.as_mut().graceful_shutdown();

@@ -4,7 +4,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 use super::Anchor;
 use crate::rolesanywhere::verify::ReceivedRequest;
@@ -16,13 +15,13 @@ use crate::server::{self, Incoming, ListenOptions, Reply};
 pub async fn serve(
     anchor: Arc<Anchor>,
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    options: ListenOptions,
     loopback_only: bool,
     shutdown: impl Future<Output = ()>,
 ) {
     server::serve(
         listener,
-        ListenOptions { tls },
+        options,
         move |incoming| route(anchor.clone(), incoming, loopback_only),
         shutdown,
     )

@@ -39,6 +39,9 @@ pub struct AnchorArgs {
     /// Allow a non-loopback --listen address.
     #[arg(long)]
     insecure_allow_remote: bool,
+    /// On SIGTERM, how long requests in flight may take to finish, in seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    shutdown_timeout: u64,
     /// Mint credentials with AssumeRole at this STS endpoint (e.g. a moto server) instead of locally.
     #[arg(
         long,
@@ -133,10 +136,14 @@ pub(super) fn run(args: AnchorArgs) -> anyhow::Result<()> {
             out.flush()?;
         }
         let anchor = local_anchor::anchor(state, upstream, clock);
+        let options = crate::server::ListenOptions {
+            tls,
+            drain_timeout: std::time::Duration::from_secs(args.shutdown_timeout),
+        };
         crate::anchor::server::serve(
             anchor,
             listener,
-            tls,
+            options,
             !args.insecure_allow_remote,
             local_anchor::shutdown_signal(),
         )

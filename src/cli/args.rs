@@ -19,6 +19,15 @@ fn profile_name(value: &str) -> Result<String, String> {
     }
 }
 
+/// A config file as read once, with its path (for messages).
+#[derive(Debug)]
+pub(super) struct LoadedConfig {
+    /// Where it was read from.
+    pub(super) path: PathBuf,
+    /// Its contents.
+    pub(super) file: ConfigFile,
+}
+
 /// What to ask Roles Anywhere for, with which identity, and how to reach it.
 #[derive(Debug, Args)]
 pub(super) struct RequestArgs {
@@ -159,6 +168,32 @@ impl RequestArgs {
 
     /// As [`Self::settings`], for the profile `name` of the config file.
     pub(super) fn settings_for(&self, name: Option<&str>) -> anyhow::Result<ProfileSettings> {
+        let file = match name {
+            Some(name) => Some(self.config_file(Some(name))?),
+            None => None,
+        };
+        self.settings_in(file.as_ref(), name)
+    }
+
+    /// Reads the config file once (`--profile NAME` without one is explained).
+    pub(super) fn config_file(&self, name: Option<&str>) -> anyhow::Result<LoadedConfig> {
+        let path = self.config_path()?;
+        if let (Some(name), None, false) = (name, &self.config, path.exists()) {
+            anyhow::bail!(
+                "--profile {name}: there is no config file at {}; create it or pass --config",
+                path.display()
+            );
+        }
+        let file = ConfigFile::read(&path)?;
+        Ok(LoadedConfig { path, file })
+    }
+
+    /// As [`Self::settings_for`], from a config file already read (`None`: flags only).
+    pub(super) fn settings_in(
+        &self,
+        config: Option<&LoadedConfig>,
+        name: Option<&str>,
+    ) -> anyhow::Result<ProfileSettings> {
         let flags = ProfileSettings {
             certificate: self.certificate.clone(),
             private_key: self.private_key.clone(),
@@ -178,18 +213,9 @@ impl RequestArgs {
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
         };
-        let profile = match name {
-            Some(name) => {
-                let path = self.config_path()?;
-                if self.config.is_none() && !path.exists() {
-                    anyhow::bail!(
-                        "--profile {name}: there is no config file at {}; create it or pass --config",
-                        path.display()
-                    );
-                }
-                ConfigFile::read(&path)?.profile(name, &path)?
-            }
-            None => ProfileSettings::default(),
+        let profile = match (name, config) {
+            (Some(name), Some(config)) => config.file.profile(name, &config.path)?,
+            _ => ProfileSettings::default(),
         };
         let aws_env = ProfileSettings {
             endpoint: std::env::var("AWS_ENDPOINT_URL_ROLESANYWHERE")

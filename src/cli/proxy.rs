@@ -81,6 +81,9 @@ pub struct ProxyArgs {
     /// IP TTL / IPv6 hop limit of responses; 1 keeps them on this host.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=255))]
     hop_limit: u8,
+    /// On SIGTERM, how long requests in flight (uploads included) may take to finish, in seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    shutdown_timeout: u64,
     /// Require 'Authorization: Bearer TOKEN' from clients (removed before forwarding).
     #[arg(
         long,
@@ -189,10 +192,14 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
         let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
+        let listen_options = ListenOptions {
+            tls: None,
+            drain_timeout: std::time::Duration::from_secs(args.shutdown_timeout),
+        };
         let forwarding = proxy.clone();
         let main = tokio::spawn(server::serve_streaming(
             listener,
-            ListenOptions::default(),
+            listen_options.clone(),
             move |request, _peer| {
                 let proxy = forwarding.clone();
                 async move {
@@ -206,7 +213,7 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
         let listen = address.to_string();
         let admin_server = tokio::spawn(server::serve(
             admin,
-            ListenOptions::default(),
+            listen_options.clone(),
             move |incoming| {
                 let proxy = admin_proxy.clone();
                 let cache = cache.clone();

@@ -69,7 +69,7 @@ pub(super) fn run(args: QuickstartArgs) -> anyhow::Result<()> {
         let endpoint: http::Uri = format!("http://{}", listener.local_addr()?).parse()?;
         let anchor = local_anchor::anchor(state, None, clock.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(crate::anchor::server::serve(anchor, listener, None, true, async {
+        let server = tokio::spawn(crate::anchor::server::serve(anchor, listener, Default::default(), true, async {
             let _ = stopped.await;
         }));
 

@@ -6,13 +6,14 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 
-use super::args::RequestArgs;
+use super::args::{LoadedConfig, RequestArgs};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ConfigFile, ProfileSettings};
+use crate::config::ProfileSettings;
 use crate::credentials::provider::RolesAnywhereProvider;
 use crate::credentials::refresh::CredentialCache;
 use crate::http::build_client_for;
@@ -57,6 +58,10 @@ pub struct ServeArgs {
     /// endpoints hold no credentials and answer whoever reaches them.
     #[arg(long)]
     allow_remote: bool,
+    /// On SIGTERM, how long requests in flight (proxy uploads included) may take to finish, in
+    /// seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    shutdown_timeout: u64,
     /// Where each profile's ECS token is written as <profile>.token (0600).
     #[arg(long, env = "TESSERA_TOKEN_DIR", value_name = "DIR")]
     token_dir: Option<PathBuf>,
@@ -132,19 +137,31 @@ struct Running {
     _task: Arc<TaskGuard>,
 }
 
-/// The profile names to serve: every profile of the file, or the one from --profile / flags.
-fn profile_names(args: &ServeArgs) -> anyhow::Result<Vec<Option<String>>> {
-    if !args.all_profiles {
-        return Ok(vec![args.request.profile.clone()]);
+/// The config file serve runs from, read once per start and once per reload (so one run never
+/// sees two versions of it); `None` when only flags define the profile.
+fn load_config(args: &ServeArgs) -> anyhow::Result<Option<LoadedConfig>> {
+    if !(args.all_profiles || args.request.profile.is_some()) {
+        return Ok(None);
     }
-    let path = args.request.config_path()?;
-    let file = ConfigFile::read(&path)?;
+    Ok(Some(
+        args.request.config_file(args.request.profile.as_deref())?,
+    ))
+}
+
+/// The profile names to serve: every profile of the file, or the one from --profile / flags.
+fn profile_names(
+    args: &ServeArgs,
+    config: Option<&LoadedConfig>,
+) -> anyhow::Result<Vec<Option<String>>> {
+    let (true, Some(config)) = (args.all_profiles, config) else {
+        return Ok(vec![args.request.profile.clone()]);
+    };
     anyhow::ensure!(
-        !file.profiles.is_empty(),
+        !config.file.profiles.is_empty(),
         "--all-profiles: {} defines no profiles",
-        path.display()
+        config.path.display()
     );
-    Ok(file.profiles.keys().cloned().map(Some).collect())
+    Ok(config.file.profiles.keys().cloned().map(Some).collect())
 }
 
 /// Builds the served profiles, reusing those whose settings did not change (their caches keep
@@ -153,15 +170,16 @@ fn profile_names(args: &ServeArgs) -> anyhow::Result<Vec<Option<String>>> {
 /// runtime.
 fn build_profiles(
     args: &ServeArgs,
+    config: Option<&LoadedConfig>,
     token_dir: &std::path::Path,
     clock: &Arc<dyn Clock>,
     previous: &BTreeMap<String, Running>,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<BTreeMap<String, Running>> {
     let mut running = BTreeMap::new();
-    for name in profile_names(args)? {
+    for name in profile_names(args, config)? {
         let label = name.clone().unwrap_or_else(|| FLAGS_PROFILE.to_owned());
-        let settings = args.request.settings_for(name.as_deref())?;
+        let settings = args.request.settings_in(config, name.as_deref())?;
         let resolved = args
             .request
             .resolve_settings(settings.clone(), name.as_deref())?;
@@ -206,22 +224,25 @@ fn build_profiles(
     Ok(running)
 }
 
+/// A started `[[proxies]]` listener: its address, its profile, and its server task (awaited at
+/// shutdown, so its requests drain).
+type StartedProxy = (std::net::SocketAddr, String, tokio::task::JoinHandle<()>);
+
 /// Starts the config file's `[[proxies]]`, each signing with its profile's cache (so every
-/// listener shares that profile's one refresh loop). Returns their addresses and profiles.
+/// listener shares that profile's one refresh loop).
 async fn start_proxies(
     args: &ServeArgs,
+    config: Option<&LoadedConfig>,
     agent: &Agent,
     running: &BTreeMap<String, Running>,
     clock: &Arc<dyn Clock>,
     stop: &tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<Vec<(std::net::SocketAddr, String)>> {
-    let uses_file = args.all_profiles || args.request.profile.is_some();
-    let path = match args.request.config_path() {
-        Ok(path) if uses_file && path.exists() => path,
-        _ => return Ok(Vec::new()),
+) -> anyhow::Result<Vec<StartedProxy>> {
+    let Some(LoadedConfig { path, file }) = config else {
+        return Ok(Vec::new());
     };
     let mut started = Vec::new();
-    for config in ConfigFile::read(&path)?.proxies {
+    for config in file.proxies.clone() {
         let name = match &config.profile {
             Some(name) => name.clone(),
             None if running.len() == 1 => running.keys().next().cloned().unwrap_or_default(),
@@ -244,12 +265,16 @@ async fn start_proxies(
             clock.clone(),
         ));
         let listener = server::bind(config.listen, Some(config.hop_limit))?;
-        started.push((listener.local_addr()?, name));
-        agent.add_proxy(listener.local_addr()?.to_string(), proxy.clone());
+        let address = listener.local_addr()?;
+        agent.add_proxy(address.to_string(), proxy.clone());
         let mut stopped = stop.clone();
-        tokio::spawn(server::serve_streaming(
+        let options = ListenOptions {
+            tls: None,
+            drain_timeout: Duration::from_secs(args.shutdown_timeout),
+        };
+        let task = tokio::spawn(server::serve_streaming(
             listener,
-            ListenOptions::default(),
+            options,
             move |request, _peer| {
                 let proxy = proxy.clone();
                 async move { Ok::<_, std::convert::Infallible>(proxy.handle(request).await) }
@@ -258,25 +283,22 @@ async fn start_proxies(
                 let _ = stopped.wait_for(|s| *s).await;
             },
         ));
+        started.push((address, name, task));
     }
     Ok(started)
 }
 
 /// The profile IMDS serves, if any: `--imds[=PROFILE]`, else the config file's `imds`; checked
 /// against the served profiles and the remote-access rules.
-fn imds_profile(args: &ServeArgs) -> anyhow::Result<Option<String>> {
-    let labels: Vec<String> = profile_names(args)?
+fn imds_profile(args: &ServeArgs, config: Option<&LoadedConfig>) -> anyhow::Result<Option<String>> {
+    let labels: Vec<String> = profile_names(args, config)?
         .into_iter()
         .map(|n| n.unwrap_or_else(|| FLAGS_PROFILE.to_owned()))
         .collect();
     let chosen = match args.imds.as_deref() {
         Some("") => labels.first().cloned(),
         Some(name) => Some(name.to_owned()),
-        None if args.all_profiles || args.request.profile.is_some() => {
-            let path = args.request.config_path()?;
-            ConfigFile::read(&path)?.imds
-        }
-        None => None,
+        None => config.and_then(|c| c.file.imds.clone()),
     };
     let Some(name) = chosen else {
         anyhow::ensure!(
@@ -318,7 +340,8 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     // Checked before any key is loaded, so the error is the first thing printed.
-    let imds_profile = imds_profile(&args)?;
+    let config = load_config(&args)?;
+    let imds_profile = imds_profile(&args, config.as_ref())?;
     let token_dir = args
         .token_dir
         .clone()
@@ -328,9 +351,12 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     super::raise_open_file_limit();
     super::server_runtime()?.block_on(async move {
         let terminated = super::local_anchor::shutdown_signal();
+        // Registered before the addresses are printed: a SIGHUP sent as soon as serve announces
+        // itself must reload it, not kill it (the default action).
+        let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         tokio::pin!(terminated);
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let mut running = build_profiles(&args, &token_dir, &clock, &BTreeMap::new(), &stopped)?;
+        let mut running = build_profiles(&args, config.as_ref(), &token_dir, &clock, &BTreeMap::new(), &stopped)?;
         let imds = imds_profile.map(|profile| ImdsOptions { profile, v1: args.imds_v1 });
         let extra_hosts = if args.allow_remote { vec![args.listen.ip().to_string()] } else { Vec::new() };
         let options = ServeOptions { imds, extra_hosts };
@@ -355,15 +381,15 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
             out.flush()?;
         }
-        let proxies = start_proxies(&args, &agent, &running, &clock, &stopped).await?;
+        let proxies = start_proxies(&args, config.as_ref(), &agent, &running, &clock, &stopped).await?;
         {
             let mut out = std::io::stdout().lock();
-            for (address, profile) in &proxies {
+            for (address, profile, _) in &proxies {
                 writeln!(out, "proxy listening on http://{address} (profile {profile})")?;
             }
             out.flush()?;
         }
-        let listen_options = ListenOptions { tls: None };
+        let listen_options = ListenOptions { tls: None, drain_timeout: Duration::from_secs(args.shutdown_timeout) };
         let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
@@ -389,14 +415,14 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
             shutdown(stopped.clone()),
         ));
         tokio::spawn(notify_when_ready(running.values().map(|r| r.profile.clone()).collect()));
-        let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         loop {
             tokio::select! {
                 () = &mut terminated => break,
                 _ = hangups.recv() => {
                     notify_systemd(&[sd_notify::NotifyState::Reloading]);
                     // A bad configuration is refused; the running one stays in force.
-                    match build_profiles(&args, &token_dir, &clock, &running, &stopped) {
+                    let reloaded = load_config(&args).and_then(|config| build_profiles(&args, config.as_ref(), &token_dir, &clock, &running, &stopped));
+                    match reloaded {
                         Ok(reloaded) => {
                             tracing::info!(profiles = ?reloaded.keys().collect::<Vec<_>>(), "configuration reloaded");
                             agent.set_profiles(served(&reloaded));
@@ -414,6 +440,9 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         let _ = stop.send(true);
         let _ = credentials.await;
         let _ = admin_server.await;
+        for (_, _, task) in proxies {
+            let _ = task.await;
+        }
         anyhow::Ok(())
     })
 }

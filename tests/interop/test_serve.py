@@ -411,11 +411,9 @@ def test_32_concurrent_cold_credential_process_runs_make_one_create_session_at_t
         anchor.stop()
 
 
-def test_sighup_reloads_the_profiles_and_refuses_a_broken_config(tessera_bin, tmp_path):
-    import signal
-    port = free_port()
-    anchor = start_anchor(tessera_bin, tmp_path, port)
-    profile = lambda name: f"""
+def profile_toml(name, anchor_port, region="us-east-1"):
+    """A config-file profile served by the local anchor on `anchor_port`, with its ARNs in `region`."""
+    return f"""
 [profiles.{name}]
 certificate = "{CERTS}/leaf-p256.pem"
 private-key = "{CERTS}/leaf-p256.key"
@@ -423,8 +421,16 @@ intermediates = "{CERTS}/intermediate.pem"
 trust-anchor-arn = "{TA}"
 profile-arn = "{PROFILE}"
 role-arn = "{ROLE}"
-endpoint = "http://127.0.0.1:{port}"
-"""
+endpoint = "http://127.0.0.1:{anchor_port}"
+region = "{region}"
+""".replace("rolesanywhere:us-east-1:", f"rolesanywhere:{region}:")
+
+
+def test_sighup_reloads_the_profiles_and_refuses_a_broken_config(tessera_bin, tmp_path):
+    import signal
+    port = free_port()
+    anchor = start_anchor(tessera_bin, tmp_path, port)
+    profile = lambda name: profile_toml(name, port)
     config = tmp_path / "config.toml"
     config.write_text(profile("a"))
     args = [tessera_bin, "serve", "--config", str(config), "--all-profiles", "--listen", "127.0.0.1:0",
@@ -468,17 +474,7 @@ def test_imds_reports_the_imds_profiles_region_and_a_reload_updates_it(tessera_b
     import signal
     port = free_port()
     anchor = start_anchor(tessera_bin, tmp_path, port)
-    profile = lambda name, region: f"""
-[profiles.{name}]
-certificate = "{CERTS}/leaf-p256.pem"
-private-key = "{CERTS}/leaf-p256.key"
-intermediates = "{CERTS}/intermediate.pem"
-trust-anchor-arn = "{TA}"
-profile-arn = "{PROFILE}"
-role-arn = "{ROLE}"
-endpoint = "http://127.0.0.1:{port}"
-region = "{region}"
-""".replace("rolesanywhere:us-east-1:", f"rolesanywhere:{region}:")
+    profile = lambda name, region: profile_toml(name, port, region)
     config = tmp_path / "config.toml"
     config.write_text('imds = "a"\n' + profile("a", "eu-west-1") + profile("z", "ap-south-1"))
     args = [tessera_bin, "serve", "--config", str(config), "--all-profiles", "--listen", "127.0.0.1:0",
@@ -505,3 +501,53 @@ region = "{region}"
     finally:
         serve.stop()
         anchor.stop()
+
+
+def test_serve_reads_its_config_file_once_per_start_and_per_reload(tessera_bin, tmp_path):
+    """Regression (issue 15, bug 5): serve read its config file N+3 times per start or reload, so
+    one run could see two versions of it. The config is a FIFO that is written exactly once per
+    read serve may make: a second read would block, and serve would never start. The SIGHUP goes
+    out as soon as serve announces itself, which used to kill it (the handler came later)."""
+    import os
+    import select
+    import signal
+    import threading
+    port = free_port()
+    anchor = start_anchor(tessera_bin, tmp_path, port)
+    text = profile_toml("a", port) + profile_toml("b", port) + """
+[[proxies]]
+listen = "127.0.0.1:0"
+profile = "a"
+"""
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)
+
+    def write_once():
+        with open(fifo, "w") as f:
+            f.write(text)
+
+    writer = threading.Thread(target=write_once, daemon=True)
+    writer.start()
+    log = tmp_path / "serve.log"
+    args = [tessera_bin, "serve", "--config", str(fifo), "--all-profiles", "--imds=a", "--listen", "127.0.0.1:0",
+            "--admin-listen", "127.0.0.1:0", "--token-dir", str(tmp_path / "tokens")]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True, env=clean_env(TESSERA_LOG="info"))
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 15)
+        assert ready, f"serve did not start (a second read of the config blocks): {log.read_text()}"
+        assert "listening on" in process.stdout.readline()
+        writer.join(timeout=5)
+        writer = threading.Thread(target=write_once, daemon=True)
+        writer.start()
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        while "configuration reloaded" not in log.read_text():
+            assert time.monotonic() < deadline, f"the reload did not finish: {log.read_text()}"
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        anchor.stop()
+        if writer.is_alive():
+            with open(fifo, "r") as f:  # unblock the writer
+                f.read()
