@@ -65,14 +65,8 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), FileE
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    // Missing parents get an explicit mode (not 0777 less the umask, which may be 000): private
-    // for private files.
-    let dir_mode = if mode & 0o077 == 0 { 0o700 } else { 0o755 };
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(dir_mode)
-        .create(dir)
-        .map_err(io_error("create directory", dir))?;
+    // Private files get private parents.
+    create_dir_with_mode(dir, if mode & 0o077 == 0 { 0o700 } else { 0o755 })?;
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -97,9 +91,15 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), FileE
 
 /// Creates a directory (and parents) readable only by the owner, for files with secrets.
 pub fn create_private_dir(dir: &Path) -> Result<(), FileError> {
+    create_dir_with_mode(dir, 0o700)
+}
+
+/// Creates a directory and any missing parents with an explicit mode, rather than 0777 less the
+/// umask (which may be 000).
+fn create_dir_with_mode(dir: &Path, mode: u32) -> Result<(), FileError> {
     fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o700)
+        .mode(mode)
         .create(dir)
         .map_err(io_error("create directory", dir))
 }

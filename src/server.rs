@@ -173,10 +173,10 @@ pub enum BindError {
     },
 }
 
-/// Opens a listener on `addr`. With a hop limit, it is set on the listening socket before it
-/// listens, so every packet of every connection (the SYN-ACK included) carries it: `IP_TTL`, and
-/// for IPv6 also `IPV6_UNICAST_HOPS` (a dual-stack socket answers in both families).
-pub fn bind(addr: SocketAddr, hop_limit: Option<u8>) -> Result<TcpListener, BindError> {
+/// Opens a listener on `addr` whose replies carry `hop_limit`. It is set on the listening
+/// socket before it listens, so every packet of every connection (the SYN-ACK included) carries
+/// it: `IP_TTL`, and for IPv6 also `IPV6_UNICAST_HOPS` (a dual-stack socket answers in both).
+pub fn bind(addr: SocketAddr, hop_limit: u8) -> Result<TcpListener, BindError> {
     let listen_error = |source| BindError::Listen { addr, source };
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()
@@ -185,20 +185,16 @@ pub fn bind(addr: SocketAddr, hop_limit: Option<u8>) -> Result<TcpListener, Bind
     }
     .map_err(listen_error)?;
     socket.set_reuseaddr(true).map_err(listen_error)?;
-    if let Some(hops) = hop_limit {
-        let hop_error = |source| BindError::HopLimit {
-            addr,
-            hop_limit: hops,
-            source,
-        };
-        if addr.is_ipv6() {
-            rustix::net::sockopt::set_ipv6_unicast_hops(&socket, Some(hops))
-                .map_err(|e| hop_error(e.into()))?;
-        }
-        // On an IPv6 socket this covers IPv4-mapped peers (Linux).
-        rustix::net::sockopt::set_ip_ttl(&socket, u32::from(hops))
-            .map_err(|e| hop_error(e.into()))?;
+    let hop_error = |source: rustix::io::Errno| BindError::HopLimit {
+        addr,
+        hop_limit,
+        source: source.into(),
+    };
+    if addr.is_ipv6() {
+        rustix::net::sockopt::set_ipv6_unicast_hops(&socket, Some(hop_limit)).map_err(hop_error)?;
     }
+    // On an IPv6 socket this covers IPv4-mapped peers (Linux).
+    rustix::net::sockopt::set_ip_ttl(&socket, u32::from(hop_limit)).map_err(hop_error)?;
     socket.bind(addr).map_err(listen_error)?;
     socket
         .listen(u32::try_from(MAX_CONNECTIONS).unwrap_or(1024))

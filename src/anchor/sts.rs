@@ -297,18 +297,18 @@ fn check_skew(
     now: OffsetDateTime,
     amz_date: &str,
 ) -> Result<(), StsError> {
-    let format = |t: OffsetDateTime| t.format(AMZ_DATE_FORMAT).unwrap_or_default();
+    let stamp = |t: OffsetDateTime| t.format(AMZ_DATE_FORMAT).unwrap_or_default();
     let message = if signed_at < now - MAX_STS_SKEW {
         format!(
             "Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)",
-            format(now - MAX_STS_SKEW),
-            format(now)
+            stamp(now - MAX_STS_SKEW),
+            stamp(now)
         )
     } else if signed_at > now + MAX_STS_SKEW {
         format!(
             "Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)",
-            format(now + MAX_STS_SKEW),
-            format(now)
+            stamp(now + MAX_STS_SKEW),
+            stamp(now)
         )
     } else {
         return Ok(());

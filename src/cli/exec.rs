@@ -109,7 +109,7 @@ pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
                 options,
                 clock,
             ));
-            let listener = server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), Some(1))?;
+            let listener = server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), 1)?;
             let address = listener.local_addr()?;
             let mut shutdown = stopped.clone();
             tokio::spawn(server::serve(

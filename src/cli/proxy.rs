@@ -177,8 +177,8 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
         };
         let client = build_client_for::<ProxyBody>(&client_options)?;
         let proxy = Arc::new(Proxy::new(settings, credentials, client, clock));
-        let listener = server::bind(args.listen, Some(args.hop_limit))?;
-        let admin = server::bind(args.admin_listen, Some(args.hop_limit))?;
+        let listener = server::bind(args.listen, args.hop_limit)?;
+        let admin = server::bind(args.admin_listen, args.hop_limit)?;
         let address = listener.local_addr()?;
         {
             let mut out = std::io::stdout().lock();

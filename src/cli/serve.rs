@@ -264,7 +264,7 @@ async fn start_proxies(
             client,
             clock.clone(),
         ));
-        let listener = server::bind(config.listen, Some(config.hop_limit))?;
+        let listener = server::bind(config.listen, config.hop_limit)?;
         let address = listener.local_addr()?;
         agent.add_proxy(address.to_string(), proxy.clone());
         let mut stopped = stop.clone();
@@ -362,8 +362,8 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         let options = ServeOptions { imds, extra_hosts };
         let agent = Arc::new(Agent::new(served(&running), options, clock.clone()));
 
-        let listener = server::bind(args.listen, Some(args.hop_limit))?;
-        let admin_listener = server::bind(args.admin_listen, Some(args.hop_limit))?;
+        let listener = server::bind(args.listen, args.hop_limit)?;
+        let admin_listener = server::bind(args.admin_listen, args.hop_limit)?;
         let (address, admin_address) = (listener.local_addr()?, admin_listener.local_addr()?);
         {
             let mut out = std::io::stdout().lock();

@@ -70,12 +70,11 @@ pub fn identity_digest(
         Passphrase::PromptIfTerminal => b"prompt",
         Passphrase::Keyring => b"keyring",
     };
-    let optional = |input: &Option<Input>| input.as_ref().map(|i| i.bytes.clone());
     let digest = CacheKey::new(&[
         b"identity v2",
         &certificate.bytes,
-        &optional(&key).unwrap_or_default(),
-        &optional(&intermediates).unwrap_or_default(),
+        bytes_of(&key),
+        bytes_of(&intermediates),
         &[u8::from(key.is_some()), u8::from(intermediates.is_some())],
         module,
         source,
@@ -97,6 +96,12 @@ impl Drop for Input {
         // Security: the bytes may be a private key.
         zeroize::Zeroize::zeroize(&mut self.bytes);
     }
+}
+
+/// An optional input's bytes, borrowed rather than copied: they may be a private key, and only
+/// `Input` zeroizes them.
+fn bytes_of(input: &Option<Input>) -> &[u8] {
+    input.as_ref().map_or(&[], |i| i.bytes.as_slice())
 }
 
 fn input(role: FileRole, path: &Path) -> Result<Input, IdentityError> {

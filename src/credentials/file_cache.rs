@@ -7,7 +7,7 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-pub use super::cache_key::CacheKey;
+use super::cache_key::CacheKey;
 use super::Credentials;
 use crate::files::{create_private_dir, write_atomic, FileError};
 
@@ -108,10 +108,15 @@ impl FileCache {
     /// group or other access, since anyone who can write it could plant credentials.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, CacheError> {
         let dir = dir.into();
-        if std::fs::symlink_metadata(&dir).is_err() {
-            create_private_dir(&dir)?;
+        let meta = match std::fs::symlink_metadata(&dir) {
+            // Missing, or a path through a file: creating it says which.
+            Err(_) => {
+                create_private_dir(&dir)?;
+                std::fs::symlink_metadata(&dir)
+            }
+            other => other,
         }
-        let meta = std::fs::symlink_metadata(&dir).map_err(|source| FileError::Io {
+        .map_err(|source| FileError::Io {
             action: "inspect",
             path: dir.clone(),
             source,

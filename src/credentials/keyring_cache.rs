@@ -7,7 +7,7 @@ use std::sync::Arc;
 use keyring_core::api::CredentialStore;
 use keyring_core::{Entry, Error as KeyringError};
 
-use super::file_cache::CacheKey;
+use super::cache_key::CacheKey;
 use super::Credentials;
 
 /// Service name of every tessera entry.

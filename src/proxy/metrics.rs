@@ -37,13 +37,7 @@ impl ProxyMetrics {
         if let Ok(mut m) = self.inner.lock() {
             // Services come from clients' Host headers: past a bound, new ones share one series.
             let known = m.requests.keys().any(|(s, _)| s == service);
-            let services = m
-                .requests
-                .keys()
-                .map(|(s, _)| s.as_str())
-                .collect::<std::collections::BTreeSet<_>>()
-                .len();
-            let service = if known || services < MAX_SERVICE_LABELS {
+            let service = if known || distinct_services(&m.requests) < MAX_SERVICE_LABELS {
                 service
             } else {
                 OTHER_SERVICE
@@ -140,6 +134,15 @@ impl ProxyMetrics {
         );
         out
     }
+}
+
+/// How many services have a series; keys sort by service, so a service's series are adjacent.
+fn distinct_services(requests: &BTreeMap<(String, u16), u64>) -> usize {
+    let mut previous: Option<&String> = None;
+    requests
+        .keys()
+        .filter(|(service, _)| previous.replace(service) != Some(service))
+        .count()
 }
 
 #[cfg(test)]

@@ -73,11 +73,20 @@ pub enum CredentialSource {
     Static(Credentials),
 }
 
+/// A fixed upstream, parsed once.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// Its host and port.
+    pub authority: crate::host::Authority,
+}
+
 /// How the proxy forwards.
 #[derive(Debug, Clone)]
 pub struct ProxySettings {
     /// Send everything here instead of to the request's Host.
-    pub upstream: Option<Uri>,
+    pub upstream: Option<Upstream>,
     /// Service override.
     pub service: Option<String>,
     /// Region override.
@@ -109,16 +118,25 @@ impl ProxySettings {
         let upstream = config
             .upstream
             .as_deref()
-            .map(|u| match u.parse::<Uri>() {
-                Ok(uri)
-                    if matches!(uri.scheme_str(), Some("http" | "https"))
-                        && uri.host().is_some() =>
-                {
-                    Ok(uri)
+            .map(|u| {
+                let uri = u.parse::<Uri>().ok();
+                let scheme = uri
+                    .as_ref()
+                    .and_then(Uri::scheme_str)
+                    .filter(|s| matches!(*s, "http" | "https"));
+                let authority = uri
+                    .as_ref()
+                    .and_then(Uri::authority)
+                    .and_then(|a| crate::host::Authority::parse(a.as_str()));
+                match (scheme, authority) {
+                    (Some(scheme), Some(authority)) => Ok(Upstream {
+                        scheme: scheme.to_owned(),
+                        authority,
+                    }),
+                    _ => Err(format!(
+                        "proxy upstream '{u}' is not an http:// or https:// URL with a host"
+                    )),
                 }
-                _ => Err(format!(
-                    "proxy upstream '{u}' is not an http:// or https:// URL with a host"
-                )),
             })
             .transpose()?;
         let strip_headers = config
@@ -244,16 +262,7 @@ impl Proxy {
         parts: &http::request::Parts,
     ) -> Result<(String, crate::host::Authority, SigningTarget), String> {
         let (scheme, authority) = match &self.settings.upstream {
-            Some(upstream) => {
-                let authority = upstream
-                    .authority()
-                    .and_then(|a| crate::host::Authority::parse(a.as_str()))
-                    .ok_or("the upstream has no usable host")?;
-                (
-                    upstream.scheme_str().unwrap_or("https").to_owned(),
-                    authority,
-                )
-            }
+            Some(upstream) => (upstream.scheme.clone(), upstream.authority.clone()),
             None => {
                 let value = parts
                     .headers

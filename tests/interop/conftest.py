@@ -102,10 +102,27 @@ def wait_until_answers(url, describe, timeout=20):
             time.sleep(0.1)
 
 
+# Ports handed out by free_port(): below the kernel's ephemeral range (32768 and up), where no
+# listener bound to port 0 lands, and a separate slice per pytest-xdist worker, so two workers
+# never pick the same port between one test freeing it and another binding it.
+_PORTS_PER_WORKER = 2500
+_next_port = None
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that is free now and that no other test of this run will be given."""
+    global _next_port
+    if _next_port is None:
+        worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+        _next_port = 20000 + worker * _PORTS_PER_WORKER
+    while True:
+        port, _next_port = _next_port, _next_port + 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 @pytest.fixture
