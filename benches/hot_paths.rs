@@ -12,7 +12,8 @@ use tessera::clock::{Clock, FixedClock};
 use tessera::credentials::provider::{CredentialProvider, ProvideFuture};
 use tessera::credentials::refresh::CredentialCache;
 use tessera::credentials::Credentials;
-use tessera::identity::file::{FileIdentity, FileSources, Passphrase};
+use tessera::identity::file::{FileIdentity, Passphrase};
+use tessera::identity::key_ref::{IdentitySources, KeyRef};
 use tessera::proxy::route::SigningTarget;
 use tessera::proxy::sign::{sign_request, Payload};
 use tessera::rolesanywhere::model::SessionParams;
@@ -34,12 +35,9 @@ fn fixture(name: &str) -> std::path::PathBuf {
 }
 
 fn identity(cert: &str, key: &str) -> FileIdentity {
-    let sources = FileSources {
-        certificate: fixture(cert),
-        private_key: Some(fixture(key)),
-        intermediates: Some(fixture("intermediate.pem")),
-        pkcs11_lib: None,
-    };
+    let mut sources =
+        IdentitySources::new(&fixture(cert), Some(&fixture(key))).expect("fixture paths");
+    sources.intermediates = Some(KeyRef::File(fixture("intermediate.pem")));
     FileIdentity::load(&sources, &Passphrase::PromptIfTerminal, AT).expect("fixture loads")
 }
 

@@ -4,21 +4,26 @@
 //! PKCS11_P256, PKCS11_RSA, TPM_P256, TPM_RSA, with the key's password (if any) in
 //! `TESSERA_BENCH_<NAME>_PASSWORD`; token PINs come from `TESSERA_PKCS11_PIN`. Run with `bench/key_sources.py` (or `cargo bench --bench key_sources`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use tessera::clock::{Clock, SystemClock};
-use tessera::identity::file::{FileSources, Passphrase};
+use tessera::identity::file::Passphrase;
+use tessera::identity::key_ref::{IdentitySources, KeyRef};
 use tessera::identity::{source, Digest};
 use tessera::secret::SecretString;
 
-fn sources(spec: &str) -> FileSources {
+fn sources(spec: &str) -> IdentitySources {
     let mut parts = spec.split('|');
-    FileSources {
-        certificate: PathBuf::from(parts.next().unwrap_or_default()),
-        private_key: parts.next().map(PathBuf::from),
-        intermediates: parts.next().map(PathBuf::from),
+    let parse = |part: &str| KeyRef::parse(Path::new(part)).expect("a valid key reference");
+    IdentitySources {
+        certificate: parse(parts.next().unwrap_or_default()),
+        private_key: parts.next().map(parse),
+        intermediates: parts.next().map(parse),
         pkcs11_lib: std::env::var_os("TESSERA_PKCS11_LIB").map(PathBuf::from),
+        pkcs11_pin: std::env::var("TESSERA_PKCS11_PIN")
+            .ok()
+            .map(SecretString::new),
     }
 }
 

@@ -23,7 +23,8 @@ use serde::Deserialize;
 
 use crate::clock::Clock;
 use crate::http::{build_client, ClientOptions, HttpSetupError};
-use crate::identity::file::{FileSources, Passphrase};
+use crate::identity::file::Passphrase;
+use crate::identity::key_ref::{IdentitySources, KeyRef, KeyRefError};
 use crate::rolesanywhere::client::RolesAnywhereClient;
 use crate::rolesanywhere::endpoint::{self, EndpointError, EndpointVariant};
 use crate::rolesanywhere::model::{ParamError, SessionParams, DEFAULT_SESSION_SECONDS};
@@ -105,6 +106,26 @@ impl ProfileSettings {
         )
     }
 
+    /// The identity inputs, parsed; `None` without a certificate. A URI key (a token object,
+    /// a keyring pair) is its own certificate when none is given.
+    pub fn identity_sources(&self) -> Result<Option<IdentitySources>, ConfigError> {
+        let certificate = self
+            .certificate
+            .as_deref()
+            .or_else(|| self.private_key.as_deref().filter(|k| KeyRef::is_uri(k)));
+        let Some(certificate) = certificate else {
+            return Ok(None);
+        };
+        let parse = |value: &Option<PathBuf>| value.as_deref().map(KeyRef::parse).transpose();
+        Ok(Some(IdentitySources {
+            certificate: KeyRef::parse(certificate)?,
+            private_key: parse(&self.private_key)?,
+            intermediates: parse(&self.intermediates)?,
+            pkcs11_lib: self.pkcs11_lib.clone(),
+            pkcs11_pin: None,
+        }))
+    }
+
     /// Makes relative paths relative to `base`.
     fn rebase(mut self, base: &Path) -> Self {
         for path in [
@@ -117,7 +138,7 @@ impl ProfileSettings {
         .into_iter()
         .flatten()
         {
-            if path.is_relative() && !crate::identity::source::is_uri(path) {
+            if path.is_relative() && !KeyRef::is_uri(path) {
                 *path = base.join(&*path);
             }
         }
@@ -242,6 +263,9 @@ pub enum ConfigError {
     /// A parameter is invalid.
     #[error(transparent)]
     Param(#[from] ParamError),
+    /// A certificate or key value that does not parse.
+    #[error(transparent)]
+    KeyRef(#[from] KeyRefError),
     /// The endpoint cannot be resolved.
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
@@ -325,8 +349,8 @@ impl ConfigFile {
 pub struct ResolvedProfile {
     /// Profile name (`None` for plain flags).
     pub name: Option<String>,
-    /// Key and certificate files.
-    pub sources: FileSources,
+    /// Where the certificate, key and intermediates are.
+    pub sources: IdentitySources,
     /// Where a passphrase comes from.
     pub passphrase: Passphrase,
     /// The CreateSession parameters.
@@ -361,15 +385,8 @@ impl ResolvedProfile {
             env,
             profile: name.map(str::to_owned),
         };
-        // A token key's certificate defaults to the token object with the key's id/label.
-        let certificate = settings
-            .certificate
-            .or_else(|| {
-                settings
-                    .private_key
-                    .clone()
-                    .filter(|k| crate::identity::source::is_uri(k))
-            })
+        let sources = settings
+            .identity_sources()?
             .ok_or_else(|| missing("certificate", "certificate", "CERTIFICATE"))?;
         let trust_anchor_arn = settings
             .trust_anchor_arn
@@ -408,12 +425,7 @@ impl ResolvedProfile {
         };
         Ok(Self {
             name: name.map(str::to_owned),
-            sources: FileSources {
-                certificate,
-                private_key: settings.private_key,
-                intermediates: settings.intermediates,
-                pkcs11_lib: settings.pkcs11_lib,
-            },
+            sources,
             passphrase,
             params,
             endpoint,

@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 use crate::identity::cert::rfc3339;
 use std::sync::Arc;
 
-use crate::identity::file::{FileSources, IdentityError, Passphrase};
+use crate::identity::file::{IdentityError, Passphrase};
+use crate::identity::key_ref::IdentitySources;
 use crate::identity::source;
 use crate::identity::{Certificate, KeyKind, Signer};
 use crate::pki::chain::{is_weak_signature_algorithm, verify_chain, ChainError};
@@ -102,7 +103,7 @@ impl Report {
 /// validity period is still returned (loaded at its NotBefore) so later checks can run.
 pub fn check_identity(
     report: &mut Report,
-    sources: &FileSources,
+    sources: &IdentitySources,
     passphrase: &Passphrase,
     now: OffsetDateTime,
 ) -> Option<Arc<dyn Signer>> {

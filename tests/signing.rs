@@ -4,7 +4,8 @@
 mod common;
 
 use proptest::prelude::*;
-use tessera::identity::file::{FileIdentity, FileSources, Passphrase};
+use tessera::identity::file::{FileIdentity, Passphrase};
+use tessera::identity::key_ref::{IdentitySources, KeyRef};
 use tessera::identity::{Digest, Signer};
 use tessera::rolesanywhere::model::SessionParams;
 use tessera::rolesanywhere::sign::{
@@ -30,12 +31,9 @@ fn params() -> SessionParams {
 }
 
 fn identity(cert: &str, key: &str, chain: Option<&str>) -> FileIdentity {
-    let sources = FileSources {
-        certificate: common::fixture(cert),
-        private_key: Some(common::fixture(key)),
-        intermediates: chain.map(common::fixture),
-        pkcs11_lib: None,
-    };
+    let mut sources =
+        IdentitySources::new(&common::fixture(cert), Some(&common::fixture(key))).unwrap();
+    sources.intermediates = chain.map(|c| KeyRef::File(common::fixture(c)));
     FileIdentity::load(&sources, &Passphrase::PromptIfTerminal, AT).unwrap()
 }
 

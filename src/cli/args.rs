@@ -243,11 +243,9 @@ impl RequestArgs {
         settings: ProfileSettings,
         name: Option<&str>,
     ) -> anyhow::Result<ResolvedProfile> {
-        Ok(ResolvedProfile::resolve(
-            settings,
-            name,
-            self.passphrase()?,
-        )?)
+        let mut resolved = ResolvedProfile::resolve(settings, name, self.passphrase()?)?;
+        resolved.sources.pkcs11_pin = super::secret_args::pkcs11_pin();
+        Ok(resolved)
     }
 
     /// The passphrase source these flags select; warns about secrets on the command line.

@@ -13,7 +13,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::doctor::{
     check_chain, check_identity, check_leaf_requirements, create_session_fix, Report,
 };
-use crate::identity::file::FileSources;
 
 /// Largest clock difference to the endpoint that is reported as fine.
 const MAX_SKEW: time::Duration = time::Duration::minutes(5);
@@ -39,21 +38,9 @@ pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let now = clock.now();
     let mut report = Report::default();
     let settings = args.request.settings()?;
-    // A token key's certificate defaults to the key's URI, as when credentials are obtained.
-    let certificate = settings.certificate.clone().or_else(|| {
-        settings
-            .private_key
-            .clone()
-            .filter(|k| crate::identity::source::is_uri(k))
-    });
-    let identity = match certificate {
-        Some(certificate) => {
-            let sources = FileSources {
-                certificate,
-                private_key: settings.private_key.clone(),
-                intermediates: settings.intermediates.clone(),
-                pkcs11_lib: settings.pkcs11_lib.clone(),
-            };
+    let identity = match settings.identity_sources()? {
+        Some(mut sources) => {
+            sources.pkcs11_pin = super::secret_args::pkcs11_pin();
             check_identity(&mut report, &sources, &args.request.passphrase()?, now)
         }
         None => {

@@ -10,7 +10,8 @@ use super::args::passphrase;
 use crate::clock::{Clock, SystemClock};
 use std::io::IsTerminal;
 
-use crate::identity::file::{FileIdentity, FileSources, Passphrase};
+use crate::identity::file::{FileIdentity, Passphrase};
+use crate::identity::key_ref::{IdentitySources, KeyRef};
 use crate::identity::keyring::{KeyStore, KeyringUri, DEFAULT_SERVICE};
 use crate::identity::Signer;
 use crate::secret::SecretString;
@@ -86,11 +87,16 @@ pub(super) fn run(args: KeyArgs) -> anyhow::Result<()> {
         } => {
             let uri = KeyringUri::new(&service, &name)?;
             // Refuse what would not load later: the pair must load (and match) as files now.
-            let sources = FileSources {
-                certificate: certificate.clone().unwrap_or_else(|| private_key.clone()),
-                private_key: certificate.is_some().then(|| private_key.clone()),
+            let sources = IdentitySources {
+                certificate: KeyRef::File(
+                    certificate.clone().unwrap_or_else(|| private_key.clone()),
+                ),
+                private_key: certificate
+                    .is_some()
+                    .then(|| KeyRef::File(private_key.clone())),
                 intermediates: None,
                 pkcs11_lib: None,
+                pkcs11_pin: None,
             };
             if certificate.is_some() || looks_combined(&private_key) {
                 let identity =
@@ -101,7 +107,7 @@ pub(super) fn run(args: KeyArgs) -> anyhow::Result<()> {
                 );
             } else {
                 crate::identity::file::load_private_key(
-                    &private_key,
+                    &KeyRef::File(private_key.clone()),
                     &passphrase(&pkcs8_password),
                 )?;
             }
@@ -149,7 +155,7 @@ pub(super) fn run(args: KeyArgs) -> anyhow::Result<()> {
             };
             // Only a passphrase that opens the file is stored.
             crate::identity::file::load_private_key(
-                &key_file,
+                &KeyRef::File(key_file.clone()),
                 &Passphrase::Given(passphrase.clone()),
             )?;
             store.set_passphrase(&key_file, &passphrase)?;
@@ -173,5 +179,5 @@ pub(super) fn run(args: KeyArgs) -> anyhow::Result<()> {
 
 /// Whether a key file also carries its certificate (combined PEM or PKCS#12).
 fn looks_combined(path: &std::path::Path) -> bool {
-    crate::identity::file::load_certificate(path).is_ok()
+    crate::identity::file::load_certificate(&KeyRef::File(path.to_owned())).is_ok()
 }

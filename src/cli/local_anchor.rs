@@ -75,9 +75,11 @@ pub(super) fn tls(
     }
     let cert = ca.dir().join("anchor-server.pem");
     let key = ca.dir().join("anchor-server.key");
-    let fresh = crate::identity::file::load_certificate(&cert)
-        .map(|c| c.not_after() - now > time::Duration::days(7))
-        .unwrap_or(false);
+    let fresh = crate::identity::file::load_certificate(&crate::identity::key_ref::KeyRef::File(
+        cert.clone(),
+    ))
+    .map(|c| c.not_after() - now > time::Duration::days(7))
+    .unwrap_or(false);
     if !fresh {
         let options = IssueOptions {
             common_name: "localhost".into(),

@@ -17,7 +17,8 @@ use crate::credentials::refresh::CredentialCache;
 use crate::credentials::Credentials;
 use crate::http::build_client_for;
 use crate::proxy::{
-    CredentialSource, Proxy, ProxyBody, ProxyMetrics, ProxySettings, DEFAULT_MAX_BUFFERED_BODY,
+    CredentialSource, Proxy, ProxyBody, ProxyMetrics, ProxySettings, SettingsError,
+    DEFAULT_MAX_BUFFERED_BODY,
 };
 use crate::secret::SecretString;
 use crate::server::{self, ListenOptions, Reply};
@@ -150,12 +151,12 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
         allow_remote: args.allow_remote,
         hop_limit: args.hop_limit,
     })
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "{}",
-            e.replace("allow-remote", "--allow-remote")
-                .replace("require-token", "--require-token")
-        )
+    .map_err(|error| match error {
+        SettingsError::RemoteListen { listen } => anyhow::anyhow!(
+            "proxy listen address {listen} is not loopback; serving other hosts needs --allow-remote and --require-token"
+        ),
+        // The other messages name the setting as its flag is spelt, without the dashes.
+        other => anyhow::anyhow!("{other}"),
     })?;
     let client_options = super::args::default_client_options(true);
     super::raise_open_file_limit();

@@ -13,7 +13,8 @@ use super::local_anchor::{self, DEFAULT_LISTEN};
 use crate::clock::{Clock, SystemClock};
 use crate::http::build_client;
 use crate::identity::cert::rfc3339;
-use crate::identity::file::{FileIdentity, FileSources, Passphrase};
+use crate::identity::file::{FileIdentity, Passphrase};
+use crate::identity::key_ref::{IdentitySources, KeyRef};
 use crate::pki::{IssueOptions, KeyType, LeafKey, LeafPurpose, DEFAULT_CA_DIR};
 use crate::rolesanywhere::client::{RolesAnywhereClient, DEFAULT_TIMEOUT};
 use crate::rolesanywhere::model::SessionParams;
@@ -73,11 +74,12 @@ pub(super) fn run(args: QuickstartArgs) -> anyhow::Result<()> {
             let _ = stopped.await;
         }));
 
-        let sources = FileSources {
-            certificate: demo_cert.clone(),
-            private_key: Some(demo_key.clone()),
-            intermediates: intermediates.clone(),
+        let sources = IdentitySources {
+            certificate: KeyRef::File(demo_cert.clone()),
+            private_key: Some(KeyRef::File(demo_key.clone())),
+            intermediates: intermediates.clone().map(KeyRef::File),
             pkcs11_lib: None,
+            pkcs11_pin: None,
         };
         let identity = FileIdentity::load(&sources, &Passphrase::PromptIfTerminal, clock.now())?;
         let params = SessionParams::new(&anchor_arn, &profile_arn, &role_arn, 3600, None)?;

@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use crate::identity::cert::rfc3339;
 use crate::identity::file::load_certificate;
+use crate::identity::key_ref::KeyRef;
+use crate::identity::pkcs11_uri::Pkcs11Uri;
 use crate::identity::KeyKind;
 
 /// Flags of `read-certificate-data`.
@@ -35,10 +37,11 @@ struct CertificateData {
 }
 
 pub(super) fn run(args: ReadCertificateDataArgs) -> anyhow::Result<()> {
-    if crate::identity::source::is_uri(&args.certificate) {
-        return list_token_objects(&args);
+    let certificate = KeyRef::parse(&args.certificate)?;
+    if let KeyRef::Pkcs11(uri) = &certificate {
+        return list_token_objects(uri, &args);
     }
-    let cert = load_certificate(&args.certificate)?;
+    let cert = load_certificate(&certificate)?;
     let supported_algorithms = match cert.key_kind() {
         KeyKind::Rsa { .. } => vec!["SHA256WITHRSA", "SHA384WITHRSA", "SHA512WITHRSA"],
         KeyKind::EcP256 | KeyKind::EcP384 => {
@@ -63,11 +66,13 @@ pub(super) fn run(args: ReadCertificateDataArgs) -> anyhow::Result<()> {
 
 /// One JSON line per matching token object: `{"uri","type","label","id","subject"?}`.
 #[cfg(feature = "pkcs11")]
-fn list_token_objects(args: &ReadCertificateDataArgs) -> anyhow::Result<()> {
-    let objects = crate::identity::pkcs11::list_objects(
-        &args.certificate.to_string_lossy(),
-        args.pkcs11_lib.as_deref(),
-    )?;
+fn list_token_objects(uri: &Pkcs11Uri, args: &ReadCertificateDataArgs) -> anyhow::Result<()> {
+    let pin = super::secret_args::pkcs11_pin();
+    let access = crate::identity::pkcs11::TokenAccess {
+        module: args.pkcs11_lib.as_deref(),
+        env_pin: pin.as_ref(),
+    };
+    let objects = crate::identity::pkcs11::list_objects(uri, access)?;
     anyhow::ensure!(
         !objects.is_empty(),
         "no keys or certificates on the token match {}",
@@ -80,9 +85,6 @@ fn list_token_objects(args: &ReadCertificateDataArgs) -> anyhow::Result<()> {
 }
 
 #[cfg(not(feature = "pkcs11"))]
-fn list_token_objects(args: &ReadCertificateDataArgs) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "{} is a PKCS#11 URI, but this tessera was built without the pkcs11 feature",
-        args.certificate.display()
-    )
+fn list_token_objects(uri: &Pkcs11Uri, _args: &ReadCertificateDataArgs) -> anyhow::Result<()> {
+    anyhow::bail!("{uri} is a PKCS#11 URI, but this tessera was built without the pkcs11 feature")
 }

@@ -71,3 +71,10 @@ pub(super) fn warn_if_pin_in_argv(flag: &'static str, env: &str, value: Option<&
         );
     }
 }
+
+/// The token PIN from `TESSERA_PKCS11_PIN` (for `pkcs11:` URIs without a PIN of their own).
+pub(super) fn pkcs11_pin() -> Option<SecretString> {
+    std::env::var(crate::identity::pkcs11_uri::PIN_ENV)
+        .ok()
+        .map(SecretString::new)
+}

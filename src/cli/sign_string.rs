@@ -71,7 +71,8 @@ pub struct SignStringArgs {
 }
 
 pub(super) fn run(args: SignStringArgs) -> anyhow::Result<()> {
-    let key = load_private_key(&args.private_key, &passphrase(&args.pkcs8_password))?;
+    let key_ref = crate::identity::key_ref::KeyRef::parse(&args.private_key)?;
+    let key = load_private_key(&key_ref, &passphrase(&args.pkcs8_password))?;
     let input = fixed_string_to_sign(&key.public_key());
     let digest = match args.digest {
         DigestName::Sha256 => Digest::Sha256,

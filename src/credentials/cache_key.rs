@@ -6,10 +6,8 @@
 //! that is locked by a secret must be unlocked before a warm answer is given
 //! ([`IdentityDigest::needs_unlock`]).
 
-use std::path::Path;
-
-use crate::identity::file::{read_input, FileRole, FileSources, IdentityError, Passphrase};
-use crate::identity::source::is_uri;
+use crate::identity::file::{read_input, FileRole, IdentityError, Passphrase};
+use crate::identity::key_ref::{IdentitySources, KeyRef};
 
 /// Identifies one cached request: a SHA-256 over everything that changes the credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +43,7 @@ pub struct IdentityDigest {
 /// Reads and digests every input of `sources`. Errors are those of loading the identity (a
 /// missing file, a keyring entry that is not there), named by flag.
 pub fn identity_digest(
-    sources: &FileSources,
+    sources: &IdentitySources,
     passphrase: &Passphrase,
 ) -> Result<IdentityDigest, IdentityError> {
     let certificate = input(FileRole::Certificate, &sources.certificate)?;
@@ -71,7 +69,7 @@ pub fn identity_digest(
         Passphrase::Keyring => b"keyring",
     };
     let digest = CacheKey::new(&[
-        b"identity v2",
+        b"identity v3",
         &certificate.bytes,
         bytes_of(&key),
         bytes_of(&intermediates),
@@ -104,28 +102,25 @@ fn bytes_of(input: &Option<Input>) -> &[u8] {
     input.as_ref().map_or(&[], |i| i.bytes.as_slice())
 }
 
-fn input(role: FileRole, path: &Path) -> Result<Input, IdentityError> {
-    let text = path.as_os_str().as_encoded_bytes();
-    if path.to_str().is_some_and(|p| p.starts_with("pkcs11:")) {
+fn input(role: FileRole, reference: &KeyRef) -> Result<Input, IdentityError> {
+    let (bytes, locked) = match reference {
         // The URI names the object; a PIN inside it is not hashed, and the token checks it.
-        return Ok(Input {
-            bytes: [b"pkcs11:".as_slice(), without_pin(text).as_slice()].concat(),
-            locked: true,
-        });
-    }
-    if path.to_str().is_some_and(|p| p.starts_with("tpm:")) {
-        return Ok(Input {
-            bytes: text.to_vec(),
-            locked: true,
-        });
-    }
-    let mut bytes = read_input(role, path)?;
-    let locked = is_locked(&bytes);
-    // A keyring entry is named as well as hashed: two names holding the same bytes are two
-    // inputs to the user.
-    if is_uri(path) {
-        bytes.extend_from_slice(text);
-    }
+        KeyRef::Pkcs11(uri) => (format!("pkcs11:{}", uri.identity_text()).into_bytes(), true),
+        KeyRef::TpmHandle(_) => (reference.to_string().into_bytes(), true),
+        KeyRef::File(_) => {
+            let bytes = read_input(role, reference)?;
+            let locked = is_locked(&bytes);
+            (bytes, locked)
+        }
+        KeyRef::Keyring(_) => {
+            // A keyring entry is named as well as hashed: two names holding the same bytes are
+            // two inputs to the user.
+            let mut bytes = read_input(role, reference)?;
+            let locked = is_locked(&bytes);
+            bytes.extend_from_slice(reference.to_string().as_bytes());
+            (bytes, locked)
+        }
+    };
     Ok(Input { bytes, locked })
 }
 
@@ -137,24 +132,10 @@ fn is_locked(bytes: &[u8]) -> bool {
     !contains(b"-----BEGIN ") || contains(b"ENCRYPTED") || contains(b"TSS2 PRIVATE KEY")
 }
 
-/// A `pkcs11:` URI without its `pin-value` attribute.
-fn without_pin(uri: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(uri);
-    let (path, query) = text.split_once('?').unwrap_or((&text, ""));
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|a| !a.is_empty() && !a.starts_with("pin-value="))
-        .collect();
-    if kept.is_empty() {
-        path.as_bytes().to_vec()
-    } else {
-        format!("{path}?{}", kept.join("&")).into_bytes()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn certs(name: &str) -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -162,13 +143,8 @@ mod tests {
             .join(name)
     }
 
-    fn sources(cert: &str, key: Option<&str>) -> FileSources {
-        FileSources {
-            certificate: certs(cert),
-            private_key: key.map(certs),
-            intermediates: None,
-            pkcs11_lib: None,
-        }
+    fn sources(cert: &str, key: Option<&str>) -> IdentitySources {
+        IdentitySources::new(&certs(cert), key.map(certs).as_deref()).unwrap()
     }
 
     #[test]
@@ -204,14 +180,16 @@ mod tests {
     }
 
     #[test]
-    fn a_pin_in_a_pkcs11_uri_is_left_out() {
-        assert_eq!(
-            without_pin(b"pkcs11:token=t;object=k?pin-value=1234&module-name=x"),
-            b"pkcs11:token=t;object=k?module-name=x"
-        );
-        assert_eq!(
-            without_pin(b"pkcs11:token=t?pin-value=1"),
-            b"pkcs11:token=t"
-        );
+    fn a_pin_in_a_pkcs11_uri_is_left_out_but_the_object_counts() {
+        let token = |key: &str| {
+            let sources = IdentitySources::new(&certs("leaf-rsa.pem"), Some(Path::new(key)));
+            identity_digest(&sources.unwrap(), &Passphrase::PromptIfTerminal).unwrap()
+        };
+        let one = token("pkcs11:token=t;object=k?pin-value=1234");
+        let two = token("pkcs11:token=t;object=k?pin-value=9999");
+        let other = token("pkcs11:token=t;object=j?pin-value=1234");
+        assert_eq!(one.digest, two.digest);
+        assert_ne!(one.digest, other.digest);
+        assert!(one.needs_unlock);
     }
 }

@@ -90,18 +90,10 @@ impl RolesAnywhereProvider {
         })
     }
 
-    fn files(&self) -> Vec<PathBuf> {
-        let sources = &self.profile.sources;
-        std::iter::once(sources.certificate.clone())
-            .chain(sources.private_key.clone())
-            .chain(sources.intermediates.clone())
-            .collect()
-    }
-
     /// The identity to sign with: reloaded when the files changed; a broken new pair is
     /// rejected (logged) and the previous one kept.
     fn identity(&self) -> Result<Arc<dyn Signer>, ProviderError> {
-        let current_stamp = stamp(&self.files());
+        let current_stamp = stamp(&self.profile.sources.files());
         let mut slot = self
             .identity
             .lock()
@@ -151,7 +143,7 @@ impl CredentialProvider for RolesAnywhereProvider {
             // The certificate may have expired since it was loaded; asking the service would
             // only earn an AccessDenied, so say what is wrong instead.
             crate::identity::file::check_validity(
-                &self.profile.sources.certificate,
+                &self.profile.sources.certificate.display_path(),
                 identity.certificate(),
                 self.clock.now(),
             )?;
@@ -176,7 +168,7 @@ impl CredentialProvider for RolesAnywhereProvider {
     }
 
     fn inputs_changed(&self) -> bool {
-        let current = stamp(&self.files());
+        let current = stamp(&self.profile.sources.files());
         let slot = self
             .identity
             .lock()

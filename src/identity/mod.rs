@@ -7,9 +7,11 @@
 pub mod cert;
 pub mod file;
 pub mod key;
+pub mod key_ref;
 pub mod keyring;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
+pub mod pkcs11_uri;
 pub mod source;
 #[cfg(feature = "tpm")]
 pub mod tpm;

@@ -1,6 +1,6 @@
-//! One entry point for loading an identity from `--certificate`/`--private-key` values: a file
-//! path, a `keyring:` URI (read through the file parsers), a `pkcs11:` URI, or a TPM key
-//! (`tpm:handle:0x81…` or a TSS2 key file). Everything that signs (credential-process, serve,
+//! One entry point for loading an identity from its [`IdentitySources`]: files and `keyring:`
+//! entries through the file parsers, `pkcs11:` keys through the token, TPM keys (a persistent
+//! handle or a TSS2 key file) through the TPM. Everything that signs (credential-process, serve,
 //! update, exec, proxy, doctor) loads through here, so every key source works everywhere.
 
 use std::path::Path;
@@ -8,133 +8,139 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use super::file::{
-    load_certificate as load_certificate_file, FileIdentity, FileSources, IdentityError, Passphrase,
-};
+use super::file::{self, FileIdentity, IdentityError, Passphrase};
+use super::key_ref::{IdentitySources, KeyRef};
 use super::{Certificate, Signer};
 
-/// Whether a `--certificate`/`--private-key` value is a URI (a token object or a keyring entry)
-/// rather than a file path.
-pub fn is_uri(value: &Path) -> bool {
-    is_pkcs11(value)
-        || value
-            .to_str()
-            .is_some_and(|v| super::keyring::is_keyring_uri(v) || v.starts_with("tpm:"))
-}
-
-/// Whether the key is in a TPM: a `tpm:` URI, or a file holding a TSS2 key.
-fn is_tpm_key(value: &Path) -> bool {
+/// Whether a file holds a TSS2 (TPM) key: such a key is used through the TPM.
+fn is_tss2_file(path: &Path) -> bool {
     const TSS2: &[u8] = b"-----BEGIN TSS2 PRIVATE KEY-----";
-    value.to_str().is_some_and(|v| v.starts_with("tpm:"))
-        || (!is_uri(value)
-            && std::fs::read(value).is_ok_and(|bytes| bytes.windows(TSS2.len()).any(|w| w == TSS2)))
+    std::fs::read(path).is_ok_and(|bytes| bytes.windows(TSS2.len()).any(|w| w == TSS2))
 }
 
-fn is_pkcs11(value: &Path) -> bool {
-    value.to_str().is_some_and(|v| v.starts_with("pkcs11:"))
-}
-
-/// The certificate alone (no key access; for cache keys and listings).
-pub fn load_certificate(sources: &FileSources) -> Result<Certificate, IdentityError> {
-    if is_pkcs11(&sources.certificate) {
-        return token_certificate(&sources.certificate, sources.pkcs11_lib.as_deref());
+/// The certificate alone (no key access; for listings and diagnostics).
+pub fn load_certificate(sources: &IdentitySources) -> Result<Certificate, IdentityError> {
+    match &sources.certificate {
+        KeyRef::Pkcs11(uri) => token_certificate(uri, sources),
+        other => file::load_certificate(other),
     }
-    load_certificate_file(&sources.certificate)
 }
 
-/// Loads the identity: files through [`FileIdentity`], a `pkcs11:` key through the token.
-/// Either way the leaf is checked (validity, key type, key usage) at `now`.
+/// Loads the identity, dispatching on where the key is. Either way the leaf is checked
+/// (validity, key type, key usage) at `now`.
 pub fn load(
-    sources: &FileSources,
+    sources: &IdentitySources,
     passphrase: &Passphrase,
     now: OffsetDateTime,
 ) -> Result<Arc<dyn Signer>, IdentityError> {
-    // A `pkcs11:` certificate without --private-key names the token key as well.
-    let key = sources
-        .private_key
-        .as_deref()
-        .or_else(|| is_pkcs11(&sources.certificate).then_some(sources.certificate.as_path()));
-    match key {
-        Some(key) if is_pkcs11(key) => token_identity(key, sources, now),
-        Some(key) if is_tpm_key(key) => tpm_identity(key, sources, passphrase, now),
-        _ => Ok(Arc::new(FileIdentity::load(sources, passphrase, now)?)),
+    match sources.key() {
+        KeyRef::Pkcs11(uri) => token_identity(uri, sources, now),
+        key @ KeyRef::TpmHandle(_) => tpm_identity(key, sources, passphrase, now),
+        KeyRef::File(path) if is_tss2_file(path) => {
+            tpm_identity(sources.key(), sources, passphrase, now)
+        }
+        KeyRef::File(_) | KeyRef::Keyring(_) => {
+            Ok(Arc::new(FileIdentity::load(sources, passphrase, now)?))
+        }
+    }
+}
+
+/// The intermediates input, if any.
+#[cfg(any(feature = "pkcs11", feature = "tpm"))]
+fn intermediates(sources: &IdentitySources) -> Result<Option<Vec<Certificate>>, IdentityError> {
+    sources
+        .intermediates
+        .as_ref()
+        .map(file::load_certificates)
+        .transpose()
+}
+
+#[cfg(feature = "pkcs11")]
+fn token_access(sources: &IdentitySources) -> super::pkcs11::TokenAccess<'_> {
+    super::pkcs11::TokenAccess {
+        module: sources.pkcs11_lib.as_deref(),
+        env_pin: sources.pkcs11_pin.as_ref(),
     }
 }
 
 #[cfg(feature = "pkcs11")]
-fn token_certificate(uri: &Path, module: Option<&Path>) -> Result<Certificate, IdentityError> {
+fn token_certificate(
+    uri: &super::pkcs11_uri::Pkcs11Uri,
+    sources: &IdentitySources,
+) -> Result<Certificate, IdentityError> {
     Ok(super::pkcs11::load_certificate(
-        &uri.to_string_lossy(),
-        module,
+        uri,
+        sources.pkcs11_lib.as_deref(),
     )?)
 }
 
 #[cfg(feature = "pkcs11")]
 fn token_identity(
-    key: &Path,
-    sources: &FileSources,
+    uri: &super::pkcs11_uri::Pkcs11Uri,
+    sources: &IdentitySources,
     now: OffsetDateTime,
 ) -> Result<Arc<dyn Signer>, IdentityError> {
-    let module = sources.pkcs11_lib.as_deref();
     // The certificate defaults to the key's URI: the token object with the key's id/label.
-    let certificate = if sources.certificate == key {
+    let certificate = if sources.certificate_is_key() {
         None
     } else {
         Some(load_certificate(sources)?)
     };
-    let intermediates = match &sources.intermediates {
-        Some(path) => Some(super::file::load_certificates(path)?),
-        None => None,
-    };
     let identity = super::pkcs11::Pkcs11Identity::open(
-        &key.to_string_lossy(),
-        module,
+        uri,
+        token_access(sources),
         certificate,
-        intermediates,
+        intermediates(sources)?,
     )?;
-    super::file::check_leaf(&sources.certificate, identity.certificate(), now)?;
+    file::check_leaf(
+        &sources.certificate.display_path(),
+        identity.certificate(),
+        now,
+    )?;
     Ok(Arc::new(identity))
 }
 
 #[cfg(not(feature = "pkcs11"))]
-fn token_certificate(uri: &Path, _module: Option<&Path>) -> Result<Certificate, IdentityError> {
+fn token_certificate(
+    uri: &super::pkcs11_uri::Pkcs11Uri,
+    _sources: &IdentitySources,
+) -> Result<Certificate, IdentityError> {
     Err(IdentityError::Pkcs11Unsupported {
-        uri: uri.display().to_string(),
+        uri: uri.to_string(),
     })
 }
 
 #[cfg(not(feature = "pkcs11"))]
 fn token_identity(
-    key: &Path,
-    _sources: &FileSources,
+    uri: &super::pkcs11_uri::Pkcs11Uri,
+    _sources: &IdentitySources,
     _now: OffsetDateTime,
 ) -> Result<Arc<dyn Signer>, IdentityError> {
     Err(IdentityError::Pkcs11Unsupported {
-        uri: key.display().to_string(),
+        uri: uri.to_string(),
     })
 }
 
 #[cfg(feature = "tpm")]
 fn tpm_identity(
-    key: &Path,
-    sources: &FileSources,
+    key: &KeyRef,
+    sources: &IdentitySources,
     passphrase: &Passphrase,
     now: OffsetDateTime,
 ) -> Result<Arc<dyn Signer>, IdentityError> {
-    if sources.certificate == key {
+    if sources.certificate_is_key() {
         return Err(super::tpm::TpmError::NoCertificate.into());
     }
     let leaf = load_certificate(sources)?;
-    super::file::check_leaf(&sources.certificate, &leaf, now)?;
-    let chain = match &sources.intermediates {
-        Some(path) => super::file::load_certificates(path)?,
-        None => Vec::new(),
-    };
+    file::check_leaf(&sources.certificate.display_path(), &leaf, now)?;
+    let chain = intermediates(sources)?.unwrap_or_default();
     // A TPM key's password: given, or stored in the keyring for this key; never prompted for
     // (a wrong guess counts against the TPM's dictionary-attack lockout).
     let password = match passphrase {
         Passphrase::Given(password) => Some(password.clone()),
-        Passphrase::Keyring => Some(super::keyring::KeyStore::open()?.passphrase(key)?),
+        Passphrase::Keyring => {
+            Some(super::keyring::KeyStore::open()?.passphrase(&key.display_path())?)
+        }
         Passphrase::PromptIfTerminal => None,
     };
     Ok(Arc::new(super::tpm::TpmIdentity::open(
@@ -144,12 +150,12 @@ fn tpm_identity(
 
 #[cfg(not(feature = "tpm"))]
 fn tpm_identity(
-    key: &Path,
-    _sources: &FileSources,
+    key: &KeyRef,
+    _sources: &IdentitySources,
     _passphrase: &Passphrase,
     _now: OffsetDateTime,
 ) -> Result<Arc<dyn Signer>, IdentityError> {
     Err(IdentityError::TpmUnsupported {
-        key: key.display().to_string(),
+        key: key.to_string(),
     })
 }

@@ -26,6 +26,7 @@ use tss_esapi::traits::UnMarshall;
 use tss_esapi::tss2_esys::{TPM2B_DIGEST, TPMT_TK_HASHCHECK};
 use tss_esapi::Context;
 
+use super::key_ref::KeyRef;
 use super::{Certificate, Digest, SignError, SignatureFamily, Signer};
 use crate::secret::SecretString;
 
@@ -35,8 +36,6 @@ pub const TSS2_PEM_LABEL: &str = "TSS2 PRIVATE KEY";
 const LOADABLE_KEY_OID: [u8; 6] = [0x67, 0x81, 0x05, 0x0a, 0x01, 0x03];
 /// The owner hierarchy, as a TSS2 key file's parent.
 const OWNER_PARENT: u32 = 0x4000_0001;
-/// Where TSS2 puts persistent objects.
-const PERSISTENT_RANGE: std::ops::RangeInclusive<u32> = 0x8100_0000..=0x81ff_ffff;
 
 /// What went wrong with a TPM key, in words a user can act on.
 #[derive(Debug, thiserror::Error)]
@@ -92,32 +91,11 @@ pub enum TpmError {
     },
 }
 
-/// Whether a `--private-key` value names a TPM persistent handle.
-pub fn is_tpm_uri(value: &str) -> bool {
-    value.starts_with("tpm:")
-}
-
 /// Where the key lives.
 #[derive(Debug)]
 enum KeySource {
     Persistent(u32),
     File { public: Public, private: Private },
-}
-
-fn parse_handle(uri: &str) -> Result<u32, TpmError> {
-    let bad = |reason: &str| TpmError::BadKey {
-        key: uri.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let hex = uri
-        .strip_prefix("tpm:handle:")
-        .ok_or_else(|| bad("the form is tpm:handle:0x81000001"))?;
-    let handle = u32::from_str_radix(hex.trim_start_matches("0x"), 16)
-        .map_err(|_| bad("the handle is not hexadecimal"))?;
-    if !PERSISTENT_RANGE.contains(&handle) {
-        return Err(bad("persistent handles are 0x81000000-0x81ffffff"));
-    }
-    Ok(handle)
 }
 
 /// One DER TLV: (tag, contents, rest).
@@ -251,23 +229,30 @@ pub struct TpmIdentity {
 }
 
 impl TpmIdentity {
-    /// Opens the TPM for a `tpm:handle:` URI or a TSS2 key file, with the certificate (and
+    /// Opens the TPM for a persistent handle or a TSS2 key file, with the certificate (and
     /// chain) from files. The key is checked against the certificate with a test signature.
     pub fn open(
-        key: &Path,
+        key: &KeyRef,
         leaf: Certificate,
         chain: Vec<Certificate>,
         password: Option<SecretString>,
     ) -> Result<Self, TpmError> {
-        let text = key.to_string_lossy().into_owned();
-        let source = if is_tpm_uri(&text) {
-            KeySource::Persistent(parse_handle(&text)?)
-        } else {
-            let bytes = std::fs::read(key).map_err(|e| TpmError::BadKey {
-                key: text.clone(),
-                reason: e.to_string(),
-            })?;
-            parse_key_file(key, &bytes)?
+        let text = key.to_string();
+        let source = match key {
+            KeyRef::TpmHandle(handle) => KeySource::Persistent(*handle),
+            KeyRef::File(path) => {
+                let bytes = std::fs::read(path).map_err(|e| TpmError::BadKey {
+                    key: text.clone(),
+                    reason: e.to_string(),
+                })?;
+                parse_key_file(path, &bytes)?
+            }
+            KeyRef::Keyring(_) | KeyRef::Pkcs11(_) => {
+                return Err(TpmError::BadKey {
+                    key: text,
+                    reason: "it is not a TPM key".to_owned(),
+                })
+            }
         };
         let family = match leaf.key_kind() {
             super::KeyKind::Rsa { .. } => SignatureFamily::Rsa,
@@ -494,14 +479,6 @@ mod tests {
         );
         let good = signature_bytes("k", ecdsa(vec![1; 32], vec![2; 31])).unwrap();
         assert_eq!(good[0], 0x30, "DER SEQUENCE");
-    }
-
-    #[test]
-    fn handles_must_be_persistent() {
-        assert_eq!(parse_handle("tpm:handle:0x81000001").unwrap(), 0x8100_0001);
-        for bad in ["tpm:handle:0x80000001", "tpm:handle:zz", "tpm:0x81000001"] {
-            assert!(parse_handle(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -2,31 +2,39 @@
 //! to AWS (or `--upstream`) signed with the agent's cached, refreshed Roles Anywhere credentials.
 //! S3 bodies stream through with `UNSIGNED-PAYLOAD`; other services need the payload hash, so
 //! their bodies are buffered up to a limit. Responses stream back as they arrive.
+//!
+//! [`Proxy::handle`] runs in stages: authorize the caller, find the destination, plan the body
+//! (`body.rs`), sign (`sign.rs`), forward. Header hygiene is in `headers.rs`, validated settings
+//! in `settings.rs`, counters in `metrics.rs`.
 
+mod body;
 pub mod chunked;
+mod headers;
 pub mod metrics;
 pub mod route;
+pub mod settings;
 pub mod sign;
 
 use std::sync::Arc;
-use std::time::{Duration as StdDuration, Instant, UNIX_EPOCH};
+use std::time::{Duration as StdDuration, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, HOST};
-use http::{Request, Response, StatusCode, Uri};
+use http::header::{HeaderValue, HOST};
+use http::{Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 
+use self::body::{BodyPlan, ChunkSeed};
 pub use self::metrics::ProxyMetrics;
 use self::route::{derive, SigningTarget};
-use self::sign::{sign_request, Payload};
+pub use self::settings::{ProxySettings, SettingsError, Upstream};
+use self::sign::sign_request;
 use crate::clock::Clock;
 use crate::credentials::refresh::CredentialCache;
 use crate::credentials::Credentials;
 use crate::http::{BoxError, ProxyConnector};
-use crate::secret::SecretString;
 
 /// Body type in both directions.
 pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -35,34 +43,6 @@ pub type ProxyClient = Client<HttpsConnector<ProxyConnector>, ProxyBody>;
 
 /// Default cap on bodies that must be buffered to be hashed.
 pub const DEFAULT_MAX_BUFFERED_BODY: usize = 16 * 1024 * 1024;
-/// Headers never forwarded: hop-by-hop ones, and the signature the proxy replaces.
-const DROPPED: [&str; 15] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "expect",
-    "host",
-    "authorization",
-    "x-amz-date",
-    "x-amz-security-token",
-    "x-amz-content-sha256",
-];
-
-/// How a request body travels.
-enum BodyPlan {
-    /// Read whole (to hash it).
-    Buffered(Bytes),
-    /// Streamed as is, signed `UNSIGNED-PAYLOAD`.
-    Unsigned(hyper::body::Incoming),
-    /// Streamed as signed aws-chunked frames.
-    Chunked(hyper::body::Incoming),
-}
 
 /// Where signing credentials come from.
 #[derive(Debug, Clone)]
@@ -71,108 +51,6 @@ pub enum CredentialSource {
     Cache(Arc<CredentialCache>),
     /// Fixed credentials (`--credentials env`).
     Static(Credentials),
-}
-
-/// A fixed upstream, parsed once.
-#[derive(Debug, Clone)]
-pub struct Upstream {
-    /// `http` or `https`.
-    pub scheme: String,
-    /// Its host and port.
-    pub authority: crate::host::Authority,
-}
-
-/// How the proxy forwards.
-#[derive(Debug, Clone)]
-pub struct ProxySettings {
-    /// Send everything here instead of to the request's Host.
-    pub upstream: Option<Upstream>,
-    /// Service override.
-    pub service: Option<String>,
-    /// Region override.
-    pub region: Option<String>,
-    /// Cap on buffered bodies.
-    pub max_buffered_body: usize,
-    /// Extra headers to remove before signing.
-    pub strip_headers: Vec<HeaderName>,
-    /// Headers to add before signing.
-    pub add_headers: Vec<(HeaderName, HeaderValue)>,
-    /// Bearer token clients must present (removed before forwarding).
-    pub token: Option<SecretString>,
-    /// Sign S3 uploads chunk by chunk (aws-chunked) instead of `UNSIGNED-PAYLOAD`.
-    pub s3_streaming_signature: bool,
-    /// Longest wait for the upstream's response headers.
-    pub upstream_timeout: StdDuration,
-}
-
-impl ProxySettings {
-    /// Validated settings for a listener configuration.
-    pub fn from_config(config: &crate::config::ProxyListenerConfig) -> Result<Self, String> {
-        let remote_allowed = config.allow_remote && config.require_token.is_some();
-        if !(config.listen.ip().is_loopback() || remote_allowed) {
-            return Err(format!(
-                "proxy listen address {} is not loopback; serving other hosts needs allow-remote and require-token",
-                config.listen
-            ));
-        }
-        let upstream = config
-            .upstream
-            .as_deref()
-            .map(|u| {
-                let uri = u.parse::<Uri>().ok();
-                let scheme = uri
-                    .as_ref()
-                    .and_then(Uri::scheme_str)
-                    .filter(|s| matches!(*s, "http" | "https"));
-                let authority = uri
-                    .as_ref()
-                    .and_then(Uri::authority)
-                    .and_then(|a| crate::host::Authority::parse(a.as_str()));
-                match (scheme, authority) {
-                    (Some(scheme), Some(authority)) => Ok(Upstream {
-                        scheme: scheme.to_owned(),
-                        authority,
-                    }),
-                    _ => Err(format!(
-                        "proxy upstream '{u}' is not an http:// or https:// URL with a host"
-                    )),
-                }
-            })
-            .transpose()?;
-        let strip_headers = config
-            .strip_headers
-            .iter()
-            .map(|h| {
-                HeaderName::from_bytes(h.trim().to_ascii_lowercase().as_bytes())
-                    .map_err(|_| format!("strip-header '{h}' is not a header name"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let add_headers = config
-            .add_headers
-            .iter()
-            .map(|h| {
-                let (name, value) = h
-                    .split_once(':')
-                    .ok_or_else(|| format!("add-header '{h}' must be 'Name: value'"))?;
-                let name = HeaderName::from_bytes(name.trim().to_ascii_lowercase().as_bytes())
-                    .map_err(|_| format!("add-header '{h}': bad name"))?;
-                let value = HeaderValue::from_str(value.trim())
-                    .map_err(|_| format!("add-header '{h}': bad value"))?;
-                Ok((name, value))
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        Ok(Self {
-            upstream,
-            service: config.service.clone(),
-            region: config.signing_region.clone(),
-            max_buffered_body: config.max_buffered_body,
-            strip_headers,
-            add_headers,
-            token: config.require_token.clone().map(SecretString::new),
-            s3_streaming_signature: config.s3_streaming_signature,
-            upstream_timeout: StdDuration::from_secs(config.upstream_timeout),
-        })
-    }
 }
 
 /// The proxy.
@@ -186,19 +64,60 @@ pub struct Proxy {
     pub metrics: ProxyMetrics,
 }
 
-fn error(status: u16, message: &str) -> Response<ProxyBody> {
-    let body = serde_json::json!({ "message": message }).to_string();
-    let mut response = Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+/// A request the proxy answers itself: the status and the reason (a JSON `message`).
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    status: u16,
+    message: String,
+}
+
+impl Refusal {
+    fn new(status: u16, message: String) -> Self {
+        Self { status, message }
+    }
+
+    fn response(&self) -> Response<ProxyBody> {
+        let body = serde_json::json!({ "message": self.message }).to_string();
+        let mut response = Response::new(
+            Full::new(Bytes::from(body))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        );
+        *response.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+/// Where one request goes and what it is signed for.
+struct Destination {
+    /// `http` or `https`.
+    scheme: String,
+    /// The upstream host and port.
+    authority: crate::host::Authority,
+    /// Service and region.
+    target: SigningTarget,
+    /// The full upstream URI.
+    uri: String,
+}
+
+impl Destination {
+    /// The Host header: the authority, without the scheme's default port.
+    fn host_header(&self) -> Result<HeaderValue, Refusal> {
+        let host = match (self.authority.port, self.scheme.as_str()) {
+            (Some(443), "https") | (Some(80), "http") => crate::host::Authority {
+                port: None,
+                ..self.authority.clone()
+            }
+            .to_string(),
+            _ => self.authority.to_string(),
+        };
+        HeaderValue::from_str(&host).map_err(|_| Refusal::new(400, "invalid upstream host".into()))
+    }
 }
 
 impl Proxy {
@@ -218,11 +137,43 @@ impl Proxy {
         }
     }
 
-    fn credentials(&self) -> Result<Credentials, String> {
-        match &self.credentials {
+    /// The credentials to sign with, or why there are none.
+    fn credentials(&self) -> Result<Credentials, Refusal> {
+        let current = match &self.credentials {
             CredentialSource::Cache(cache) => cache.current().map_err(|e| e.0),
             CredentialSource::Static(credentials) => Ok(credentials.clone()),
+        };
+        current.map_err(|reason| {
+            self.metrics.signing_failure();
+            Refusal::new(503, format!("no credentials to sign with: {reason}"))
+        })
+    }
+
+    /// Stage 1: the bearer token (with `require-token`), the caller checks, no CONNECT.
+    fn authorize(&self, request: &Request<hyper::body::Incoming>) -> Result<(), Refusal> {
+        if let Some(token) = &self.settings.token {
+            let presented = request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes)
+                .unwrap_or_default();
+            let expected = format!("Bearer {}", token.expose_secret());
+            if !crate::secret::constant_time_eq(presented, expected.as_bytes()) {
+                return Err(Refusal::new(
+                    401,
+                    "this proxy requires 'Authorization: Bearer <token>'".into(),
+                ));
+            }
         }
+        self.check_caller(request.headers())
+            .map_err(|reason| Refusal::new(403, reason.into()))?;
+        if request.method() == http::Method::CONNECT {
+            return Err(Refusal::new(
+                405,
+                "CONNECT is not supported: this proxy signs and forwards HTTP requests".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Without a token, anything that can reach the loopback port gets requests signed, web
@@ -257,7 +208,7 @@ impl Proxy {
     /// overrides or the upstream's host; without, to the AWS endpoint its Host names, which must
     /// be a well-formed authority that derivation recognises even when --service and
     /// --signing-region are given (otherwise any Host would be signed for and sent to).
-    fn destination(
+    fn signing_target(
         &self,
         parts: &http::request::Parts,
     ) -> Result<(String, crate::host::Authority, SigningTarget), String> {
@@ -301,47 +252,14 @@ impl Proxy {
         Ok((scheme, authority, target))
     }
 
-    /// Forwards one request.
-    pub async fn handle(&self, request: Request<hyper::body::Incoming>) -> Response<ProxyBody> {
-        if let Some(token) = &self.settings.token {
-            let presented = request
-                .headers()
-                .get(http::header::AUTHORIZATION)
-                .map(HeaderValue::as_bytes)
-                .unwrap_or_default();
-            let expected = format!("Bearer {}", token.expose_secret());
-            if !crate::secret::constant_time_eq(presented, expected.as_bytes()) {
-                return error(401, "this proxy requires 'Authorization: Bearer <token>'");
-            }
-        }
-        if let Err(reason) = self.check_caller(request.headers()) {
-            return error(403, reason);
-        }
-        if request.method() == http::Method::CONNECT {
-            return error(
-                405,
-                "CONNECT is not supported: this proxy signs and forwards HTTP requests",
-            );
-        }
-        let (parts, body) = request.into_parts();
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned();
-        let (scheme, authority, target) = match self.destination(&parts) {
-            Ok(destination) => destination,
-            Err(reason) => return error(400, &reason),
-        };
-        let credentials = match self.credentials() {
-            Ok(c) => c,
-            Err(reason) => {
-                self.metrics.signing_failure();
-                return error(503, &format!("no credentials to sign with: {reason}"));
-            }
-        };
+    /// Stage 2: the destination, and the URI it is sent to. Security: the request goes
+    /// exactly where the signature and the checks say.
+    fn destination(&self, parts: &http::request::Parts) -> Result<Destination, Refusal> {
+        let (scheme, authority, target) = self
+            .signing_target(parts)
+            .map_err(|reason| Refusal::new(400, reason))?;
+        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let uri = format!("{scheme}://{authority}{path_and_query}");
-        // Security: the request goes exactly where the signature and the checks say.
         let sent_to = uri.parse::<http::Uri>().ok();
         if sent_to
             .as_ref()
@@ -349,213 +267,125 @@ impl Proxy {
             .map(|h| h.trim_matches(['[', ']']))
             != Some(authority.host.as_str())
         {
-            return error(400, "the request path would change the upstream host");
+            return Err(Refusal::new(
+                400,
+                "the request path would change the upstream host".into(),
+            ));
         }
-        let host = match (authority.port, scheme.as_str()) {
-            (Some(443), "https") | (Some(80), "http") => crate::host::Authority {
-                port: None,
-                ..authority.clone()
-            }
-            .to_string(),
-            _ => authority.to_string(),
-        };
-        let connection_listed: Vec<String> = parts
-            .headers
-            .get_all(http::header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
-            .collect();
-        let mut headers: Vec<(HeaderName, HeaderValue)> = parts
-            .headers
-            .iter()
-            .filter(|(name, _)| {
-                let name = name.as_str();
-                !DROPPED.contains(&name)
-                    && !connection_listed.iter().any(|c| c == name)
-                    && !self.settings.strip_headers.iter().any(|s| s == name)
-            })
-            .map(|(n, v)| (n.clone(), v.clone()))
-            .collect();
-        headers.extend(self.settings.add_headers.iter().cloned());
-        let Ok(host_value) = HeaderValue::from_str(&host) else {
-            return error(400, "invalid upstream host");
-        };
-        headers.push((HOST, host_value));
-        let bytes_in = parts
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        Ok(Destination {
+            scheme,
+            authority,
+            target,
+            uri,
+        })
+    }
 
-        let streaming = target.is_s3();
-        let plan = if !streaming {
-            match Limited::new(body, self.settings.max_buffered_body).collect().await {
-                Ok(collected) => BodyPlan::Buffered(collected.to_bytes()),
-                Err(_) => {
-                    return error(
-                        413,
-                        &format!(
-                            "request body over --max-buffered-body ({} bytes): {} needs the payload hash to sign, so bodies are buffered",
-                            self.settings.max_buffered_body, target.service
-                        ),
-                    )
-                }
-            }
-        } else if self.settings.s3_streaming_signature && bytes_in > 0 {
-            headers.retain(|(name, _)| {
-                name != http::header::CONTENT_LENGTH && name != http::header::CONTENT_ENCODING
-            });
-            let encodings = parts
-                .headers
-                .get(http::header::CONTENT_ENCODING)
-                .and_then(|v| v.to_str().ok());
-            let encoding =
-                encodings.map_or_else(|| "aws-chunked".to_owned(), |e| format!("aws-chunked,{e}"));
-            for (name, value) in [
-                (
-                    "content-length",
-                    chunked::encoded_length(bytes_in).to_string(),
-                ),
-                ("x-amz-decoded-content-length", bytes_in.to_string()),
-                ("content-encoding", encoding),
-            ] {
-                if let Ok(value) = HeaderValue::from_str(&value) {
-                    headers.push((HeaderName::from_static(name), value));
-                }
-            }
-            BodyPlan::Chunked(body)
-        } else if self.settings.s3_streaming_signature
-            && parts.headers.contains_key(http::header::TRANSFER_ENCODING)
-        {
-            return error(
-                411,
-                "--s3-streaming-signature needs the request's Content-Length",
-            );
-        } else {
-            BodyPlan::Unsigned(body)
-        };
-        let payload = match &plan {
-            BodyPlan::Buffered(bytes) => Payload::Bytes(bytes),
-            BodyPlan::Unsigned(_) => Payload::Unsigned,
-            BodyPlan::Chunked(_) => Payload::Chunked,
-        };
+    /// Forwards one request.
+    pub async fn handle(&self, request: Request<hyper::body::Incoming>) -> Response<ProxyBody> {
+        match self.try_handle(request).await {
+            Ok(response) => response,
+            Err(refusal) => refusal.response(),
+        }
+    }
+
+    async fn try_handle(
+        &self,
+        request: Request<hyper::body::Incoming>,
+    ) -> Result<Response<ProxyBody>, Refusal> {
+        self.authorize(&request)?;
+        let (parts, body) = request.into_parts();
+        let destination = self.destination(&parts)?;
+        let credentials = self.credentials()?;
+        let mut headers =
+            headers::forwarded(&parts.headers, &self.settings, destination.host_header()?);
+        let plan = BodyPlan::choose(
+            body,
+            &parts.headers,
+            &mut headers,
+            &self.settings,
+            &destination.target,
+        )
+        .await?;
+        // Stage 4: sign.
         let now = self.clock.now();
         let signing_time = UNIX_EPOCH
             + StdDuration::from_secs(u64::try_from(now.unix_timestamp()).unwrap_or_default());
-        let signed = sign_request(
+        let (instructions, signature) = sign_request(
             parts.method.as_str(),
-            &uri,
+            &destination.uri,
             &headers,
-            payload,
+            plan.payload(),
             &credentials,
-            &target,
+            &destination.target,
             signing_time,
-        );
-        let (instructions, seed_signature) = match signed {
-            Ok(output) => output,
-            Err(reason) => {
-                self.metrics.signing_failure();
-                return error(400, &format!("cannot sign the request: {reason}"));
-            }
-        };
-        let body: ProxyBody = match plan {
-            BodyPlan::Buffered(bytes) => Full::new(bytes)
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-            BodyPlan::Unsigned(body) => {
-                body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync()
-            }
-            BodyPlan::Chunked(body) => {
-                let amz_date = crate::rolesanywhere::sign::amz_date(now);
-                let scope = format!(
-                    "{}/{}/{}/aws4_request",
-                    &amz_date[..8],
-                    target.region,
-                    target.service
-                );
-                let key = aws_sigv4::sign::v4::generate_signing_key(
-                    credentials.secret_access_key().expose_secret(),
-                    signing_time,
-                    &target.region,
-                    &target.service,
-                );
-                let signer =
-                    chunked::ChunkSigner::new(key.as_ref(), amz_date, scope, seed_signature);
-                chunked::encode(body, signer).boxed_unsync()
-            }
-        };
-        let mut builder = Request::builder().method(parts.method.clone()).uri(&uri);
+        )
+        .map_err(|reason| {
+            self.metrics.signing_failure();
+            Refusal::new(400, format!("cannot sign the request: {reason}"))
+        })?;
+        let body = plan.into_body(ChunkSeed {
+            signature,
+            now,
+            signing_time,
+            target: &destination.target,
+            credentials: &credentials,
+        });
+        let mut builder = Request::builder()
+            .method(parts.method.clone())
+            .uri(&destination.uri);
         for (name, value) in headers {
             builder = builder.header(name, value);
         }
-        let Ok(mut upstream_request) = builder.body(body) else {
-            return error(400, "cannot build the upstream request");
-        };
+        let mut upstream_request = builder
+            .body(body)
+            .map_err(|_| Refusal::new(400, "cannot build the upstream request".into()))?;
         instructions.apply_to_request_http1x(&mut upstream_request);
-        let started = Instant::now();
-        let outcome = match tokio::time::timeout(
-            self.settings.upstream_timeout,
-            self.client.request(upstream_request),
-        )
-        .await
-        {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                self.metrics
-                    .record(&target.service, 504, started.elapsed(), bytes_in);
-                return error(
-                    504,
-                    &format!(
-                        "upstream {scheme}://{authority} sent no response within {} s",
-                        self.settings.upstream_timeout.as_secs()
-                    ),
-                );
-            }
-        };
-        match outcome {
-            Ok(response) => {
-                self.metrics.record(
-                    &target.service,
-                    response.status().as_u16(),
-                    started.elapsed(),
-                    bytes_in,
-                );
-                let declared = response
-                    .headers()
-                    .get(http::header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                self.metrics.response_bytes(declared);
-                tracing::debug!(
-                    service = %target.service,
-                    status = response.status().as_u16(),
-                    version = ?response.version(),
-                    "upstream answered"
-                );
-                let (mut parts, body) = response.into_parts();
-                for name in [
-                    "connection",
-                    "keep-alive",
-                    "transfer-encoding",
-                    "upgrade",
-                    "proxy-connection",
-                    "trailer",
-                ] {
-                    parts.headers.remove(name);
-                }
-                Response::from_parts(
-                    parts,
-                    body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync(),
-                )
-            }
-            Err(e) => {
-                self.metrics
-                    .record(&target.service, 502, started.elapsed(), bytes_in);
-                error(502, &format!("upstream {scheme}://{authority} failed: {e}"))
-            }
-        }
+        let bytes_in = headers::length(&parts.headers, http::header::CONTENT_LENGTH);
+        self.forward(upstream_request, &destination, bytes_in).await
+    }
+
+    /// Stage 5: send, wait at most `--upstream-timeout` for the answer, count it, and stream
+    /// it back without hop-by-hop headers.
+    async fn forward(
+        &self,
+        request: Request<ProxyBody>,
+        destination: &Destination,
+        bytes_in: u64,
+    ) -> Result<Response<ProxyBody>, Refusal> {
+        let service = &destination.target.service;
+        let upstream = format!("{}://{}", destination.scheme, destination.authority);
+        let started = crate::clock::monotonic_now();
+        let sent =
+            tokio::time::timeout(self.settings.upstream_timeout, self.client.request(request));
+        let outcome = sent.await.map_err(|_| {
+            self.metrics
+                .record(service, 504, started.elapsed(), bytes_in);
+            Refusal::new(
+                504,
+                format!(
+                    "upstream {upstream} sent no response within {} s",
+                    self.settings.upstream_timeout.as_secs()
+                ),
+            )
+        })?;
+        let response = outcome.map_err(|e| {
+            self.metrics
+                .record(service, 502, started.elapsed(), bytes_in);
+            Refusal::new(502, format!("upstream {upstream} failed: {e}"))
+        })?;
+        let status = response.status().as_u16();
+        self.metrics
+            .record(service, status, started.elapsed(), bytes_in);
+        self.metrics.response_bytes(headers::length(
+            response.headers(),
+            http::header::CONTENT_LENGTH,
+        ));
+        tracing::debug!(%service, status, version = ?response.version(), "upstream answered");
+        let (mut parts, body) = response.into_parts();
+        headers::strip_response(&mut parts.headers);
+        Ok(Response::from_parts(
+            parts,
+            body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync(),
+        ))
     }
 }

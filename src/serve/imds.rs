@@ -4,11 +4,12 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use http::Method;
 use serde_json::json;
+use tokio::time::Instant;
 
 use super::{Agent, ImdsOptions};
 use crate::identity::cert::rfc3339;
@@ -32,7 +33,7 @@ impl TokenStore {
     fn issue(&self, ttl: Duration) -> Result<String, crate::secret::RandomError> {
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(crate::secret::random_bytes::<32>()?);
-        let now = Instant::now();
+        let now = crate::clock::monotonic_now();
         let mut tokens = self
             .tokens
             .lock()
@@ -61,7 +62,7 @@ impl TokenStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         tokens
             .get(token)
-            .is_some_and(|expiry| *expiry > Instant::now())
+            .is_some_and(|expiry| *expiry > crate::clock::monotonic_now())
     }
 }
 

@@ -54,7 +54,8 @@ def assert_refused(address):
     while True:
         try:
             socket.create_connection((host, int(port)), timeout=2).close()
-        except ConnectionRefusedError:
+        except (ConnectionRefusedError, ConnectionResetError):
+            # Reset: the connection sat in the backlog as the listener closed; not accepted.
             return
         assert time.monotonic() < deadline, f"{address} still accepts connections after SIGTERM"
         time.sleep(0.05)

@@ -7,7 +7,12 @@ use std::path::PathBuf;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use super::key_ref::KeyRefError;
 use crate::secret::SecretString;
+
+/// The environment variable the CLI reads a token PIN from, for URIs without one (named here
+/// so that messages can say it).
+pub const PIN_ENV: &str = "TESSERA_PKCS11_PIN";
 
 /// Characters left unescaped when an attribute value is printed (RFC 7512 `pchar` subset).
 const PRINTABLE: &AsciiSet = &NON_ALPHANUMERIC
@@ -47,11 +52,6 @@ pub struct Pkcs11Uri {
     pub module_path: Option<PathBuf>,
 }
 
-/// Whether a `--private-key`/`--certificate` value is a PKCS#11 URI rather than a path.
-pub fn is_pkcs11_uri(value: &str) -> bool {
-    value.starts_with("pkcs11:")
-}
-
 fn decode(attribute: &str, value: &str) -> Result<Vec<u8>, String> {
     if value.bytes().any(|b| b == b'%') {
         let malformed = value.match_indices('%').any(|(i, _)| {
@@ -86,8 +86,16 @@ impl Pkcs11Uri {
         format!("pkcs11:{}", kept.join(";"))
     }
 
-    /// Parses a URI; the error names the attribute at fault.
-    pub fn parse(uri: &str) -> Result<Self, String> {
+    /// Parses a URI; the error names the attribute at fault (and never holds a PIN).
+    pub fn parse(uri: &str) -> Result<Self, KeyRefError> {
+        Self::parse_attributes(uri).map_err(|reason| KeyRefError::Pkcs11 {
+            uri: Self::redacted(uri),
+            reason,
+        })
+    }
+
+    /// The parser behind [`Pkcs11Uri::parse`]; the error is the reason alone.
+    fn parse_attributes(uri: &str) -> Result<Self, String> {
         let rest = uri
             .strip_prefix("pkcs11:")
             .ok_or_else(|| "a PKCS#11 URI starts with 'pkcs11:'".to_owned())?;
@@ -150,6 +158,15 @@ impl Pkcs11Uri {
             return Err("give pin-value or pin-source, not both".to_owned());
         }
         Ok(parsed)
+    }
+
+    /// What selects the object and how it is reached, for cache keys: the selecting
+    /// attributes, the PIN file and the module; never a PIN value.
+    pub fn identity_text(&self) -> String {
+        format!(
+            "{self}?pin-source={:?}&module-path={:?}",
+            self.pin_source, self.module_path
+        )
     }
 
     /// A URI naming one object on the token this URI selected (for listings).
@@ -277,7 +294,7 @@ mod tests {
             ),
             ("pkcs11:token=t;987654", "an attribute is not name=value"),
         ] {
-            let error = Pkcs11Uri::parse(uri).unwrap_err();
+            let error = Pkcs11Uri::parse(uri).unwrap_err().to_string();
             assert!(error.contains(fragment), "{uri}: {error}");
             assert!(!error.contains("987654"), "{uri}: {error}");
         }

@@ -1,0 +1,58 @@
+//! The load-time checks of a leaf certificate: a key type Roles Anywhere accepts, and validity.
+
+use std::path::Path;
+
+use time::OffsetDateTime;
+
+use super::{IdentityError, EXPIRY_WARNING_DAYS};
+use crate::identity::cert::{rfc3339, Certificate, KeyKind};
+
+pub(crate) fn check_leaf(
+    path: &Path,
+    leaf: &Certificate,
+    now: OffsetDateTime,
+) -> Result<(), IdentityError> {
+    if let KeyKind::Unsupported(_) = leaf.key_kind() {
+        return Err(IdentityError::UnsupportedCertificateKey {
+            path: path.to_owned(),
+            kind: leaf.key_kind(),
+        });
+    }
+    check_validity(path, leaf, now)?;
+    let left = leaf.not_after() - now;
+    if left < time::Duration::days(EXPIRY_WARNING_DAYS) {
+        tracing::warn!(
+            certificate = %path.display(),
+            "certificate expires on {}, in {} hours; renew it soon",
+            rfc3339(leaf.not_after()),
+            left.whole_hours()
+        );
+    }
+    Ok(())
+}
+
+/// Whether `leaf` (loaded from `path`) is within its validity period at `now`. A long-running
+/// agent checks this before every signature, since a certificate can expire after loading.
+pub(crate) fn check_validity(
+    path: &Path,
+    leaf: &Certificate,
+    now: OffsetDateTime,
+) -> Result<(), IdentityError> {
+    let not_before = rfc3339(leaf.not_before());
+    let not_after = rfc3339(leaf.not_after());
+    if now > leaf.not_after() {
+        return Err(IdentityError::Expired {
+            path: path.to_owned(),
+            not_before,
+            not_after,
+        });
+    }
+    if now < leaf.not_before() {
+        return Err(IdentityError::NotYetValid {
+            path: path.to_owned(),
+            not_before,
+            not_after,
+        });
+    }
+    Ok(())
+}
