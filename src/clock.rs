@@ -35,32 +35,44 @@ impl Clock for FixedClock {
     }
 }
 
-/// A clock that moves only when told to, for tests of expiry, refresh and rotation.
+/// A wall clock for tests of expiry, refresh and rotation: it starts at a given time, moves
+/// with tokio's clock (so, under paused time, exactly as far as the timers that fired), and
+/// jumps when told to, as a suspended laptop's or a corrected clock does.
 #[derive(Debug)]
-pub struct ManualClock(Mutex<OffsetDateTime>);
+pub struct ManualClock {
+    start: OffsetDateTime,
+    origin: tokio::time::Instant,
+    jumped: Mutex<time::Duration>,
+}
 
 impl ManualClock {
-    /// A clock reading `start`.
+    /// A clock reading `start` now.
     pub fn new(start: OffsetDateTime) -> Self {
-        Self(Mutex::new(start))
+        Self {
+            start,
+            origin: monotonic_now(),
+            jumped: Mutex::new(time::Duration::ZERO),
+        }
     }
 
-    /// Moves the clock by `by` (negative moves it back, as a corrected clock can).
-    pub fn advance(&self, by: time::Duration) {
-        let mut now = self
-            .0
+    /// Jumps the wall clock by `by` without moving tokio's (negative jumps back).
+    pub fn jump(&self, by: time::Duration) {
+        *self
+            .jumped
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *now += by;
+            .unwrap_or_else(std::sync::PoisonError::into_inner) += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
-        *self
-            .0
+        let jumped = *self
+            .jumped
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let elapsed =
+            time::Duration::try_from(monotonic_now() - self.origin).unwrap_or(time::Duration::ZERO);
+        self.start + elapsed + jumped
     }
 }
 
@@ -75,12 +87,17 @@ pub fn monotonic_now() -> tokio::time::Instant {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_manual_clock_moves_only_when_told() {
+    #[tokio::test(start_paused = true)]
+    async fn a_manual_clock_follows_paused_time_and_jumps() {
         let start = time::macros::datetime!(2026-01-01 00:00:00 UTC);
         let clock = ManualClock::new(start);
         assert_eq!(clock.now(), start);
-        clock.advance(time::Duration::hours(1));
-        assert_eq!(clock.now(), start + time::Duration::hours(1));
+        tokio::time::sleep(std::time::Duration::from_secs(90)).await;
+        assert_eq!(clock.now(), start + time::Duration::seconds(90));
+        clock.jump(time::Duration::hours(8));
+        assert_eq!(
+            clock.now(),
+            start + time::Duration::seconds(90) + time::Duration::hours(8)
+        );
     }
 }

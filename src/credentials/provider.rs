@@ -37,6 +37,37 @@ pub enum ProviderError {
     Config(#[from] ConfigError),
 }
 
+/// What a failure says about the next attempt; it drives the refresher's back-off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The network or the service had trouble (timeouts, 5xx, throttling): retry soon.
+    Transient,
+    /// The setup is wrong (a missing or malformed file, a bad parameter, TLS trust): nothing
+    /// changes until someone fixes it, so retry slowly (a rotation of the files retries at once).
+    Configuration,
+    /// The identity was refused or is outside its validity (AccessDenied, an expired
+    /// certificate): retry slowly.
+    Credentials,
+}
+
+impl ProviderError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ProviderError::Client(error) if error.is_retryable() => ErrorKind::Transient,
+            ProviderError::Client(ClientError::Service { status, .. }) if *status == 403 => {
+                ErrorKind::Credentials
+            }
+            ProviderError::Identity(
+                IdentityError::Expired { .. } | IdentityError::NotYetValid { .. },
+            ) => ErrorKind::Credentials,
+            ProviderError::Client(_) | ProviderError::Identity(_) | ProviderError::Config(_) => {
+                ErrorKind::Configuration
+            }
+        }
+    }
+}
+
 /// A source of temporary credentials.
 pub trait CredentialProvider: Send + Sync + fmt::Debug {
     /// Obtains a new set.
