@@ -13,12 +13,9 @@ use clap::Args;
 
 use super::args::{LoadedConfig, RequestArgs};
 use crate::clock::{Clock, SystemClock};
-use crate::config::ProfileSettings;
-use crate::credentials::provider::RolesAnywhereProvider;
-use crate::credentials::refresh::CredentialCache;
 use crate::http::build_client_for;
 use crate::proxy::{CredentialSource, Proxy, ProxyBody, ProxySettings};
-use crate::secret::SecretString;
+use crate::serve::supervisor::{token_file, ProfileSpec, Supervisor, Tokens};
 use crate::serve::{admin, Agent, ImdsOptions, ServeOptions, ServedProfile};
 use crate::server::{self, ListenOptions};
 
@@ -71,27 +68,6 @@ pub struct ServeArgs {
     tokens_from: Option<PathBuf>,
 }
 
-/// Shortest token accepted from --tokens-from (a guessable token would open the endpoint).
-const MIN_TOKEN_LEN: usize = 16;
-
-/// Reads DIR/<profile>.token for --tokens-from.
-fn read_token(dir: &std::path::Path, label: &str) -> anyhow::Result<SecretString> {
-    let path = dir.join(format!("{label}.token"));
-    let text = std::fs::read_to_string(&path).map(SecretString::new).with_context(|| {
-        format!(
-            "--tokens-from: cannot read the token of profile {label} from {}; create it (e.g. openssl rand -hex 32)",
-            path.display()
-        )
-    })?;
-    let token = text.expose_secret().trim();
-    anyhow::ensure!(
-        token.len() >= MIN_TOKEN_LEN && token.bytes().all(|b| b.is_ascii_graphic()),
-        "--tokens-from: {} must hold one token of at least {MIN_TOKEN_LEN} printable characters",
-        path.display()
-    );
-    Ok(SecretString::new(token.to_owned()))
-}
-
 /// Tells systemd (Type=notify) about a state change; a no-op when not run by systemd.
 fn notify_systemd(state: &[sd_notify::NotifyState]) {
     if let Err(error) = sd_notify::notify(state) {
@@ -117,24 +93,6 @@ async fn notify_when_ready(profiles: Vec<Arc<ServedProfile>>) {
 /// `$XDG_RUNTIME_DIR/tessera`, else `~/.cache/tessera/tokens`.
 fn default_token_dir() -> Option<PathBuf> {
     super::args::xdg_path("XDG_RUNTIME_DIR", "tessera", ".cache/tessera/tokens")
-}
-
-/// A refresh task that stops when the last handle to it is dropped.
-struct TaskGuard(tokio::task::JoinHandle<()>);
-
-impl Drop for TaskGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// A served profile with the settings it was built from (to tell what a reload changed) and
-/// its refresh task.
-#[derive(Clone)]
-struct Running {
-    settings: ProfileSettings,
-    profile: Arc<ServedProfile>,
-    _task: Arc<TaskGuard>,
 }
 
 /// The config file serve runs from, read once per start and once per reload (so one run never
@@ -164,64 +122,26 @@ fn profile_names(
     Ok(config.file.profiles.keys().cloned().map(Some).collect())
 }
 
-/// Builds the served profiles, reusing those whose settings did not change (their caches keep
-/// their credentials) and starting refresh tasks for the others. Tasks of profiles left out of
-/// the result stop when `previous` is dropped; on error nothing changes. Must run inside the
-/// runtime.
-fn build_profiles(
+/// The profiles to serve, resolved from the config file (read once) and flags.
+fn profile_specs(
     args: &ServeArgs,
     config: Option<&LoadedConfig>,
-    token_dir: &std::path::Path,
-    clock: &Arc<dyn Clock>,
-    previous: &BTreeMap<String, Running>,
-    stop: &tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<BTreeMap<String, Running>> {
-    let mut running = BTreeMap::new();
-    for name in profile_names(args, config)? {
-        let label = name.clone().unwrap_or_else(|| FLAGS_PROFILE.to_owned());
-        let settings = args.request.settings_in(config, name.as_deref())?;
-        let resolved = args
-            .request
-            .resolve_settings(settings.clone(), name.as_deref())?;
-        if let Some(existing) = previous.get(&label).filter(|r| r.settings == settings) {
-            running.insert(label, existing.clone());
-            continue;
-        }
-        let role_arn = resolved.params.role_arn.as_str().to_owned();
-        let region = resolved.region.clone();
-        let provider = RolesAnywhereProvider::new(resolved, clock.clone())?;
-        let token_file = token_dir.join(format!("{label}.token"));
-        // A reloaded profile keeps its token, so consumers holding it keep working.
-        let token = match (&args.tokens_from, previous.get(&label)) {
-            (Some(dir), _) => read_token(dir, &label)?,
-            (None, Some(old)) => old.profile.ecs_token.clone(),
-            (None, None) => {
-                let token = crate::secret::random_token()?;
-                crate::files::create_private_dir(token_dir)?;
-                crate::files::write_atomic(&token_file, token.expose_secret().as_bytes(), 0o600)?;
-                token
-            }
-        };
-        let cache = CredentialCache::new(Arc::new(provider), clock.clone());
-        let task = Arc::new(TaskGuard(tokio::spawn(
-            cache.clone().run(label.clone(), stop.clone()),
-        )));
-        let profile = Arc::new(ServedProfile {
-            cache,
-            role_arn,
-            ecs_token: token,
-            region,
-        });
-        running.insert(
-            label,
-            Running {
+) -> anyhow::Result<Vec<ProfileSpec>> {
+    profile_names(args, config)?
+        .into_iter()
+        .map(|name| {
+            let settings = args.request.settings_in(config, name.as_deref())?;
+            let resolved = args
+                .request
+                .resolve_settings(settings.clone(), name.as_deref())?;
+            let label = name.unwrap_or_else(|| FLAGS_PROFILE.to_owned());
+            Ok(ProfileSpec {
+                label,
                 settings,
-                profile,
-                _task: task,
-            },
-        );
-    }
-    Ok(running)
+                resolved,
+            })
+        })
+        .collect()
 }
 
 /// A started `[[proxies]]` listener: its address, its profile, and its server task (awaited at
@@ -234,7 +154,7 @@ async fn start_proxies(
     args: &ServeArgs,
     config: Option<&LoadedConfig>,
     agent: &Agent,
-    running: &BTreeMap<String, Running>,
+    running: &BTreeMap<String, Arc<ServedProfile>>,
     clock: &Arc<dyn Clock>,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<StartedProxy>> {
@@ -253,7 +173,7 @@ async fn start_proxies(
         };
         let cache = running
             .get(&name)
-            .map(|r| r.profile.cache.clone())
+            .map(|r| r.cache.clone())
             .with_context(|| format!("proxy profile '{name}' is not one of the served profiles"))?;
         let settings = ProxySettings::from_config(&config)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -324,13 +244,6 @@ fn imds_profile(args: &ServeArgs, config: Option<&LoadedConfig>) -> anyhow::Resu
     Ok(Some(name))
 }
 
-fn served(running: &BTreeMap<String, Running>) -> BTreeMap<String, Arc<ServedProfile>> {
-    running
-        .iter()
-        .map(|(name, r)| (name.clone(), r.profile.clone()))
-        .collect()
-}
-
 pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     for addr in [args.listen, args.admin_listen] {
@@ -356,11 +269,17 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         tokio::pin!(terminated);
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let mut running = build_profiles(&args, config.as_ref(), &token_dir, &clock, &BTreeMap::new(), &stopped)?;
+        let tokens = match &args.tokens_from {
+            Some(dir) => Tokens::ReadFrom(dir.clone()),
+            None => Tokens::Generate(token_dir.clone()),
+        };
+        let mut supervisor = Supervisor::new(tokens, clock.clone(), stopped.clone());
+        supervisor.apply(profile_specs(&args, config.as_ref())?)?;
+        let running = supervisor.served();
         let imds = imds_profile.map(|profile| ImdsOptions { profile, v1: args.imds_v1 });
         let extra_hosts = if args.allow_remote { vec![args.listen.ip().to_string()] } else { Vec::new() };
         let options = ServeOptions { imds, extra_hosts };
-        let agent = Arc::new(Agent::new(served(&running), options, clock.clone()));
+        let agent = Arc::new(Agent::new(running.clone(), options, clock.clone()));
 
         let listener = server::bind(args.listen, args.hop_limit)?;
         let admin_listener = server::bind(args.admin_listen, args.hop_limit)?;
@@ -376,7 +295,7 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
                 writeln!(
                     out,
                     "ECS profile {name}: AWS_CONTAINER_CREDENTIALS_FULL_URI=http://{address}/v1/credentials/{name} AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}",
-                    token_dir.join(format!("{name}.token")).display()
+                    token_file(&token_dir, name).display()
                 )?;
             }
             out.flush()?;
@@ -414,20 +333,21 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
             },
             shutdown(stopped.clone()),
         ));
-        tokio::spawn(notify_when_ready(running.values().map(|r| r.profile.clone()).collect()));
+        tokio::spawn(notify_when_ready(running.values().cloned().collect()));
         loop {
             tokio::select! {
                 () = &mut terminated => break,
                 _ = hangups.recv() => {
                     notify_systemd(&[sd_notify::NotifyState::Reloading]);
                     // A bad configuration is refused; the running one stays in force.
-                    let reloaded = load_config(&args).and_then(|config| build_profiles(&args, config.as_ref(), &token_dir, &clock, &running, &stopped));
+                    let reloaded = load_config(&args)
+                        .and_then(|config| profile_specs(&args, config.as_ref()))
+                        .and_then(|specs| Ok(supervisor.apply(specs)?));
                     match reloaded {
-                        Ok(reloaded) => {
-                            tracing::info!(profiles = ?reloaded.keys().collect::<Vec<_>>(), "configuration reloaded");
-                            agent.set_profiles(served(&reloaded));
-                            // Dropping the old map stops the tasks of removed or changed profiles.
-                            running = reloaded;
+                        Ok(()) => {
+                            let served = supervisor.served();
+                            tracing::info!(profiles = ?served.keys().collect::<Vec<_>>(), "configuration reloaded");
+                            agent.set_profiles(served);
                         }
                         Err(error) => tracing::error!("configuration reload failed ({error:#}); keeping the running configuration"),
                     }

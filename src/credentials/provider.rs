@@ -55,6 +55,8 @@ impl ProviderError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             ProviderError::Client(error) if error.is_retryable() => ErrorKind::Transient,
+            // A garbled answer is the service's (or a middlebox's) trouble, not the setup's.
+            ProviderError::Client(ClientError::MalformedResponse { .. }) => ErrorKind::Transient,
             ProviderError::Client(ClientError::Service { status, .. }) if *status == 403 => {
                 ErrorKind::Credentials
             }

@@ -18,7 +18,7 @@ pub const ROTATION_POLL: StdDuration = StdDuration::from_secs(2);
 /// Longest wait between attempts that failed for a transient reason.
 pub const MAX_BACKOFF: Duration = Duration::seconds(60);
 /// First wait after a configuration or credential error.
-pub const SLOW_BACKOFF_START: Duration = Duration::seconds(30);
+pub const SLOW_BACKOFF_START: Duration = Duration::seconds(10);
 /// Longest wait between attempts that failed for a configuration or credential reason.
 pub const MAX_SLOW_BACKOFF: Duration = Duration::minutes(5);
 
@@ -358,8 +358,8 @@ mod tests {
         let slow: Vec<i64> = (1..=6)
             .map(|n| seconds(ErrorKind::Configuration, n))
             .collect();
-        assert_eq!(slow, [30, 60, 120, 240, 300, 300]);
-        assert_eq!(seconds(ErrorKind::Credentials, 1), 30);
+        assert_eq!(slow, [10, 20, 40, 80, 160, 300]);
+        assert_eq!(seconds(ErrorKind::Credentials, 1), 10);
         assert_eq!(seconds(ErrorKind::Transient, u32::MAX), 60);
     }
 
@@ -426,9 +426,10 @@ mod tests {
     async fn a_configuration_error_is_not_retried_every_second() {
         let (cache, provider, _stop) = start((0..50).map(|_| Answer::Misconfigured).collect());
         sleep(60).await;
-        // At 0 s, then after 15-30 s, then after 30-60 s: at most three attempts in a minute.
+        // At 0 s, then after 5-10 s, 10-20 s, 20-40 s, 40-80 s: at most four attempts in a
+        // minute (transient back-off would make about nine).
         let calls = provider.calls.load(Ordering::SeqCst);
-        assert!((2..=3).contains(&calls), "{calls} attempts in 60 s");
+        assert!((3..=4).contains(&calls), "{calls} attempts in 60 s");
         assert_eq!(cache.health(), Health::Failed);
     }
 

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod ecs;
 pub mod imds;
+pub mod supervisor;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
