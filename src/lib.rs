@@ -23,5 +23,6 @@ pub mod rolesanywhere;
 pub mod secret;
 pub mod serve;
 pub mod server;
+pub mod service;
 pub mod sts;
 pub mod text;

@@ -44,6 +44,19 @@ pub fn label_value(value: &str) -> String {
     out
 }
 
+/// An error and its causes on one line (`error: cause: root cause`), for warnings logged by the
+/// library (the CLI prints its errors the same way).
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,8 @@
 use time::OffsetDateTime;
 
 use super::config::{
-    default_attribute_mappings, AnchorState, Condition, ConditionTest, MAX_DURATION_SECONDS,
+    default_attribute_mappings, AnchorState, Condition, ConditionTest, ProfileConfig, RoleConfig,
+    TrustAnchor, MAX_DURATION_SECONDS,
 };
 use super::tags::{glob_match, invalid_tags, session_tags, source_identity, Tag};
 use crate::identity::{Certificate, KeyKind};
@@ -85,14 +86,71 @@ pub struct Grant {
     pub tags: Vec<Tag>,
 }
 
-/// Decides a verified CreateSession request at time `now`.
+/// Decides a verified CreateSession request at time `now`, check by check in the service's
+/// order: the signature's time and region, the resources, the certificate and chain, the
+/// session name, the session tags and role conditions, the duration.
 pub fn decide(
     request: &VerifiedRequest,
     state: &AnchorState,
     now: OffsetDateTime,
 ) -> Result<Grant, Refusal> {
-    // Messages marked "ours" below are not documented for the real service
-    // (ROLESANYWHERE-SERVICE.md lists them as unknown); the others are the service's own.
+    check_time_and_region(request, state, now)?;
+    let Resources {
+        anchor,
+        profile,
+        role,
+        unable,
+    } = find_resources(request, state)?;
+    check_leaf(&request.leaf, now)?;
+    check_chain(request, anchor, now)?;
+    let session = &request.session;
+    if session.role_session_name.is_some() && !profile.accept_role_session_name {
+        return Err(access_denied(
+            "Not authorized to set roleSessionName",
+            "profile does not accept roleSessionName",
+        ));
+    }
+    let tags = mapped_tags(request, profile, &unable)?;
+    let common_name = tags
+        .iter()
+        .find(|(k, _)| k == "x509Subject/CN")
+        .map(|(_, v)| v.as_str());
+    let source_identity = source_identity(common_name, &request.leaf.serial_hex());
+    let account = state.account_id.as_str();
+    for condition in &role.conditions {
+        if !condition_holds(condition, &tags, &source_identity, &anchor.arn, account) {
+            return Err(access_denied(
+                unable,
+                format!(
+                    "role condition {:?} {} {:?} does not hold",
+                    condition.test, condition.key, condition.values
+                ),
+            ));
+        }
+    }
+    let duration_seconds =
+        granted_duration(session.duration_seconds, state, profile, role, &unable)?;
+    Ok(Grant {
+        trust_anchor_arn: anchor.arn.clone(),
+        role_arn: role.arn.clone(),
+        session_name: session
+            .role_session_name
+            .clone()
+            .unwrap_or_else(|| request.leaf.serial_hex()),
+        source_identity,
+        duration_seconds,
+        tags,
+    })
+}
+
+/// X-Amz-Date within [`MAX_CLOCK_SKEW`] of `now`, and the scope's region the anchor's.
+fn check_time_and_region(
+    request: &VerifiedRequest,
+    state: &AnchorState,
+    now: OffsetDateTime,
+) -> Result<(), Refusal> {
+    // Messages marked "ours" are not documented for the real service (ROLESANYWHERE-SERVICE.md
+    // lists them as unknown); the others are the service's own.
     let skew = (now - request.signed_at).abs();
     if skew > MAX_CLOCK_SKEW {
         return Err(access_denied(
@@ -116,6 +174,22 @@ pub fn decide(
             ),
         ));
     }
+    Ok(())
+}
+
+/// The resources a request names, found and enabled, and the role in the profile.
+struct Resources<'a> {
+    anchor: &'a TrustAnchor,
+    profile: &'a ProfileConfig,
+    role: &'a RoleConfig,
+    /// The service's "Unable to assume role" message for this request.
+    unable: String,
+}
+
+fn find_resources<'a>(
+    request: &VerifiedRequest,
+    state: &'a AnchorState,
+) -> Result<Resources<'a>, Refusal> {
     let session = &request.session;
     // Ours: unknown ARNs, disabled resources.
     let anchor = state
@@ -170,16 +244,21 @@ pub fn decide(
                 format!("role {} is not configured", session.role_arn),
             )
         })?;
+    Ok(Resources {
+        anchor,
+        profile,
+        role,
+        unable,
+    })
+}
 
-    check_leaf(&request.leaf, now)?;
-    check_chain(request, anchor, now)?;
-
-    if session.role_session_name.is_some() && !profile.accept_role_session_name {
-        return Err(access_denied(
-            "Not authorized to set roleSessionName",
-            "profile does not accept roleSessionName",
-        ));
-    }
+/// The session tags the profile's attribute mappings make of the leaf; refused when STS would
+/// refuse them.
+fn mapped_tags(
+    request: &VerifiedRequest,
+    profile: &ProfileConfig,
+    unable: &str,
+) -> Result<Vec<Tag>, Refusal> {
     let mappings = profile
         .attribute_mappings
         .clone()
@@ -195,25 +274,18 @@ pub fn decide(
             "session tags invalid for STS",
         ));
     }
-    let common_name = tags
-        .iter()
-        .find(|(k, _)| k == "x509Subject/CN")
-        .map(|(_, v)| v.as_str());
-    let source_identity = source_identity(common_name, &request.leaf.serial_hex());
-    let account = state.account_id.as_str();
-    for condition in &role.conditions {
-        if !condition_holds(condition, &tags, &source_identity, &anchor.arn, account) {
-            return Err(access_denied(
-                unable,
-                format!(
-                    "role condition {:?} {} {:?} does not hold",
-                    condition.test, condition.key, condition.values
-                ),
-            ));
-        }
-    }
+    Ok(tags)
+}
 
-    let requested = session.duration_seconds;
+/// The session length: the request's, within the service's bounds, capped by the profile, and
+/// refused above the role's MaxSessionDuration.
+fn granted_duration(
+    requested: Option<i64>,
+    state: &AnchorState,
+    profile: &ProfileConfig,
+    role: &RoleConfig,
+    unable: &str,
+) -> Result<u32, Refusal> {
     if let Some(d) = requested {
         if d < i64::from(state.min_duration_seconds) || d > i64::from(MAX_DURATION_SECONDS) {
             return Err(validation(
@@ -236,17 +308,7 @@ pub fn decide(
             format!("duration {duration} > MaxSessionDuration {}", role.max_session_duration),
         ));
     }
-    Ok(Grant {
-        trust_anchor_arn: anchor.arn.clone(),
-        role_arn: role.arn.clone(),
-        session_name: session
-            .role_session_name
-            .clone()
-            .unwrap_or_else(|| request.leaf.serial_hex()),
-        source_identity,
-        duration_seconds: duration,
-        tags,
-    })
+    Ok(duration)
 }
 
 fn check_leaf(leaf: &Certificate, now: OffsetDateTime) -> Result<(), Refusal> {
@@ -332,5 +394,195 @@ fn condition_holds(
         (ConditionTest::StringLike | ConditionTest::ArnLike, Some(v)) => {
             condition.values.iter().any(|c| glob_match(c, v))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::anchor::config::AnchorConfig;
+    use crate::identity::file::load_certificate;
+    use crate::identity::key_ref::KeyRef;
+    use crate::rolesanywhere::verify::RequestedSession;
+
+    fn fixture(name: &str) -> Certificate {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("certs/test")
+            .join(name);
+        load_certificate(&KeyRef::File(path)).unwrap()
+    }
+
+    fn state() -> AnchorState {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("certs/test/root.pem");
+        AnchorConfig::for_local_ca(&root, None)
+            .load(Path::new("/"))
+            .unwrap()
+    }
+
+    /// A request from the p256 leaf, signed at `at`, for the local CA's anchor, profile and
+    /// role.
+    fn request(at: OffsetDateTime) -> VerifiedRequest {
+        let state = state();
+        VerifiedRequest {
+            leaf: fixture("leaf-p256.pem"),
+            chain: vec![fixture("intermediate.pem")],
+            algorithm: "AWS4-X509-ECDSA-SHA256".into(),
+            signed_at: at,
+            region: "us-east-1".into(),
+            signed_headers: vec!["content-type".into(), "host".into(), "x-amz-date".into()],
+            session: RequestedSession {
+                trust_anchor_arn: state.trust_anchors[0].arn.clone(),
+                profile_arn: state.profiles[0].arn.clone(),
+                role_arn: state.roles[0].arn.clone(),
+                duration_seconds: None,
+                role_session_name: None,
+            },
+        }
+    }
+
+    /// A time the fixtures are valid at.
+    fn now() -> OffsetDateTime {
+        fixture("leaf-p256.pem").not_before() + time::Duration::days(1)
+    }
+
+    #[test]
+    fn a_good_request_is_granted_with_the_profile_duration_and_the_serial_as_session_name() {
+        let grant = decide(&request(now()), &state(), now()).unwrap();
+        assert_eq!(grant.duration_seconds, 3600);
+        assert_eq!(grant.session_name, fixture("leaf-p256.pem").serial_hex());
+        assert!(grant.tags.iter().any(|(k, _)| k == "x509Subject/CN"));
+    }
+
+    #[test]
+    fn each_check_refuses_with_the_services_answer() {
+        type Change = fn(&mut VerifiedRequest, &mut AnchorState);
+        let cases: Vec<(&str, Change, u16, &str, &str)> = vec![
+            (
+                "skew ahead",
+                |r, _| r.signed_at += time::Duration::minutes(6),
+                403,
+                "Signature expired",
+                "clock skew of 360 s",
+            ),
+            (
+                "skew behind",
+                |r, _| r.signed_at -= time::Duration::minutes(6),
+                403,
+                "Signature expired",
+                "clock skew",
+            ),
+            (
+                "region",
+                |r, _| r.region = "eu-west-1".into(),
+                403,
+                "scoped to a valid region",
+                "scope region",
+            ),
+            (
+                "anchor",
+                |r, _| r.session.trust_anchor_arn.push('x'),
+                404,
+                "Trust anchor",
+                "unknown trust anchor",
+            ),
+            (
+                "profile",
+                |r, _| r.session.profile_arn.push('x'),
+                404,
+                "Profile",
+                "unknown profile",
+            ),
+            (
+                "anchor disabled",
+                |_, s| s.trust_anchors[0].enabled = false,
+                403,
+                "Trust anchor is disabled",
+                "disabled",
+            ),
+            (
+                "profile disabled",
+                |_, s| s.profiles[0].enabled = false,
+                403,
+                "Profile is disabled",
+                "disabled",
+            ),
+            (
+                "role not in profile",
+                |r, _| r.session.role_arn.push('x'),
+                403,
+                "Unable to assume role",
+                "is not in profile",
+            ),
+            (
+                "role not configured",
+                |_, s| s.roles.clear(),
+                403,
+                "Unable to assume role",
+                "is not configured",
+            ),
+            (
+                "no chain",
+                |r, _| r.chain.clear(),
+                403,
+                "Untrusted signing certificate",
+                "chain",
+            ),
+            (
+                "session name",
+                |r, s| {
+                    r.session.role_session_name = Some("me".into());
+                    s.profiles[0].accept_role_session_name = false;
+                },
+                403,
+                "Not authorized to set roleSessionName",
+                "does not accept",
+            ),
+            (
+                "duration too short",
+                |r, _| r.session.duration_seconds = Some(899),
+                400,
+                "failed to satisfy constraint",
+                "out of range",
+            ),
+            (
+                "duration too long",
+                |r, _| r.session.duration_seconds = Some(43201),
+                400,
+                "failed to satisfy constraint",
+                "out of range",
+            ),
+            (
+                "over MaxSessionDuration",
+                |_, s| s.roles[0].max_session_duration = 1800,
+                403,
+                "exceeds the MaxSessionDuration",
+                "duration 3600",
+            ),
+        ];
+        for (name, change, status, message, check) in cases {
+            let (mut request, mut state) = (request(now()), state());
+            change(&mut request, &mut state);
+            let refusal = decide(&request, &state, now()).unwrap_err();
+            assert_eq!(refusal.status, status, "{name}: {refusal:?}");
+            assert!(refusal.message.contains(message), "{name}: {refusal:?}");
+            assert!(refusal.check.contains(check), "{name}: {refusal:?}");
+        }
+    }
+
+    #[test]
+    fn the_skew_limit_is_inclusive_and_a_shorter_duration_is_granted() {
+        let mut request = request(now() - MAX_CLOCK_SKEW);
+        request.session.duration_seconds = Some(900);
+        let grant = decide(&request, &state(), now()).unwrap();
+        assert_eq!(grant.duration_seconds, 900);
+    }
+
+    #[test]
+    fn an_expired_leaf_is_refused_at_the_time_given() {
+        let later = fixture("leaf-p256.pem").not_after() + time::Duration::seconds(1);
+        let refusal = decide(&request(later), &state(), later).unwrap_err();
+        assert_eq!(refusal.message, "Untrusted signing certificate");
     }
 }

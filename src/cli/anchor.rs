@@ -145,7 +145,7 @@ pub(super) fn run(args: AnchorArgs) -> anyhow::Result<()> {
             listener,
             options,
             !args.insecure_allow_remote,
-            local_anchor::shutdown_signal(),
+            crate::service::termination(),
         )
         .await;
         anyhow::Ok(())

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -16,7 +17,8 @@ use crate::credentials::provider::{CredentialProvider, RolesAnywhereProvider};
 use crate::credentials::refresh::CredentialCache;
 use crate::identity::cert::rfc3339;
 use crate::serve::{Agent, ServeOptions, ServedProfile};
-use crate::server::{self, ListenOptions};
+use crate::server;
+use crate::service::Service;
 
 /// Variables that could make the child use other credentials than the ones given.
 const CLEARED: [&str; 9] = [
@@ -80,9 +82,9 @@ pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
     }
     super::server_runtime()?.block_on(async move {
         let status = if args.ecs {
+            let mut service = Service::new(Duration::ZERO);
             let cache = CredentialCache::new(provider, clock.clone());
-            let (stop, stopped) = tokio::sync::watch::channel(false);
-            tokio::spawn(cache.clone().run("exec".into(), stopped.clone()));
+            tokio::spawn(cache.clone().run("exec".into(), service.stopping()));
             let mut updates = cache.subscribe();
             // The first refresh either succeeds or fails; the child starts only with credentials.
             let _ = updates
@@ -111,18 +113,10 @@ pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
             ));
             let listener = server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), 1)?;
             let address = listener.local_addr()?;
-            let mut shutdown = stopped.clone();
-            tokio::spawn(server::serve(
-                listener,
-                ListenOptions::default(),
-                move |incoming| {
-                    let agent = agent.clone();
-                    async move { agent.handle(&incoming) }
-                },
-                async move {
-                    let _ = shutdown.wait_for(|s| *s).await;
-                },
-            ));
+            service.serve(listener, move |incoming| {
+                let agent = agent.clone();
+                async move { agent.handle(&incoming) }
+            });
             child
                 .env(
                     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
@@ -133,7 +127,7 @@ pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
                 .status()
                 .await
                 .with_context(|| format!("cannot run {}", program.to_string_lossy()))?;
-            let _ = stop.send(true);
+            service.stop().await;
             status
         } else {
             let credentials = provider.provide().await?;

@@ -123,26 +123,3 @@ pub(super) fn anchor(
 ) -> Arc<Anchor> {
     Arc::new(Anchor::new(state, upstream, clock))
 }
-
-/// Waits for Ctrl-C or SIGTERM.
-pub(super) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    // Registered now, not at the first poll, so a signal that arrives before the caller awaits
-    // (e.g. while a reload runs) is not lost. Create it once and keep it across loop turns.
-    let terminate = signal(SignalKind::terminate()).ok();
-    let interrupt = signal(SignalKind::interrupt()).ok();
-    async move {
-        let wait = |signal: Option<tokio::signal::unix::Signal>| async move {
-            match signal {
-                Some(mut signal) => {
-                    signal.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            () = wait(terminate) => {},
-            () = wait(interrupt) => {},
-        }
-    }
-}

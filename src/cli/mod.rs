@@ -29,6 +29,7 @@ mod read_certificate_data;
 mod secret_args;
 mod serve;
 mod sign_string;
+mod systemd;
 mod update;
 
 use std::process::ExitCode;

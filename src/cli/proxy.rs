@@ -1,11 +1,11 @@
 //! `tessera proxy`: a SigV4 signing reverse proxy with its own admin listener.
 
-use std::io::Write;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 use http::Response;
 
@@ -14,14 +14,13 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::ProxyListenerConfig;
 use crate::credentials::provider::RolesAnywhereProvider;
 use crate::credentials::refresh::CredentialCache;
-use crate::credentials::Credentials;
 use crate::http::build_client_for;
 use crate::proxy::{
-    CredentialSource, Proxy, ProxyBody, ProxyMetrics, ProxySettings, SettingsError,
+    admin, CredentialSource, Proxy, ProxyBody, ProxySettings, SettingsError,
     DEFAULT_MAX_BUFFERED_BODY,
 };
-use crate::secret::SecretString;
-use crate::server::{self, ListenOptions, Reply};
+use crate::server;
+use crate::service::{termination, Service};
 
 /// Where signing credentials come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,23 +97,6 @@ pub struct ProxyArgs {
     require_token_file: Option<PathBuf>,
 }
 
-fn env_credentials() -> anyhow::Result<Credentials> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let key =
-        var("AWS_ACCESS_KEY_ID").context("--credentials env: AWS_ACCESS_KEY_ID is not set")?;
-    let secret = var("AWS_SECRET_ACCESS_KEY")
-        .context("--credentials env: AWS_SECRET_ACCESS_KEY is not set")?;
-    let token = var("AWS_SESSION_TOKEN").unwrap_or_default();
-    // Long-term keys do not expire; the far future stands for "no expiry".
-    let expiration = time::macros::datetime!(9999-01-01 00:00:00 UTC);
-    Ok(Credentials::new(
-        key,
-        SecretString::new(secret),
-        SecretString::new(token),
-        expiration,
-    ))
-}
-
 pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     // aws-sigv4-proxy's users type --region; here it is the Roles Anywhere region, which plain
@@ -160,19 +142,19 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
     })?;
     let client_options = super::args::default_client_options(true);
     super::raise_open_file_limit();
-    let runtime = super::server_runtime()?;
-    runtime.block_on(async move {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
+    super::server_runtime()?.block_on(async move {
+        let mut service = Service::new(Duration::from_secs(args.shutdown_timeout));
         let (credentials, cache) = match args.credentials {
-            CredentialsFrom::Env => (CredentialSource::Static(env_credentials()?), None),
+            CredentialsFrom::Env => (
+                CredentialSource::Static(super::secret_args::env_credentials()?),
+                None,
+            ),
             CredentialsFrom::RolesAnywhere => {
                 let resolved = args.request.resolve()?;
                 let label = resolved.name.clone().unwrap_or_else(|| "default".into());
-                let cache = CredentialCache::new(
-                    Arc::new(RolesAnywhereProvider::new(resolved, clock.clone())?),
-                    clock.clone(),
-                );
-                tokio::spawn(cache.clone().run(label, stopped.clone()));
+                let provider = RolesAnywhereProvider::new(resolved, clock.clone())?;
+                let cache = CredentialCache::new(Arc::new(provider), clock.clone());
+                tokio::spawn(cache.clone().run(label, service.stopping()));
                 (CredentialSource::Cache(cache.clone()), Some(cache))
             }
         };
@@ -181,75 +163,23 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
         let listener = server::bind(args.listen, args.hop_limit)?;
         let admin = server::bind(args.admin_listen, args.hop_limit)?;
         let address = listener.local_addr()?;
-        {
-            let mut out = std::io::stdout().lock();
-            writeln!(
-                out,
-                "tessera proxy listening on http://{address}, admin on http://{}",
-                admin.local_addr()?
-            )?;
-            out.flush()?;
-        }
-        let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
-        let listen_options = ListenOptions {
-            tls: None,
-            drain_timeout: std::time::Duration::from_secs(args.shutdown_timeout),
-        };
+        outln!(
+            "tessera proxy listening on http://{address}, admin on http://{}",
+            admin.local_addr()?
+        )?;
         let forwarding = proxy.clone();
-        let main = tokio::spawn(server::serve_streaming(
-            listener,
-            listen_options.clone(),
-            move |request, _peer| {
-                let proxy = forwarding.clone();
-                async move {
-                    Ok::<Response<ProxyBody>, std::convert::Infallible>(proxy.handle(request).await)
-                }
-            },
-            shutdown(stopped.clone()),
-        ));
-        let admin_proxy = proxy.clone();
-        let allow_remote = args.allow_remote;
+        service.serve_streaming(listener, move |request, _peer| {
+            let proxy = forwarding.clone();
+            async move { Ok::<Response<ProxyBody>, Infallible>(proxy.handle(request).await) }
+        });
+        let loopback_only = !args.allow_remote;
         let listen = address.to_string();
-        let admin_server = tokio::spawn(server::serve(
-            admin,
-            listen_options.clone(),
-            move |incoming| {
-                let proxy = admin_proxy.clone();
-                let cache = cache.clone();
-                let listen = listen.clone();
-                async move {
-                    if let Some(refused) = (!allow_remote)
-                        .then(|| server::foreign_host(&incoming))
-                        .flatten()
-                    {
-                        return refused;
-                    }
-                    match incoming.path.as_str() {
-                        "/healthz" => Reply::new(200, "text/plain", "ok\n"),
-                        "/readyz" => match cache.as_ref().map(|c| c.current()) {
-                            Some(Err(e)) => Reply::json_error(503, &e.0),
-                            _ => Reply::new(200, "text/plain", "ready\n"),
-                        },
-                        "/metrics" => Reply::new(
-                            200,
-                            "text/plain; version=0.0.4",
-                            ProxyMetrics::render(&[(listen.clone(), &proxy.metrics)]),
-                        ),
-                        _ => Reply::json_error(
-                            404,
-                            "the admin listener serves /healthz, /readyz and /metrics",
-                        ),
-                    }
-                }
-            },
-            shutdown(stopped.clone()),
-        ));
-        super::local_anchor::shutdown_signal().await;
-        let _ = stop.send(true);
-        let _ = main.await;
-        let _ = admin_server.await;
+        service.serve(admin, move |incoming| {
+            let (proxy, cache, listen) = (proxy.clone(), cache.clone(), listen.clone());
+            async move { admin::handle(&proxy, cache.as_deref(), &listen, loopback_only, &incoming) }
+        });
+        termination().await;
+        service.stop().await;
         anyhow::Ok(())
     })
 }

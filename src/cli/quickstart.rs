@@ -110,7 +110,7 @@ pub(super) fn run(args: QuickstartArgs) -> anyhow::Result<()> {
         if !args.once {
             outln!()?;
             outln!("The anchor keeps running until Ctrl-C.")?;
-            local_anchor::shutdown_signal().await;
+            crate::service::termination().await;
         }
         let _ = stop.send(());
         let _ = server.await;

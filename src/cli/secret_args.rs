@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 
+use crate::credentials::Credentials;
 use crate::secret::SecretString;
 
 /// Flags already warned about in this process.
@@ -77,4 +78,22 @@ pub(super) fn pkcs11_pin() -> Option<SecretString> {
     std::env::var(crate::identity::pkcs11_uri::PIN_ENV)
         .ok()
         .map(SecretString::new)
+}
+
+/// `--credentials env`: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
+pub(super) fn env_credentials() -> anyhow::Result<Credentials> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let key =
+        var("AWS_ACCESS_KEY_ID").context("--credentials env: AWS_ACCESS_KEY_ID is not set")?;
+    let secret = var("AWS_SECRET_ACCESS_KEY")
+        .context("--credentials env: AWS_SECRET_ACCESS_KEY is not set")?;
+    let token = var("AWS_SESSION_TOKEN").unwrap_or_default();
+    // Long-term keys do not expire; the far future stands for "no expiry".
+    let expiration = time::macros::datetime!(9999-01-01 00:00:00 UTC);
+    Ok(Credentials::new(
+        key,
+        SecretString::new(secret),
+        SecretString::new(token),
+        expiration,
+    ))
 }

@@ -117,7 +117,7 @@ pub(super) fn run(args: UpdateArgs) -> anyhow::Result<()> {
     let cache = CredentialCache::new(provider, clock);
     let mut updates = cache.subscribe();
     runtime.block_on(async move {
-        let terminated = super::local_anchor::shutdown_signal();
+        let terminated = crate::service::termination();
         tokio::pin!(terminated);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let refresher = tokio::spawn(cache.clone().run(label, stopped));

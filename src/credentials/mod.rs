@@ -4,6 +4,7 @@
 pub mod cache_key;
 pub mod file_cache;
 pub mod keyring_cache;
+pub mod process_cache;
 pub mod provider;
 pub mod refresh;
 pub mod shared_file;

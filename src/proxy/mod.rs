@@ -5,8 +5,9 @@
 //!
 //! [`Proxy::handle`] runs in stages: authorize the caller, find the destination, plan the body
 //! (`body.rs`), sign (`sign.rs`), forward. Header hygiene is in `headers.rs`, validated settings
-//! in `settings.rs`, counters in `metrics.rs`.
+//! in `settings.rs`, counters in `metrics.rs`, the admin listener in `admin.rs`.
 
+pub mod admin;
 mod body;
 pub mod chunked;
 mod headers;

@@ -5,6 +5,8 @@
 pub mod admin;
 pub mod ecs;
 pub mod imds;
+pub mod imds_choice;
+pub mod proxies;
 pub mod supervisor;
 
 use std::collections::BTreeMap;
@@ -187,6 +189,27 @@ impl Agent {
         self.requests.count(endpoint, reply.status);
         reply
     }
+}
+
+/// Serves `agent` on `service`: the credentials listener and the admin listener
+/// (`loopback_only`: the admin Host must name this machine).
+pub fn listen(
+    agent: &Arc<Agent>,
+    service: &mut crate::service::Service,
+    credentials: tokio::net::TcpListener,
+    admin: tokio::net::TcpListener,
+    loopback_only: bool,
+) {
+    let credentials_agent = agent.clone();
+    service.serve(credentials, move |incoming| {
+        let agent = credentials_agent.clone();
+        async move { agent.handle(&incoming) }
+    });
+    let admin_agent = agent.clone();
+    service.serve(admin, move |incoming| {
+        let agent = admin_agent.clone();
+        async move { admin::handle(&agent, &incoming, loopback_only) }
+    });
 }
 
 #[cfg(test)]

@@ -1,0 +1,185 @@
+//! credential-process's cross-process cache: a warm run answers from an entry keyed on every
+//! input that changes the answer; a cold run refreshes it under the entry's lock, so concurrent
+//! runs make one CreateSession between them. Cache trouble is a warning, never a failure.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use time::Duration;
+use tokio::runtime::Runtime;
+
+use super::cache_key::{identity_digest, CacheKey};
+use super::file_cache::{CacheEntry, FileCache};
+use super::keyring_cache::KeyringCache;
+use super::provider::ProviderError;
+use super::Credentials;
+use crate::clock::Clock;
+use crate::config::ResolvedProfile;
+use crate::identity::{source, Signer};
+use crate::text::with_causes;
+
+/// Where entries are kept: files in the cache directory, or the OS keyring (the locks stay in
+/// the directory).
+#[derive(Debug)]
+pub enum CacheStore {
+    /// A 0600 file per entry.
+    File,
+    /// The OS keyring.
+    Keyring(KeyringCache),
+}
+
+/// An open cache.
+#[derive(Debug)]
+pub struct ProcessCache {
+    directory: FileCache,
+    store: CacheStore,
+}
+
+impl ProcessCache {
+    /// Opens the cache in `dir` (created 0700; refused if another user could write it), with
+    /// entries in the keyring when `keyring`; `None`, after a warning, when it cannot be used.
+    pub fn open(dir: PathBuf, keyring: bool) -> Option<Self> {
+        let directory = FileCache::open(dir)
+            .map_err(|error| tracing::warn!("{}", with_causes(&error)))
+            .ok()?;
+        let store = match keyring {
+            true => CacheStore::Keyring(
+                KeyringCache::open()
+                    .map_err(|error| tracing::warn!("{error}; not caching"))
+                    .ok()?,
+            ),
+            false => CacheStore::File,
+        };
+        Some(Self { directory, store })
+    }
+
+    /// Credentials for `profile`: from the cache while they are fresh, else from CreateSession
+    /// (run on `runtime`), stored for the next run.
+    pub fn credentials(
+        &self,
+        profile: &ResolvedProfile,
+        clock: Arc<dyn Clock>,
+        runtime: &Runtime,
+    ) -> Result<Credentials, ProviderError> {
+        // A warm run reads the identity's inputs but decrypts nothing, unless a secret locks it.
+        let (key, unlocked) = cache_key(profile, clock.as_ref())?;
+        let entry = self.directory.entry(&key);
+        let session = Duration::seconds(i64::from(profile.params.duration_seconds));
+        let fresh = || match self.read(&entry, &key) {
+            Some(credentials) if credentials.is_fresh(clock.now(), session) => Some(credentials),
+            _ => None,
+        };
+        if let Some(credentials) = fresh() {
+            tracing::debug!("answered from the cache");
+            return Ok(credentials);
+        }
+        let _lock = entry
+            .lock()
+            .map_err(|error| {
+                tracing::warn!("{}; continuing without the lock", with_causes(&error));
+            })
+            .ok();
+        // Another run may have refreshed the entry while this one waited for the lock.
+        if let Some(credentials) = fresh() {
+            return Ok(credentials);
+        }
+        let identity = match unlocked {
+            Some(identity) => identity,
+            None => source::load(&profile.sources, &profile.passphrase, clock.now())?,
+        };
+        let credentials = fetch_with(profile, identity, clock, runtime)?;
+        self.write(&entry, &key, &credentials);
+        Ok(credentials)
+    }
+
+    /// The entry's credentials, if it holds any; trouble is a warning.
+    fn read(&self, entry: &CacheEntry, key: &CacheKey) -> Option<Credentials> {
+        let read = match &self.store {
+            CacheStore::File => entry.read().map_err(|e| with_causes(&e)),
+            CacheStore::Keyring(keyring) => keyring.read(key).map_err(|e| e.to_string()),
+        };
+        read.unwrap_or_else(|warning| {
+            tracing::warn!("{warning}");
+            None
+        })
+    }
+
+    /// Stores the credentials; trouble is a warning.
+    fn write(&self, entry: &CacheEntry, key: &CacheKey, credentials: &Credentials) {
+        let written = match &self.store {
+            CacheStore::File => entry.write(credentials).map_err(|e| with_causes(&e)),
+            CacheStore::Keyring(keyring) => {
+                keyring.write(key, credentials).map_err(|e| e.to_string())
+            }
+        };
+        if let Err(warning) = written {
+            tracing::warn!("{warning}; the credentials were not cached");
+        }
+    }
+}
+
+/// The cache key: the digest of every identity input, every request parameter and, for an
+/// identity behind a passphrase or PIN, the certificate it proved itself with. Such an
+/// identity is unlocked here, so a wrong secret fails even when the cache is warm; it is
+/// returned for the refresh to reuse.
+fn cache_key(
+    profile: &ResolvedProfile,
+    clock: &dyn Clock,
+) -> Result<(CacheKey, Option<Arc<dyn Signer>>), ProviderError> {
+    let identity = identity_digest(&profile.sources, &profile.passphrase)?;
+    let unlocked = match identity.needs_unlock {
+        true => Some(source::load(
+            &profile.sources,
+            &profile.passphrase,
+            clock.now(),
+        )?),
+        false => None,
+    };
+    let proven = unlocked
+        .as_ref()
+        .map(|signer| signer.certificate().fingerprint_sha256())
+        .unwrap_or_default();
+    let params = &profile.params;
+    let duration = params.duration_seconds.to_string();
+    let endpoint = profile.endpoint.to_string();
+    let key = CacheKey::new(&[
+        identity.digest.as_str().as_bytes(),
+        proven.as_bytes(),
+        params.trust_anchor_arn.as_str().as_bytes(),
+        params.profile_arn.as_str().as_bytes(),
+        params.role_arn.as_str().as_bytes(),
+        duration.as_bytes(),
+        params.role_session_name.as_deref().unwrap_or("").as_bytes(),
+        endpoint.as_bytes(),
+        profile.region.as_bytes(),
+    ]);
+    Ok((key, unlocked))
+}
+
+/// Calls CreateSession (on `runtime`) without a cache.
+pub fn fetch(
+    profile: &ResolvedProfile,
+    clock: Arc<dyn Clock>,
+    runtime: &Runtime,
+) -> Result<Credentials, ProviderError> {
+    let identity = source::load(&profile.sources, &profile.passphrase, clock.now())?;
+    fetch_with(profile, identity, clock, runtime)
+}
+
+/// Calls CreateSession with an identity already loaded.
+fn fetch_with(
+    profile: &ResolvedProfile,
+    identity: Arc<dyn Signer>,
+    clock: Arc<dyn Clock>,
+    runtime: &Runtime,
+) -> Result<Credentials, ProviderError> {
+    let client = profile.client(clock)?;
+    let credentials =
+        runtime.block_on(client.create_session(&profile.params, identity.as_ref()))?;
+    tracing::debug!(
+        access_key_id = credentials.access_key_id(),
+        "obtained credentials valid until {}",
+        crate::identity::cert::rfc3339(credentials.expiration())
+    );
+    Ok(credentials)
+}
