@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use criterion::{criterion_group, criterion_main, Criterion};
 use tessera::clock::{Clock, SystemClock};
 use tessera::identity::file::Passphrase;
-use tessera::identity::key_ref::{IdentitySources, KeyRef};
+use tessera::identity::key_ref::{IdentitySources, KeyAccess, KeyRef};
 use tessera::identity::{source, Digest};
 use tessera::secret::SecretString;
 
@@ -21,9 +21,14 @@ fn sources(spec: &str) -> IdentitySources {
         private_key: parts.next().map(parse),
         intermediates: parts.next().map(parse),
         pkcs11_lib: std::env::var_os("TESSERA_PKCS11_LIB").map(PathBuf::from),
-        pkcs11_pin: std::env::var("TESSERA_PKCS11_PIN")
-            .ok()
-            .map(SecretString::new),
+        access: KeyAccess {
+            pkcs11_pin: std::env::var("TESSERA_PKCS11_PIN")
+                .ok()
+                .map(SecretString::new),
+            tpm_tcti: ["TESSERA_TPM_TCTI", "TPM2TOOLS_TCTI", "TCTI"]
+                .into_iter()
+                .find_map(|name| std::env::var(name).ok()),
+        },
     }
 }
 

@@ -8,6 +8,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod anchor;
+pub mod aws_credentials;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod files;
 pub mod host;
 pub mod http;
 pub mod identity;
+pub mod metrics_text;
 pub mod pki;
 pub mod proxy;
 pub mod rolesanywhere;
@@ -26,3 +28,4 @@ pub mod server;
 pub mod service;
 pub mod sts;
 pub mod text;
+pub mod time_format;

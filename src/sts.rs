@@ -10,7 +10,7 @@ use http::{Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use time::OffsetDateTime;
 
-use crate::credentials::Credentials;
+use crate::aws_credentials::Credentials;
 use crate::http::HttpsClient;
 use crate::secret::SecretString;
 
@@ -48,7 +48,7 @@ pub enum StsClientError {
     MissingField(&'static str),
     /// The credentials in the answer do not have the AWS shape.
     #[error("STS answered with unusable credentials: {0}")]
-    UnusableCredentials(String),
+    UnusableCredentials(crate::aws_credentials::FieldError),
 }
 
 /// The key a request is signed with: an access key, its secret and, for temporary

@@ -7,10 +7,9 @@ use proptest::prelude::*;
 use tessera::identity::file::{FileIdentity, Passphrase};
 use tessera::identity::key_ref::{IdentitySources, KeyRef};
 use tessera::identity::{Digest, Signer};
+use tessera::rolesanywhere::canonical::{canonical_request, credential_scope, string_to_sign};
 use tessera::rolesanywhere::model::SessionParams;
-use tessera::rolesanywhere::sign::{
-    canonical_request, credential_scope, sign_create_session, string_to_sign, SignedRequest,
-};
+use tessera::rolesanywhere::sign::{sign_create_session, SignedRequest};
 use tessera::rolesanywhere::verify::{verify, ReceivedRequest};
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -62,7 +61,7 @@ fn worked_example_canonical_request_hashes_to_the_documented_value() {
         ("x-amz-date".to_owned(), "20270101T000000Z".to_owned()),
         ("x-amz-x509".to_owned(), "MIIBexample==".to_owned()),
     ];
-    let query = tessera::rolesanywhere::sign::canonical_query(&[
+    let query = tessera::rolesanywhere::canonical::canonical_query(&[
         (
             "trustAnchorArn",
             "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/ta",

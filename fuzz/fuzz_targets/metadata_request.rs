@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use tessera::clock::{Clock, FixedClock};
 use tessera::credentials::provider::{CredentialProvider, ProvideFuture};
 use tessera::credentials::refresh::CredentialCache;
-use tessera::credentials::Credentials;
+use tessera::aws_credentials::Credentials;
 use tessera::secret::SecretString;
 use tessera::serve::{Agent, ImdsOptions, ServeOptions, ServedProfile};
 use tessera::server::Incoming;

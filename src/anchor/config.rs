@@ -290,66 +290,11 @@ impl AnchorConfig {
         if self.min_duration_seconds == 0 || self.min_duration_seconds > MAX_DURATION_SECONDS {
             return Err(invalid("minDurationSeconds must be 1–43200".into()));
         }
-        let resolve = |p: &Path| {
-            if p.is_absolute() {
-                p.to_owned()
-            } else {
-                base.join(p)
-            }
-        };
-        let mut trust_anchors = Vec::new();
-        for anchor in &self.trust_anchors {
-            let mut certificates = Vec::new();
-            for path in &anchor.certificates {
-                let path = resolve(path);
-                let pem = fs::read(&path).map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-                let blocks = pem::parse_many(&pem)
-                    .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-                for block in blocks.iter().filter(|b| b.tag() == "CERTIFICATE") {
-                    let cert = Certificate::from_der(block.contents())
-                        .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-                    if !cert.is_ca() {
-                        return Err(invalid(format!(
-                            "trust anchor {}: {} is not a CA certificate (basicConstraints CA:TRUE is required)",
-                            anchor.arn,
-                            path.display()
-                        )));
-                    }
-                    certificates.push(block.contents().to_vec());
-                }
-            }
-            if certificates.is_empty() || certificates.len() > MAX_ANCHOR_CERTIFICATES {
-                return Err(invalid(format!(
-                    "trust anchor {} has {} CA certificates; it needs 1 or 2",
-                    anchor.arn,
-                    certificates.len()
-                )));
-            }
-            let mut crls = Vec::new();
-            for path in &anchor.crls {
-                let path = resolve(path);
-                let bytes = fs::read(&path).map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-                let der = match pem::parse(&bytes) {
-                    Ok(block) => block.contents().to_vec(),
-                    Err(_) => bytes,
-                };
-                webpki::OwnedCertRevocationList::from_der(&der)
-                    .map_err(|e| invalid(format!("{} is not a CRL: {e:?}", path.display())))?;
-                crls.push(der);
-            }
-            trust_anchors.push(TrustAnchor {
-                arn: anchor.arn.clone(),
-                certificates,
-                crls,
-                enabled: anchor.enabled,
-            });
-        }
+        let trust_anchors = self
+            .trust_anchors
+            .iter()
+            .map(|anchor| load_trust_anchor(anchor, base))
+            .collect::<Result<Vec<_>, _>>()?;
         for profile in &self.profiles {
             if !(self.min_duration_seconds..=MAX_DURATION_SECONDS)
                 .contains(&profile.duration_seconds)
@@ -369,6 +314,72 @@ impl AnchorConfig {
             roles: self.roles,
         })
     }
+}
+
+/// `path`, or `base/path` when relative.
+fn resolve(base: &Path, path: &Path) -> std::path::PathBuf {
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        base.join(path)
+    }
+}
+
+/// Reads a file the config names.
+fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// One trust anchor: its 1 or 2 CA certificates (each CA:TRUE) and its CRLs (PEM or DER).
+fn load_trust_anchor(anchor: &TrustAnchorConfig, base: &Path) -> Result<TrustAnchor, ConfigError> {
+    let invalid = ConfigError::Invalid;
+    let mut certificates = Vec::new();
+    for path in &anchor.certificates {
+        let path = resolve(base, path);
+        let pem = read(&path)?;
+        let blocks =
+            pem::parse_many(&pem).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+        for block in blocks.iter().filter(|b| b.tag() == "CERTIFICATE") {
+            let cert = Certificate::from_der(block.contents())
+                .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+            if !cert.is_ca() {
+                return Err(invalid(format!(
+                    "trust anchor {}: {} is not a CA certificate (basicConstraints CA:TRUE is required)",
+                    anchor.arn,
+                    path.display()
+                )));
+            }
+            certificates.push(block.contents().to_vec());
+        }
+    }
+    if certificates.is_empty() || certificates.len() > MAX_ANCHOR_CERTIFICATES {
+        return Err(invalid(format!(
+            "trust anchor {} has {} CA certificates; it needs 1 or 2",
+            anchor.arn,
+            certificates.len()
+        )));
+    }
+    let mut crls = Vec::new();
+    for path in &anchor.crls {
+        let path = resolve(base, path);
+        let bytes = read(&path)?;
+        let der = match pem::parse(&bytes) {
+            Ok(block) => block.contents().to_vec(),
+            Err(_) => bytes,
+        };
+        webpki::OwnedCertRevocationList::from_der(&der)
+            .map_err(|e| invalid(format!("{} is not a CRL: {e:?}", path.display())))?;
+        crls.push(der);
+    }
+    Ok(TrustAnchor {
+        arn: anchor.arn.clone(),
+        certificates,
+        crls,
+        enabled: anchor.enabled,
+    })
 }
 
 /// The service's default attribute mappings.

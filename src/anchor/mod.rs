@@ -6,20 +6,24 @@ pub mod config;
 pub mod server;
 pub mod session;
 pub mod sts;
+mod sts_sigv4;
 pub mod tags;
 pub mod upstream;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use serde::Serialize;
 use serde_json::json;
+use zeroize::Zeroizing;
 
 use self::config::AnchorState;
 use self::session::{decide, refusal_for_verify_error, Refusal};
 use self::sts::{IssuedSession, SessionStore, StsError};
 use self::upstream::UpstreamSts;
+use crate::aws_credentials::json::{zeroizing_json, CreateSessionCredentials};
 use crate::clock::Clock;
-use crate::identity::cert::rfc3339;
+use crate::metrics_text::{self, Kind, MetricsText};
 use crate::rolesanywhere::verify::{verify, ReceivedRequest};
 use crate::server::Reply;
 
@@ -109,8 +113,7 @@ impl Anchor {
                         &grant,
                         &self.state,
                         &verified.leaf.fingerprint_sha256(),
-                    )
-                    .to_string(),
+                    ),
                 }
             }
             Err(refusal) => {
@@ -161,7 +164,7 @@ impl Anchor {
                     status: 200,
                     content_type: "text/xml",
                     headers: vec![("x-amzn-RequestId", id.clone())],
-                    body: sts::caller_identity_xml(&session, &id),
+                    body: sts::caller_identity_xml(&session, &id).into(),
                 }
             }
             Err(error) => {
@@ -174,48 +177,82 @@ impl Anchor {
 
     /// `GET /metrics` in Prometheus text format.
     pub fn metrics(&self) -> Reply {
-        let mut body = String::from(
-            "# HELP tessera_anchor_create_session_total CreateSession requests by outcome.\n# TYPE tessera_anchor_create_session_total counter\n# HELP tessera_anchor_sts_requests_total STS requests by outcome.\n# TYPE tessera_anchor_sts_requests_total counter\n",
-        );
-        if let Ok(counters) = self.counters.lock() {
-            for ((metric, outcome), value) in counters.iter() {
-                let outcome = crate::text::label_value(outcome);
-                body.push_str(&format!("{metric}{{outcome=\"{outcome}\"}} {value}\n"));
+        let counters = self.counters.lock().map(|c| c.clone()).unwrap_or_default();
+        let mut page = MetricsText::new();
+        for (metric, help) in [
+            (
+                "tessera_anchor_create_session_total",
+                "CreateSession requests by outcome.",
+            ),
+            (
+                "tessera_anchor_sts_requests_total",
+                "STS requests by outcome.",
+            ),
+        ] {
+            page.family(metric, Kind::Counter, help);
+            for ((name, outcome), value) in &counters {
+                if *name == metric {
+                    page.sample(&[("outcome", outcome)], value);
+                }
             }
         }
-        Reply {
-            status: 200,
-            content_type: "text/plain; version=0.0.4",
-            headers: Vec::new(),
-            body,
-        }
+        Reply::new(200, metrics_text::CONTENT_TYPE, page.finish())
     }
 }
 
+/// A CreateSession answer, shaped as the service's.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateSessionAnswer<'a> {
+    credential_set: [CredentialSetEntry<'a>; 1],
+    subject_arn: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CredentialSetEntry<'a> {
+    assumed_role_user: AssumedRoleUser<'a>,
+    credentials: CreateSessionCredentials<'a>,
+    packed_policy_size: u32,
+    role_arn: &'a str,
+    source_identity: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AssumedRoleUser<'a> {
+    arn: &'a str,
+    assumed_role_id: &'a str,
+}
+
+/// The CreateSession answer body, in a buffer wiped on drop (it holds the secrets).
 fn session_json(
     session: &IssuedSession,
     grant: &session::Grant,
     state: &AnchorState,
     fingerprint: &str,
-) -> serde_json::Value {
-    let subject_id = &fingerprint[..32];
-    json!({
-        "credentialSet": [{
-            "assumedRoleUser": {"arn": session.assumed_role_arn, "assumedRoleId": session.assumed_role_id},
-            "credentials": {
-                "accessKeyId": session.credentials.access_key_id(),
-                "expiration": rfc3339(session.credentials.expiration()),
-                // Security: the one place secrets leave the anchor, in the response body.
-                "secretAccessKey": session.credentials.secret_access_key().expose_secret(),
-                "sessionToken": session.credentials.session_token().expose_secret(),
+) -> Zeroizing<String> {
+    let id = &fingerprint[..32];
+    zeroizing_json(&CreateSessionAnswer {
+        credential_set: [CredentialSetEntry {
+            assumed_role_user: AssumedRoleUser {
+                arn: &session.assumed_role_arn,
+                assumed_role_id: &session.assumed_role_id,
             },
-            "packedPolicySize": 0,
-            "roleArn": grant.role_arn,
-            "sourceIdentity": grant.source_identity,
+            credentials: session.credentials.create_session_credentials(),
+            packed_policy_size: 0,
+            role_arn: &grant.role_arn,
+            source_identity: &grant.source_identity,
         }],
-        "subjectArn": format!(
+        subject_arn: format!(
             "arn:aws:rolesanywhere:{}:{}:subject/{}-{}-{}-{}-{}",
-            state.region, state.account_id, &subject_id[..8], &subject_id[8..12], &subject_id[12..16], &subject_id[16..20], &subject_id[20..32]
+            state.region,
+            state.account_id,
+            &id[..8],
+            &id[8..12],
+            &id[12..16],
+            &id[16..20],
+            &id[20..32]
         ),
     })
 }
@@ -228,7 +265,7 @@ fn refusal_reply(refusal: &Refusal, id: String) -> Reply {
             ("X-Amzn-ErrorType", refusal.code.to_owned()),
             ("x-amzn-RequestId", id),
         ],
-        body: json!({ "message": refusal.message }).to_string(),
+        body: json!({ "message": refusal.message }).to_string().into(),
     }
 }
 
@@ -237,6 +274,6 @@ fn sts_reply(error: &StsError, id: String) -> Reply {
         status: error.status,
         content_type: "text/xml",
         headers: vec![("x-amzn-RequestId", id.clone())],
-        body: sts::error_xml(error, &id),
+        body: sts::error_xml(error, &id).into(),
     }
 }

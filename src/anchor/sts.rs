@@ -4,17 +4,15 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, UNIX_EPOCH};
 
 use base64::Engine;
-use time::{OffsetDateTime, PrimitiveDateTime};
+use time::OffsetDateTime;
 
 use super::session::Grant;
-use crate::credentials::Credentials;
-use crate::rolesanywhere::sign::{canonical_query, canonical_request, canonical_uri};
-use crate::rolesanywhere::verify::{
-    decode_path, header_value, parse_authorization, parse_query, ReceivedRequest, AMZ_DATE_FORMAT,
-};
+use super::sts_sigv4::SignedRequest;
+pub use super::sts_sigv4::MAX_STS_SKEW;
+use crate::aws_credentials::Credentials;
+use crate::rolesanywhere::verify::{header_value, parse_query, ReceivedRequest};
 use crate::secret::{random_bytes, RandomError, SecretString};
 
 /// Minted sessions kept at most; expired ones are dropped first.
@@ -44,7 +42,7 @@ pub struct StsError {
     pub message: String,
 }
 
-fn sts_error(status: u16, code: &'static str, message: &str) -> StsError {
+pub(super) fn sts_error(status: u16, code: &'static str, message: &str) -> StsError {
     StsError {
         status,
         code,
@@ -113,133 +111,33 @@ impl SessionStore {
     }
 
     /// Handles an STS request (`Action=GetCallerIdentity`, query or form body), as strictly as
-    /// AWS: the scope is `sts` in the anchor's `region`, `X-Amz-Date` is within
-    /// [`MAX_STS_SKEW`] of `now`, and `host`, `x-amz-date` and a sent security token are signed.
+    /// AWS (see `sts_sigv4.rs`): the scope is `sts` in the anchor's `region`, `X-Amz-Date` is
+    /// within [`MAX_STS_SKEW`] of `now`, and `host`, `x-amz-date` and a sent security token are
+    /// signed.
     pub fn get_caller_identity(
         &self,
         request: &ReceivedRequest<'_>,
         now: OffsetDateTime,
         anchor_region: &str,
     ) -> Result<IssuedSession, StsError> {
-        let ReceivedRequest {
-            method,
-            path,
-            query,
-            headers,
-            body,
-        } = *request;
-        let mut params = parse_query(query);
-        if method == "POST" {
-            let form = String::from_utf8_lossy(body).replace('+', " ");
+        let mut params = parse_query(request.query);
+        if request.method == "POST" {
+            let form = String::from_utf8_lossy(request.body).replace('+', " ");
             params.extend(parse_query(&form));
         }
-        let action = params
-            .iter()
-            .find(|(k, _)| k == "Action")
-            .map(|(_, v)| v.as_str())
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let signed = SignedRequest::parse(request.headers, anchor_region)?;
+        let token = header_value(request.headers, "x-amz-security-token")
+            .or_else(|| param("X-Amz-Security-Token"))
             .unwrap_or_default();
-        let authorization = header_value(headers, "authorization").ok_or_else(|| {
-            sts_error(
-                403,
-                "MissingAuthenticationToken",
-                "Request is missing Authentication Token",
-            )
-        })?;
-        let invalid_token = || {
-            sts_error(
-                403,
-                "InvalidClientTokenId",
-                "The security token included in the request is invalid.",
-            )
-        };
-        let mismatch = || {
-            sts_error(
-                403,
-                "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
-            )
-        };
-        let auth = parse_authorization(&authorization).map_err(|_| mismatch())?;
-        if auth.algorithm != "AWS4-HMAC-SHA256" {
-            return Err(mismatch());
-        }
-        let scope: Vec<&str> = auth.credential.split('/').collect();
-        let [access_key_id, date, region, service, "aws4_request"] = scope[..] else {
-            return Err(mismatch());
-        };
-        check_scope_and_headers(auth.signed_headers, headers, region, service, anchor_region)?;
-        let session = self
-            .sessions
-            .lock()
-            .ok()
-            .and_then(|s| s.get(access_key_id).cloned())
-            .ok_or_else(invalid_token)?;
-        let token = header_value(headers, "x-amz-security-token")
-            .or_else(|| {
-                params
-                    .iter()
-                    .find(|(k, _)| k == "X-Amz-Security-Token")
-                    .map(|(_, v)| v.clone())
-            })
-            .unwrap_or_default();
-        if !crate::secret::constant_time_eq(
-            token.as_bytes(),
-            session
-                .credentials
-                .session_token()
-                .expose_secret()
-                .as_bytes(),
-        ) {
-            return Err(invalid_token());
-        }
-        if session.credentials.expiration() <= now {
-            return Err(sts_error(
-                400,
-                "ExpiredToken",
-                "The security token included in the request is expired",
-            ));
-        }
-        let amz_date = header_value(headers, "x-amz-date").ok_or_else(mismatch)?;
-        let signed_at = PrimitiveDateTime::parse(&amz_date, AMZ_DATE_FORMAT)
-            .map_err(|_| mismatch())?
-            .assume_utc();
-        if amz_date.get(..8) != Some(date) {
-            return Err(mismatch());
-        }
-        check_skew(signed_at, now, &amz_date)?;
-        let mut canonical_headers = Vec::new();
-        for name in auth.signed_headers.split(';') {
-            canonical_headers.push((
-                name.to_owned(),
-                header_value(headers, name).ok_or_else(mismatch)?,
-            ));
-        }
-        let canonical = canonical_request(
-            method,
-            &canonical_uri(&decode_path(path)),
-            &canonical_query(&parse_query(query)),
-            &canonical_headers,
-            auth.signed_headers,
-            body,
-        );
-        let digest = hex::encode(ring::digest::digest(
-            &ring::digest::SHA256,
-            canonical.as_bytes(),
-        ));
-        let string_to_sign = format!(
-            "AWS4-HMAC-SHA256\n{amz_date}\n{date}/{region}/{service}/aws4_request\n{digest}"
-        );
-        let seconds = u64::try_from(signed_at.unix_timestamp()).map_err(|_| mismatch())?;
-        let key = aws_sigv4::sign::v4::generate_signing_key(
-            session.credentials.secret_access_key().expose_secret(),
-            UNIX_EPOCH + Duration::from_secs(seconds),
-            region,
-            service,
-        );
-        let expected = aws_sigv4::sign::v4::calculate_signature(key, string_to_sign.as_bytes());
-        if !crate::secret::constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
-            return Err(mismatch());
-        }
+        let session = self.session_for(&signed.access_key_id, &token, now)?;
+        signed.verify(request, session.credentials.secret_access_key(), now)?;
+        let action = param("Action").unwrap_or_default();
         if action != "GetCallerIdentity" {
             return Err(sts_error(
                 400,
@@ -249,71 +147,40 @@ impl SessionStore {
         }
         Ok(session)
     }
-}
 
-/// Largest difference between a request's `X-Amz-Date` and the anchor's clock (AWS: 15 minutes).
-pub const MAX_STS_SKEW: time::Duration = time::Duration::minutes(15);
-
-/// The scope names STS in the anchor's region, and the headers AWS insists on are signed.
-fn check_scope_and_headers(
-    signed_headers: &str,
-    headers: &[(String, String)],
-    region: &str,
-    service: &str,
-    anchor_region: &str,
-) -> Result<(), StsError> {
-    let refuse = |message: String| Err(sts_error(403, "SignatureDoesNotMatch", &message));
-    if service != "sts" {
-        return refuse(format!(
-            "Credential should be scoped to correct service: 'sts'. (got '{}')",
-            crate::text::printable(service, 40)
-        ));
-    }
-    if region != anchor_region {
-        return refuse(format!(
-            "Credential should be scoped to a valid region: '{anchor_region}'. (got '{}')",
-            crate::text::printable(region, 40)
-        ));
-    }
-    let signed: Vec<&str> = signed_headers.split(';').collect();
-    let token_sent = header_value(headers, "x-amz-security-token").is_some();
-    for (name, required) in [
-        ("host", true),
-        ("x-amz-date", true),
-        ("x-amz-security-token", token_sent),
-    ] {
-        if required && !signed.contains(&name) {
-            return refuse(format!(
-                "'{name}' must be a 'SignedHeader' in the AWS Authorization."
+    /// The unexpired session `access_key_id` names, if `token` is its session token.
+    fn session_for(
+        &self,
+        access_key_id: &str,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<IssuedSession, StsError> {
+        let invalid_token = || {
+            sts_error(
+                403,
+                "InvalidClientTokenId",
+                "The security token included in the request is invalid.",
+            )
+        };
+        let session = self
+            .sessions
+            .lock()
+            .ok()
+            .and_then(|s| s.get(access_key_id).cloned())
+            .ok_or_else(invalid_token)?;
+        let expected = session.credentials.session_token().expose_secret();
+        if !crate::secret::constant_time_eq(token.as_bytes(), expected.as_bytes()) {
+            return Err(invalid_token());
+        }
+        if session.credentials.expiration() <= now {
+            return Err(sts_error(
+                400,
+                "ExpiredToken",
+                "The security token included in the request is expired",
             ));
         }
+        Ok(session)
     }
-    Ok(())
-}
-
-/// `X-Amz-Date` is within [`MAX_STS_SKEW`] of `now`, with AWS's wording either way.
-fn check_skew(
-    signed_at: OffsetDateTime,
-    now: OffsetDateTime,
-    amz_date: &str,
-) -> Result<(), StsError> {
-    let stamp = |t: OffsetDateTime| t.format(AMZ_DATE_FORMAT).unwrap_or_default();
-    let message = if signed_at < now - MAX_STS_SKEW {
-        format!(
-            "Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)",
-            stamp(now - MAX_STS_SKEW),
-            stamp(now)
-        )
-    } else if signed_at > now + MAX_STS_SKEW {
-        format!(
-            "Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)",
-            stamp(now + MAX_STS_SKEW),
-            stamp(now)
-        )
-    } else {
-        return Ok(());
-    };
-    Err(sts_error(403, "SignatureDoesNotMatch", &message))
 }
 
 /// Escapes text for XML element content.
@@ -349,6 +216,8 @@ pub fn error_xml(error: &StsError, request_id: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
     use super::*;
     use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
     use aws_sigv4::sign::v4::SigningParams;

@@ -9,10 +9,10 @@ use time::OffsetDateTime;
 
 use super::session::Grant;
 use super::sts::IssuedSession;
+use crate::aws_credentials::Credentials;
 use crate::clock::Clock;
-use crate::credentials::Credentials;
 use crate::http::HttpsClient;
-use crate::rolesanywhere::sign::encode_query_component;
+use crate::rolesanywhere::canonical::encode_query_component;
 use crate::secret::SecretString;
 use crate::sts::{call, xml_text, SigningKey, StsClientError};
 
@@ -67,7 +67,7 @@ impl UpstreamSts {
             field("SecretAccessKey")?,
             field("SessionToken")?,
         );
-        crate::credentials::check_fields(&access_key_id, &secret, &token)
+        crate::aws_credentials::check_fields(&access_key_id, &secret, &token)
             .map_err(StsClientError::UnusableCredentials)?;
         let expiration_text = field("Expiration")?;
         let expiration = OffsetDateTime::parse(&expiration_text, &Rfc3339)

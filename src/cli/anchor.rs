@@ -1,6 +1,5 @@
 //! `tessera anchor`: run the local trust anchor.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -86,55 +85,13 @@ pub(super) fn run(args: AnchorArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let sts_secret = super::secret_args::secret_flag(
-        "--sts-secret-access-key",
-        "TESSERA_ANCHOR_STS_SECRET_ACCESS_KEY",
-        args.sts_secret_access_key.as_deref(),
-        args.sts_secret_access_key_file.as_deref(),
-    )?;
-    let upstream = match (args.sts_endpoint, args.sts_access_key_id, sts_secret) {
-        (Some(endpoint), Some(access_key_id), Some(secret)) => {
-            let endpoint: http::Uri = endpoint
-                .parse()
-                .with_context(|| format!("--sts-endpoint '{endpoint}' is not a URL"))?;
-            let http = build_client(&super::args::default_client_options(
-                endpoint.scheme_str() == Some("https"),
-            ))?;
-            Some(UpstreamSts {
-                http,
-                endpoint,
-                region: state.region.clone(),
-                access_key_id,
-                secret_access_key: secret,
-                clock: clock.clone(),
-            })
-        }
-        (Some(_), _, None) => anyhow::bail!(
-            "--sts-endpoint needs --sts-secret-access-key-file FILE (or TESSERA_ANCHOR_STS_SECRET_ACCESS_KEY)"
-        ),
-        _ => None,
-    };
+    let upstream = upstream_sts(&args, &state.region, &clock)?;
     super::raise_open_file_limit();
     super::server_runtime()?.block_on(async move {
         let listener = local_anchor::bind(args.listen, args.insecure_allow_remote).await?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let address = listener.local_addr()?;
-        {
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "tessera anchor listening on {scheme}://{address}")?;
-            for anchor in &state.trust_anchors {
-                writeln!(out, "trust anchor: {}", anchor.arn)?;
-            }
-            for profile in &state.profiles {
-                writeln!(
-                    out,
-                    "profile: {} (roles: {})",
-                    profile.arn,
-                    profile.role_arns.join(", ")
-                )?;
-            }
-            out.flush()?;
-        }
+        announce(&format!("{scheme}://{address}"), &state)?;
         let anchor = local_anchor::anchor(state, upstream, clock);
         let options = crate::server::ListenOptions {
             tls,
@@ -150,4 +107,56 @@ pub(super) fn run(args: AnchorArgs) -> anyhow::Result<()> {
         .await;
         anyhow::Ok(())
     })
+}
+
+/// `--sts-endpoint` with its key: the real STS the anchor's AssumeRole calls go to.
+fn upstream_sts(
+    args: &AnchorArgs,
+    region: &str,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<Option<UpstreamSts>> {
+    let sts_secret = super::secret_args::secret_flag(
+        "--sts-secret-access-key",
+        "TESSERA_ANCHOR_STS_SECRET_ACCESS_KEY",
+        args.sts_secret_access_key.as_deref(),
+        args.sts_secret_access_key_file.as_deref(),
+    )?;
+    Ok(match (&args.sts_endpoint, &args.sts_access_key_id, sts_secret) {
+        (Some(endpoint), Some(access_key_id), Some(secret)) => {
+            let endpoint: http::Uri = endpoint
+                .parse()
+                .with_context(|| format!("--sts-endpoint '{endpoint}' is not a URL"))?;
+            let http = build_client(&super::args::default_client_options(
+                endpoint.scheme_str() == Some("https"),
+            ))?;
+            Some(UpstreamSts {
+                http,
+                endpoint,
+                region: region.to_owned(),
+                access_key_id: access_key_id.clone(),
+                secret_access_key: secret,
+                clock: clock.clone(),
+            })
+        }
+        (Some(_), _, None) => anyhow::bail!(
+            "--sts-endpoint needs --sts-secret-access-key-file FILE (or TESSERA_ANCHOR_STS_SECRET_ACCESS_KEY)"
+        ),
+        _ => None,
+    })
+}
+
+/// The startup lines: where the anchor listens, and its trust anchors and profiles.
+fn announce(url: &str, state: &crate::anchor::config::AnchorState) -> anyhow::Result<()> {
+    outln!("tessera anchor listening on {url}")?;
+    for anchor in &state.trust_anchors {
+        outln!("trust anchor: {}", anchor.arn)?;
+    }
+    for profile in &state.profiles {
+        outln!(
+            "profile: {} (roles: {})",
+            profile.arn,
+            profile.role_arns.join(", ")
+        )?;
+    }
+    Ok(())
 }

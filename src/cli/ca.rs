@@ -123,26 +123,16 @@ pub(super) fn run(args: CaArgs) -> anyhow::Result<()> {
             } else {
                 LeafPurpose::Client
             };
-            let issued = ca.issue(
-                &IssueOptions {
-                    common_name: cn,
-                    name,
-                    sans: san,
-                    days,
-                    key,
-                    purpose,
-                    force,
-                },
-                now,
-            )?;
-            outln!("certificate: {}", issued.certificate.display())?;
-            if let Some(private_key) = &issued.private_key {
-                outln!("private key: {}", private_key.display())?;
-            }
-            if let Some(chain) = &issued.chain {
-                outln!("intermediates: {}", chain.display())?;
-            }
-            outln!("serial: {}", issued.serial_hex)?;
+            let options = IssueOptions {
+                common_name: cn,
+                name,
+                sans: san,
+                days,
+                key,
+                purpose,
+                force,
+            };
+            print_issued(&ca.issue(&options, now)?)?;
         }
         CaCommand::Revoke { serial } => {
             let serial = ca.revoke(&serial, now)?;
@@ -173,4 +163,16 @@ fn read_public_key(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
         ),
         Err(_) => Ok(bytes),
     }
+}
+
+/// Where `ca issue` wrote the certificate (and key and chain), and its serial.
+fn print_issued(issued: &crate::pki::Issued) -> anyhow::Result<()> {
+    outln!("certificate: {}", issued.certificate.display())?;
+    if let Some(private_key) = &issued.private_key {
+        outln!("private key: {}", private_key.display())?;
+    }
+    if let Some(chain) = &issued.chain {
+        outln!("intermediates: {}", chain.display())?;
+    }
+    outln!("serial: {}", issued.serial_hex)
 }

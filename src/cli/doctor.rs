@@ -10,12 +10,8 @@ use clap::Args;
 
 use super::args::RequestArgs;
 use crate::clock::{Clock, SystemClock};
-use crate::doctor::{
-    check_chain, check_identity, check_leaf_requirements, create_session_fix, Report,
-};
-
-/// Largest clock difference to the endpoint that is reported as fine.
-const MAX_SKEW: time::Duration = time::Duration::minutes(5);
+use crate::config::ResolvedProfile;
+use crate::doctor::run::DoctorInputs;
 
 /// Flags of `doctor`.
 #[derive(Debug, Args)]
@@ -35,122 +31,26 @@ pub struct DoctorArgs {
 
 pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let now = clock.now();
-    let mut report = Report::default();
     let settings = args.request.settings()?;
-    let identity = match settings.identity_sources()? {
-        Some(mut sources) => {
-            sources.pkcs11_pin = super::secret_args::pkcs11_pin();
-            check_identity(&mut report, &sources, &args.request.passphrase()?, now)
-        }
-        None => {
-            report.fail(
-                "certificate and key",
-                "no certificate given",
-                "pass --certificate (or a --profile that sets it)",
-            );
-            None
-        }
+    let passphrase = args.request.passphrase()?;
+    let access = super::secret_args::key_access();
+    let identity = settings.identity_sources()?.map(|mut sources| {
+        sources.access = access.clone();
+        (sources, passphrase.clone())
+    });
+    let profile = ResolvedProfile::resolve(settings, args.request.profile.as_deref(), passphrase)
+        .map(|mut profile| {
+            profile.sources.access = access;
+            profile
+        });
+    let inputs = DoctorInputs {
+        identity,
+        profile,
+        trust_anchor_ca: args.trust_anchor_ca,
+        crl: args.crl,
+        offline: args.offline,
     };
-    match &identity {
-        Some(identity) => {
-            check_leaf_requirements(&mut report, identity.certificate());
-            check_chain(
-                &mut report,
-                identity.as_ref(),
-                &args.trust_anchor_ca,
-                &args.crl,
-                now,
-            );
-        }
-        None => report.skip(
-            "chain to trust anchor",
-            "needs a loadable certificate and key",
-        ),
-    }
-    match args
-        .request
-        .resolve_settings(settings.clone(), args.request.profile.as_deref())
-    {
-        Ok(profile) => {
-            let params = &profile.params;
-            report.pass(
-                "ARNs and duration",
-                format!(
-                    "region {}, {} s session",
-                    params.trust_anchor_arn.region(),
-                    params.duration_seconds
-                ),
-            );
-            match profile.client(clock.clone()) {
-                Ok(client) => {
-                    report.pass("endpoint", client.endpoint().to_string());
-                    if args.offline {
-                        report.skip("reachability", "--offline");
-                        report.skip("CreateSession", "--offline");
-                    } else {
-                        let runtime = super::runtime()?;
-                        match runtime.block_on(client.probe()) {
-                            Ok(date) => {
-                                report
-                                    .pass("reachability", format!("{} answers", client.endpoint()));
-                                match date {
-                                    Some(remote) if (remote - clock.now()).abs() > MAX_SKEW => report.fail(
-                                        "clock skew",
-                                        format!("this machine's clock is {} s off the endpoint's", (remote - clock.now()).whole_seconds()),
-                                        "synchronise the clock (NTP); requests more than 5 minutes off are refused",
-                                    ),
-                                    Some(remote) => report.pass("clock skew", format!("{} s", (remote - clock.now()).whole_seconds().abs())),
-                                    None => report.skip("clock skew", "the endpoint sent no Date header"),
-                                }
-                                match &identity {
-                                    Some(identity) => match runtime
-                                        .block_on(client.create_session(params, identity.as_ref()))
-                                    {
-                                        // Security: only the key id and expiry are shown, never the secrets.
-                                        Ok(credentials) => report.pass(
-                                            "CreateSession",
-                                            format!(
-                                                "credentials {} issued, valid until {}",
-                                                credentials.access_key_id(),
-                                                crate::identity::cert::rfc3339(
-                                                    credentials.expiration()
-                                                )
-                                            ),
-                                        ),
-                                        Err(error) => report.fail(
-                                            "CreateSession",
-                                            error.to_string(),
-                                            create_session_fix(&error),
-                                        ),
-                                    },
-                                    None => report.skip(
-                                        "CreateSession",
-                                        "needs a loadable certificate and key",
-                                    ),
-                                }
-                            }
-                            Err(error) => report.fail(
-                                "reachability",
-                                error.to_string(),
-                                "check --endpoint, DNS, the network path and HTTPS_PROXY",
-                            ),
-                        }
-                    }
-                }
-                Err(error) => report.fail(
-                    "endpoint",
-                    format!("{error:#}"),
-                    "fix --endpoint / --ca-bundle",
-                ),
-            }
-        }
-        Err(error) => report.fail(
-            "ARNs and duration",
-            format!("{error:#}"),
-            "copy the ARNs from the Roles Anywhere console or CLI",
-        ),
-    }
+    let report = crate::doctor::run::run(&inputs, clock, &super::runtime()?);
     outln!("tessera doctor")?;
     for check in &report.checks {
         outln!("{check}")?;

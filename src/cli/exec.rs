@@ -15,10 +15,10 @@ use super::args::RequestArgs;
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::provider::{CredentialProvider, RolesAnywhereProvider};
 use crate::credentials::refresh::CredentialCache;
-use crate::identity::cert::rfc3339;
 use crate::serve::{Agent, ServeOptions, ServedProfile};
 use crate::server;
 use crate::service::Service;
+use crate::time_format::rfc3339;
 
 /// Variables that could make the child use other credentials than the ones given.
 const CLEARED: [&str; 9] = [
@@ -63,72 +63,16 @@ pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
     let region = resolved.region.clone();
     let role_arn = resolved.params.role_arn.as_str().to_owned();
     let provider = Arc::new(RolesAnywhereProvider::new(resolved, clock.clone())?);
-    let mut child = tokio::process::Command::new(program);
-    child.args(rest);
-    for name in CLEARED {
-        child.env_remove(name);
-    }
-    // Security: the child gets AWS credentials, never tessera's own secrets.
-    for (name, _) in std::env::vars_os() {
-        if name.to_str().is_some_and(crate::secret::is_secret_env) {
-            child.env_remove(name);
-        }
-    }
-    // The JS and Rust SDKs read AWS_REGION, botocore AWS_DEFAULT_REGION; set whichever is unset.
-    for name in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
-        if std::env::var_os(name).is_none() {
-            child.env(name, &region);
-        }
-    }
+    let mut child = child_command(program, rest, &region);
     super::server_runtime()?.block_on(async move {
         let status = if args.ecs {
-            let mut service = Service::new(Duration::ZERO);
-            let cache = CredentialCache::new(provider, clock.clone());
-            tokio::spawn(cache.clone().run("exec".into(), service.stopping()));
-            let mut updates = cache.subscribe();
-            // The first refresh either succeeds or fails; the child starts only with credentials.
-            let _ = updates
-                .wait_for(|s| s.credentials.is_some() || s.failures > 0)
-                .await;
-            cache
-                .current()
-                .map_err(|e| anyhow::anyhow!("cannot obtain credentials: {e}"))?;
-            let token = crate::secret::random_token()?;
-            let profile = ServedProfile {
-                cache,
+            let served = ServedProfile {
+                cache: CredentialCache::new(provider, clock.clone()),
                 role_arn,
-                ecs_token: token.clone(),
-                region: region.clone(),
+                ecs_token: crate::secret::random_token()?,
+                region,
             };
-            // Security: no IMDS. Its token is free to anyone, and this port is visible to every
-            // local user; only the child holds the ECS token.
-            let options = ServeOptions {
-                imds: None,
-                extra_hosts: Vec::new(),
-            };
-            let agent = Arc::new(Agent::new(
-                BTreeMap::from([("exec".to_owned(), Arc::new(profile))]),
-                options,
-                clock,
-            ));
-            let listener = server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), 1)?;
-            let address = listener.local_addr()?;
-            service.serve(listener, move |incoming| {
-                let agent = agent.clone();
-                async move { agent.handle(&incoming) }
-            });
-            child
-                .env(
-                    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                    format!("http://{address}/v1/credentials/exec"),
-                )
-                .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", token.expose_secret());
-            let status = child
-                .status()
-                .await
-                .with_context(|| format!("cannot run {}", program.to_string_lossy()))?;
-            service.stop().await;
-            status
+            with_private_endpoint(&mut child, served, clock).await?
         } else {
             let credentials = provider.provide().await?;
             child
@@ -145,10 +89,7 @@ pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
                     "AWS_CREDENTIAL_EXPIRATION",
                     rfc3339(credentials.expiration()),
                 );
-            child
-                .status()
-                .await
-                .with_context(|| format!("cannot run {}", program.to_string_lossy()))?
+            child.status().await.with_context(|| cannot_run(program))?
         };
         // A signal-killed child has no code; 128 + signal is the shell convention.
         let code = status.code().unwrap_or_else(|| {
@@ -157,4 +98,83 @@ pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
         });
         Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
     })
+}
+
+fn cannot_run(program: &std::ffi::OsStr) -> String {
+    format!("cannot run {}", program.to_string_lossy())
+}
+
+/// The child: no AWS settings of tessera's environment that would override the credentials,
+/// none of tessera's own secrets, and the profile's region where the SDKs look for one.
+fn child_command(
+    program: &std::ffi::OsStr,
+    rest: &[OsString],
+    region: &str,
+) -> tokio::process::Command {
+    let mut child = tokio::process::Command::new(program);
+    child.args(rest);
+    for name in CLEARED {
+        child.env_remove(name);
+    }
+    // Security: the child gets AWS credentials, never tessera's own secrets.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(crate::secret::is_secret_env) {
+            child.env_remove(name);
+        }
+    }
+    // The JS and Rust SDKs read AWS_REGION, botocore AWS_DEFAULT_REGION; set whichever is unset.
+    for name in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if std::env::var_os(name).is_none() {
+            child.env(name, region);
+        }
+    }
+    child
+}
+
+/// `exec --ecs`: a private ECS endpoint on an ephemeral loopback port, refreshed for as long
+/// as the child runs; only the child holds its token.
+async fn with_private_endpoint(
+    child: &mut tokio::process::Command,
+    served: ServedProfile,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<std::process::ExitStatus> {
+    let mut service = Service::new(Duration::ZERO);
+    tokio::spawn(served.cache.clone().run("exec".into(), service.stopping()));
+    let mut updates = served.cache.subscribe();
+    // The first refresh either succeeds or fails; the child starts only with credentials.
+    let _ = updates
+        .wait_for(|s| s.credentials.is_some() || s.failures > 0)
+        .await;
+    served
+        .cache
+        .current()
+        .map_err(|e| anyhow::anyhow!("cannot obtain credentials: {e}"))?;
+    let token = served.ecs_token.clone();
+    // Security: no IMDS. Its token is free to anyone, and this port is visible to every local
+    // user; only the child holds the ECS token.
+    let options = ServeOptions {
+        imds: None,
+        extra_hosts: Vec::new(),
+    };
+    let agent = Arc::new(Agent::new(
+        BTreeMap::from([("exec".to_owned(), Arc::new(served))]),
+        options,
+        clock,
+    ));
+    let listener = server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), 1)?;
+    let address = listener.local_addr()?;
+    service.serve(listener, move |incoming| {
+        let agent = agent.clone();
+        async move { agent.handle(&incoming) }
+    });
+    child
+        .env(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("http://{address}/v1/credentials/exec"),
+        )
+        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", token.expose_secret());
+    let program = child.as_std().get_program().to_owned();
+    let status = child.status().await.with_context(|| cannot_run(&program));
+    service.stop().await;
+    status
 }

@@ -1,15 +1,14 @@
 //! `tessera key import|list|delete`: move a key (and its certificate) into the OS keyring, where
 //! `--private-key keyring:<service>/<name>` finds it.
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::args::passphrase;
 use crate::clock::{Clock, SystemClock};
-use std::io::IsTerminal;
-
 use crate::identity::file::{FileIdentity, Passphrase};
 use crate::identity::key_ref::{IdentitySources, KeyRef};
 use crate::identity::keyring::{KeyStore, KeyringUri, DEFAULT_SERVICE};
@@ -69,7 +68,7 @@ enum KeyCommand {
     },
 }
 
-fn read(path: &std::path::Path, what: &str) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
+fn read(path: &Path, what: &str) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
     std::fs::read(path)
         .map(zeroize::Zeroizing::new)
         .with_context(|| format!("cannot read the {what} file {}", path.display()))
@@ -86,44 +85,14 @@ pub(super) fn run(args: KeyArgs) -> anyhow::Result<()> {
             pkcs8_password,
         } => {
             let uri = KeyringUri::new(&service, &name)?;
-            // Refuse what would not load later: the pair must load (and match) as files now.
-            let sources = IdentitySources {
-                certificate: KeyRef::File(
-                    certificate.clone().unwrap_or_else(|| private_key.clone()),
-                ),
-                private_key: certificate
-                    .is_some()
-                    .then(|| KeyRef::File(private_key.clone())),
-                intermediates: None,
-                pkcs11_lib: None,
-                pkcs11_pin: None,
-            };
-            if certificate.is_some() || looks_combined(&private_key) {
-                let identity =
-                    FileIdentity::load(&sources, &passphrase(&pkcs8_password), SystemClock.now())?;
-                tracing::debug!(
-                    serial = identity.certificate().serial_decimal(),
-                    "checked the pair"
-                );
-            } else {
-                crate::identity::file::load_private_key(
-                    &KeyRef::File(private_key.clone()),
-                    &passphrase(&pkcs8_password),
-                )?;
-            }
-            let key = read(&private_key, "private key")?;
-            let cert = certificate
-                .as_ref()
-                .map(|c| read(c, "certificate"))
-                .transpose()?;
-            store.import(&uri, &key, cert.as_deref().map(Vec::as_slice))?;
-            outln!("imported {} into {uri}", private_key.display())?;
-            outln!("use it with: --private-key {uri}")?;
-            outln!(
-                "the kernel keyring keeps it in memory only: it is gone after a reboot; keep {} (encrypted) to import again",
-                private_key.display()
-            )?;
-            Ok(())
+            let password = passphrase(&pkcs8_password);
+            import(
+                &store,
+                &uri,
+                &private_key,
+                certificate.as_deref(),
+                &password,
+            )
         }
         KeyCommand::List { service } => {
             for name in store.names(&service)? {
@@ -137,34 +106,7 @@ pub(super) fn run(args: KeyArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        KeyCommand::SetPassphrase { key_file } => {
-            anyhow::ensure!(
-                key_file.is_file(),
-                "--for {}: no such file; give the encrypted key file the passphrase opens",
-                key_file.display()
-            );
-            let passphrase = match std::env::var("TESSERA_KEY_PASSPHRASE") {
-                Ok(value) => SecretString::new(value),
-                Err(_) if std::io::stdin().is_terminal() => SecretString::new(
-                    rpassword::prompt_password(format!("Passphrase for {}: ", key_file.display()))
-                        .context("cannot read the passphrase")?,
-                ),
-                Err(_) => anyhow::bail!(
-                    "no passphrase: set TESSERA_KEY_PASSPHRASE or run on a terminal to be asked"
-                ),
-            };
-            // Only a passphrase that opens the file is stored.
-            crate::identity::file::load_private_key(
-                &KeyRef::File(key_file.clone()),
-                &Passphrase::Given(passphrase.clone()),
-            )?;
-            store.set_passphrase(&key_file, &passphrase)?;
-            outln!(
-                "stored the passphrase of {}; use --passphrase-from keyring",
-                key_file.display()
-            )?;
-            Ok(())
-        }
+        KeyCommand::SetPassphrase { key_file } => set_passphrase(&store, &key_file),
         KeyCommand::Delete { name, service } => {
             let uri = KeyringUri::new(&service, &name)?;
             anyhow::ensure!(
@@ -177,7 +119,73 @@ pub(super) fn run(args: KeyArgs) -> anyhow::Result<()> {
     }
 }
 
+/// `key import`: refuses what would not load later (the pair must load, and match, as files
+/// now), then stores the file bytes.
+fn import(
+    store: &KeyStore,
+    uri: &KeyringUri,
+    private_key: &Path,
+    certificate: Option<&Path>,
+    password: &Passphrase,
+) -> anyhow::Result<()> {
+    if certificate.is_some() || looks_combined(private_key) {
+        let sources = IdentitySources {
+            certificate: KeyRef::File(certificate.unwrap_or(private_key).to_owned()),
+            private_key: certificate.map(|_| KeyRef::File(private_key.to_owned())),
+            intermediates: None,
+            pkcs11_lib: None,
+            access: Default::default(),
+        };
+        let identity = FileIdentity::load(&sources, password, SystemClock.now())?;
+        tracing::debug!(
+            serial = identity.certificate().serial_decimal(),
+            "checked the pair"
+        );
+    } else {
+        crate::identity::file::load_private_key(&KeyRef::File(private_key.to_owned()), password)?;
+    }
+    let key = read(private_key, "private key")?;
+    let cert = certificate.map(|c| read(c, "certificate")).transpose()?;
+    store.import(uri, &key, cert.as_deref().map(Vec::as_slice))?;
+    outln!("imported {} into {uri}", private_key.display())?;
+    outln!("use it with: --private-key {uri}")?;
+    outln!(
+        "the kernel keyring keeps it in memory only: it is gone after a reboot; keep {} (encrypted) to import again",
+        private_key.display()
+    )?;
+    Ok(())
+}
+
+/// `key set-passphrase`: stores a passphrase only once it opens the file.
+fn set_passphrase(store: &KeyStore, key_file: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        key_file.is_file(),
+        "--for {}: no such file; give the encrypted key file the passphrase opens",
+        key_file.display()
+    );
+    let passphrase = match std::env::var("TESSERA_KEY_PASSPHRASE") {
+        Ok(value) => SecretString::new(value),
+        Err(_) if std::io::stdin().is_terminal() => SecretString::new(
+            rpassword::prompt_password(format!("Passphrase for {}: ", key_file.display()))
+                .context("cannot read the passphrase")?,
+        ),
+        Err(_) => anyhow::bail!(
+            "no passphrase: set TESSERA_KEY_PASSPHRASE or run on a terminal to be asked"
+        ),
+    };
+    crate::identity::file::load_private_key(
+        &KeyRef::File(key_file.to_owned()),
+        &Passphrase::Given(passphrase.clone()),
+    )?;
+    store.set_passphrase(key_file, &passphrase)?;
+    outln!(
+        "stored the passphrase of {}; use --passphrase-from keyring",
+        key_file.display()
+    )?;
+    Ok(())
+}
+
 /// Whether a key file also carries its certificate (combined PEM or PKCS#12).
-fn looks_combined(path: &std::path::Path) -> bool {
+fn looks_combined(path: &Path) -> bool {
     crate::identity::file::load_certificate(&KeyRef::File(path.to_owned())).is_ok()
 }

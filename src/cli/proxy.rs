@@ -112,34 +112,7 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
         "--admin-listen {} is not a loopback address; pass --allow-remote",
         args.admin_listen
     );
-    let require_token = super::secret_args::secret_flag(
-        "--require-token",
-        "TESSERA_PROXY_TOKEN",
-        args.require_token.as_deref(),
-        args.require_token_file.as_deref(),
-    )?;
-    let settings = ProxySettings::from_config(&ProxyListenerConfig {
-        listen: args.listen,
-        profile: None,
-        upstream: args.upstream.clone(),
-        service: args.service.clone(),
-        signing_region: args.signing_region.clone(),
-        max_buffered_body: args.max_buffered_body,
-        s3_streaming_signature: args.s3_streaming_signature,
-        upstream_timeout: args.upstream_timeout,
-        strip_headers: args.strip_header.clone(),
-        add_headers: args.add_header.clone(),
-        require_token: require_token.map(|t| t.expose_secret().to_owned()),
-        allow_remote: args.allow_remote,
-        hop_limit: args.hop_limit,
-    })
-    .map_err(|error| match error {
-        SettingsError::RemoteListen { listen } => anyhow::anyhow!(
-            "proxy listen address {listen} is not loopback; serving other hosts needs --allow-remote and --require-token"
-        ),
-        // The other messages name the setting as its flag is spelt, without the dashes.
-        other => anyhow::anyhow!("{other}"),
-    })?;
+    let settings = settings(&args)?;
     let client_options = super::args::default_client_options(true);
     super::raise_open_file_limit();
     super::server_runtime()?.block_on(async move {
@@ -181,5 +154,37 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
         termination().await;
         service.stop().await;
         anyhow::Ok(())
+    })
+}
+
+/// The proxy's settings from its flags, validated; errors name the flag.
+fn settings(args: &ProxyArgs) -> anyhow::Result<ProxySettings> {
+    let require_token = super::secret_args::secret_flag(
+        "--require-token",
+        "TESSERA_PROXY_TOKEN",
+        args.require_token.as_deref(),
+        args.require_token_file.as_deref(),
+    )?;
+    ProxySettings::from_config(&ProxyListenerConfig {
+        listen: args.listen,
+        profile: None,
+        upstream: args.upstream.clone(),
+        service: args.service.clone(),
+        signing_region: args.signing_region.clone(),
+        max_buffered_body: args.max_buffered_body,
+        s3_streaming_signature: args.s3_streaming_signature,
+        upstream_timeout: args.upstream_timeout,
+        strip_headers: args.strip_header.clone(),
+        add_headers: args.add_header.clone(),
+        require_token: require_token.map(|t| t.expose_secret().to_owned()),
+        allow_remote: args.allow_remote,
+        hop_limit: args.hop_limit,
+    })
+    .map_err(|error| match error {
+        SettingsError::RemoteListen { listen } => anyhow::anyhow!(
+            "proxy listen address {listen} is not loopback; serving other hosts needs --allow-remote and --require-token"
+        ),
+        // The other messages name the setting as its flag is spelt, without the dashes.
+        other => anyhow::anyhow!("{other}"),
     })
 }

@@ -4,11 +4,11 @@ use base64::Engine;
 use clap::Args;
 use serde::Serialize;
 
-use crate::identity::cert::rfc3339;
 use crate::identity::file::load_certificate;
 use crate::identity::key_ref::KeyRef;
 use crate::identity::pkcs11_uri::Pkcs11Uri;
 use crate::identity::KeyKind;
+use crate::time_format::rfc3339;
 
 /// Flags of `read-certificate-data`.
 #[derive(Debug, Args)]
@@ -67,10 +67,10 @@ pub(super) fn run(args: ReadCertificateDataArgs) -> anyhow::Result<()> {
 /// One JSON line per matching token object: `{"uri","type","label","id","subject"?}`.
 #[cfg(feature = "pkcs11")]
 fn list_token_objects(uri: &Pkcs11Uri, args: &ReadCertificateDataArgs) -> anyhow::Result<()> {
-    let pin = super::secret_args::pkcs11_pin();
+    let access = super::secret_args::key_access();
     let access = crate::identity::pkcs11::TokenAccess {
         module: args.pkcs11_lib.as_deref(),
-        env_pin: pin.as_ref(),
+        env_pin: access.pkcs11_pin.as_ref(),
     };
     let objects = crate::identity::pkcs11::list_objects(uri, access)?;
     anyhow::ensure!(

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 
-use crate::credentials::Credentials;
+use crate::aws_credentials::Credentials;
+use crate::identity::key_ref::KeyAccess;
 use crate::secret::SecretString;
 
 /// Flags already warned about in this process.
@@ -73,11 +74,17 @@ pub(super) fn warn_if_pin_in_argv(flag: &'static str, env: &str, value: Option<&
     }
 }
 
-/// The token PIN from `TESSERA_PKCS11_PIN` (for `pkcs11:` URIs without a PIN of their own).
-pub(super) fn pkcs11_pin() -> Option<SecretString> {
-    std::env::var(crate::identity::pkcs11_uri::PIN_ENV)
-        .ok()
-        .map(SecretString::new)
+/// Key-store settings from the environment: the token PIN (`TESSERA_PKCS11_PIN`, for
+/// `pkcs11:` URIs without one) and the TPM's TCTI (`TESSERA_TPM_TCTI`, `TPM2TOOLS_TCTI`,
+/// `TCTI`).
+pub(super) fn key_access() -> KeyAccess {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    KeyAccess {
+        pkcs11_pin: var(crate::identity::pkcs11_uri::PIN_ENV).map(SecretString::new),
+        tpm_tcti: ["TESSERA_TPM_TCTI", "TPM2TOOLS_TCTI", "TCTI"]
+            .into_iter()
+            .find_map(var),
+    }
 }
 
 /// `--credentials env`: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.

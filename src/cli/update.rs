@@ -8,12 +8,12 @@ use anyhow::Context;
 use clap::Args;
 
 use super::args::RequestArgs;
+use crate::aws_credentials::Credentials;
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::file_cache::CacheEntry;
 use crate::credentials::provider::{CredentialProvider, RolesAnywhereProvider};
 use crate::credentials::refresh::CredentialCache;
 use crate::credentials::shared_file::set_profile;
-use crate::credentials::Credentials;
 
 /// Flags of `update`.
 #[derive(Debug, Args)]
@@ -93,7 +93,7 @@ fn write_profile(path: &Path, profile: &str, credentials: &Credentials) -> anyho
         profile,
         access_key_id = credentials.access_key_id(),
         "credentials written, valid until {}",
-        crate::identity::cert::rfc3339(credentials.expiration())
+        crate::time_format::rfc3339(credentials.expiration())
     );
     Ok(())
 }

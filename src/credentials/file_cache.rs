@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::cache_key::CacheKey;
-use super::Credentials;
+use crate::aws_credentials::Credentials;
 use crate::files::{create_private_dir, write_atomic, FileError};
 
 /// Why the cache could not be used. Never fatal: callers warn and carry on without it.
@@ -177,7 +177,7 @@ impl CacheEntry {
             .map(Some)
             .map_err(|detail| CacheError::Corrupt {
                 path: self.path.clone(),
-                detail,
+                detail: detail.to_string(),
             })
     }
 

@@ -8,7 +8,7 @@ use keyring_core::api::CredentialStore;
 use keyring_core::{Entry, Error as KeyringError};
 
 use super::cache_key::CacheKey;
-use super::Credentials;
+use crate::aws_credentials::Credentials;
 
 /// Service name of every tessera entry.
 const SERVICE: &str = "tessera";

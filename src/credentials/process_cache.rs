@@ -12,7 +12,7 @@ use super::cache_key::{identity_digest, CacheKey};
 use super::file_cache::{CacheEntry, FileCache};
 use super::keyring_cache::KeyringCache;
 use super::provider::ProviderError;
-use super::Credentials;
+use crate::aws_credentials::Credentials;
 use crate::clock::Clock;
 use crate::config::ResolvedProfile;
 use crate::identity::{source, Signer};
@@ -179,7 +179,7 @@ fn fetch_with(
     tracing::debug!(
         access_key_id = credentials.access_key_id(),
         "obtained credentials valid until {}",
-        crate::identity::cert::rfc3339(credentials.expiration())
+        crate::time_format::rfc3339(credentials.expiration())
     );
     Ok(credentials)
 }

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use time::Duration;
 
-use super::Credentials;
+use crate::aws_credentials::Credentials;
 use crate::clock::Clock;
 use crate::config::{ConfigError, ResolvedProfile};
 use crate::identity::file::IdentityError;

@@ -10,7 +10,7 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::watch;
 
 use super::provider::{CredentialProvider, ErrorKind};
-use super::Credentials;
+use crate::aws_credentials::Credentials;
 use crate::clock::Clock;
 
 /// How often the refresher checks for rotated files while waiting.
@@ -149,8 +149,9 @@ impl CredentialCache {
     fn schedule(&self, credentials: &Credentials, now: OffsetDateTime) -> OffsetDateTime {
         let lifetime = credentials.expiration() - now;
         let session = lifetime.min(self.provider.session_duration());
-        let latest =
-            credentials.expiration() - super::refresh_margin(session) - Duration::seconds(30);
+        let latest = credentials.expiration()
+            - crate::aws_credentials::refresh_margin(session)
+            - Duration::seconds(30);
         let planned = now + lifetime * (0.60 + fastrand::f64() * 0.15);
         planned.min(latest).max(now + Duration::seconds(1))
     }
@@ -177,8 +178,8 @@ impl CredentialCache {
                     profile = %label,
                     access_key_id = credentials.access_key_id(),
                     "credentials refreshed; valid until {}, next refresh at {}",
-                    crate::identity::cert::rfc3339(credentials.expiration()),
-                    crate::identity::cert::rfc3339(next)
+                    crate::time_format::rfc3339(credentials.expiration()),
+                    crate::time_format::rfc3339(next)
                 );
                 self.state.send_modify(|s| {
                     s.credentials = Some(credentials);
@@ -202,7 +203,7 @@ impl CredentialCache {
                     health = self.health().as_str(),
                     kind = ?error.kind(),
                     "refresh failed: {error}; retrying at {}",
-                    crate::identity::cert::rfc3339(next)
+                    crate::time_format::rfc3339(next)
                 );
                 next
             }

@@ -1,7 +1,7 @@
 //! Writing a profile into the AWS shared credentials file while preserving every other byte:
 //! comments, other profiles, their order, unknown keys and the file's line endings.
 
-use super::Credentials;
+use crate::aws_credentials::Credentials;
 
 /// The keys `update` owns in its profile.
 const KEYS: [&str; 3] = [
@@ -22,7 +22,7 @@ fn key_of(line: &str) -> Option<String> {
 }
 
 /// A value that would change the file's structure if written (a second line of defence behind
-/// [`super::check_fields`]).
+/// [`crate::aws_credentials::check_fields`]).
 #[derive(Debug, thiserror::Error)]
 #[error("refusing to write {key}: the value holds a line break or a bracket, which would add lines or sections to the credentials file")]
 pub struct UnsafeValue {

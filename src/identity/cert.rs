@@ -271,22 +271,3 @@ impl fmt::Debug for Certificate {
             .finish_non_exhaustive()
     }
 }
-
-/// `2026-01-01T00:00:00Z`.
-const RFC3339_SECONDS: &[time::format_description::FormatItem<'static>] =
-    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-
-/// Formats a time as RFC 3339 in UTC with whole seconds (`2026-01-01T00:00:00Z`).
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    format_utc(t, RFC3339_SECONDS)
-}
-
-/// Formats a time in UTC with a fixed, numeric-only description (which cannot fail to format).
-pub fn format_utc(
-    t: OffsetDateTime,
-    format: &[time::format_description::FormatItem<'_>],
-) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .format(format)
-        .unwrap_or_default()
-}

@@ -138,9 +138,19 @@ pub struct IdentitySources {
     pub intermediates: Option<KeyRef>,
     /// PKCS#11 module for token references without `module-path=`.
     pub pkcs11_lib: Option<PathBuf>,
-    /// The token PIN from the environment (`TESSERA_PKCS11_PIN`, read by the CLI), used when
-    /// the URI has none.
+    /// What the environment says about reaching key stores (read by the CLI).
+    pub access: KeyAccess,
+}
+
+/// Key-store settings that come from the environment: the CLI reads the variables, the
+/// library takes the values.
+#[derive(Debug, Clone, Default)]
+pub struct KeyAccess {
+    /// The token PIN (`TESSERA_PKCS11_PIN`), used when a `pkcs11:` URI has none.
     pub pkcs11_pin: Option<SecretString>,
+    /// The TPM's TCTI (`TESSERA_TPM_TCTI`, `TPM2TOOLS_TCTI` or `TCTI`); default
+    /// `device:/dev/tpmrm0`.
+    pub tpm_tcti: Option<String>,
 }
 
 impl IdentitySources {
@@ -151,7 +161,7 @@ impl IdentitySources {
             private_key: private_key.map(KeyRef::parse).transpose()?,
             intermediates: None,
             pkcs11_lib: None,
-            pkcs11_pin: None,
+            access: KeyAccess::default(),
         })
     }
 

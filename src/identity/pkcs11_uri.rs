@@ -52,7 +52,15 @@ pub struct Pkcs11Uri {
     pub module_path: Option<PathBuf>,
 }
 
-fn decode(attribute: &str, value: &str) -> Result<Vec<u8>, String> {
+/// A refusal of `uri`, PIN removed from the message.
+fn bad(uri: &str, reason: String) -> KeyRefError {
+    KeyRefError::Pkcs11 {
+        uri: Pkcs11Uri::redacted(uri),
+        reason,
+    }
+}
+
+fn decode(uri: &str, attribute: &str, value: &str) -> Result<Vec<u8>, KeyRefError> {
     if value.bytes().any(|b| b == b'%') {
         let malformed = value.match_indices('%').any(|(i, _)| {
             !value
@@ -60,14 +68,15 @@ fn decode(attribute: &str, value: &str) -> Result<Vec<u8>, String> {
                 .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
         });
         if malformed {
-            return Err(format!("{attribute}= has a malformed %-escape"));
+            return Err(bad(uri, format!("{attribute}= has a malformed %-escape")));
         }
     }
     Ok(percent_decode_str(value).collect())
 }
 
-fn text(attribute: &str, value: &str) -> Result<String, String> {
-    String::from_utf8(decode(attribute, value)?).map_err(|_| format!("{attribute}= is not UTF-8"))
+fn text(uri: &str, attribute: &str, value: &str) -> Result<String, KeyRefError> {
+    String::from_utf8(decode(uri, attribute, value)?)
+        .map_err(|_| bad(uri, format!("{attribute}= is not UTF-8")))
 }
 
 impl Pkcs11Uri {
@@ -88,76 +97,94 @@ impl Pkcs11Uri {
 
     /// Parses a URI; the error names the attribute at fault (and never holds a PIN).
     pub fn parse(uri: &str) -> Result<Self, KeyRefError> {
-        Self::parse_attributes(uri).map_err(|reason| KeyRefError::Pkcs11 {
-            uri: Self::redacted(uri),
-            reason,
-        })
-    }
-
-    /// The parser behind [`Pkcs11Uri::parse`]; the error is the reason alone.
-    fn parse_attributes(uri: &str) -> Result<Self, String> {
         let rest = uri
             .strip_prefix("pkcs11:")
-            .ok_or_else(|| "a PKCS#11 URI starts with 'pkcs11:'".to_owned())?;
+            .ok_or_else(|| bad(uri, "a PKCS#11 URI starts with 'pkcs11:'".to_owned()))?;
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         let mut parsed = Pkcs11Uri::default();
         for attribute in path.split(';').filter(|a| !a.is_empty()) {
             let (name, value) = attribute
                 .split_once('=')
-                .ok_or_else(|| not_name_value(attribute))?;
-            match name {
-                // Security: the message must not echo the PIN.
-                "pin-value" | "pin-source" => {
-                    return Err(format!(
-                        "{name} belongs in the query part: pkcs11:…?{name}=…"
-                    ))
-                }
-                "token" => parsed.token = Some(text(name, value)?),
-                "manufacturer" => parsed.manufacturer = Some(text(name, value)?),
-                "model" => parsed.model = Some(text(name, value)?),
-                "serial" => parsed.serial = Some(text(name, value)?),
-                "object" => parsed.object = Some(text(name, value)?),
-                "id" => parsed.id = Some(decode(name, value)?),
-                "type" => parsed.object_type = Some(text(name, value)?),
-                "slot-id" => {
-                    parsed.slot_id = Some(
-                        text(name, value)?
-                            .parse()
-                            .map_err(|_| format!("slot-id={value} is not a number"))?,
-                    );
-                }
-                // Library and slot descriptions select nothing tessera needs; accepted, ignored.
-                "library-manufacturer"
-                | "library-description"
-                | "library-version"
-                | "slot-description"
-                | "slot-manufacturer" => {}
-                other => return Err(format!("unknown path attribute '{other}'")),
-            }
+                .ok_or_else(|| bad(uri, not_name_value(attribute)))?;
+            parsed.set_path_attribute(uri, name, value)?;
         }
         for attribute in query.split('&').filter(|a| !a.is_empty()) {
             let (name, value) = attribute
                 .split_once('=')
-                .ok_or_else(|| not_name_value(attribute))?;
-            match name {
-                "pin-value" => parsed.pin_value = Some(SecretString::new(text(name, value)?)),
-                "pin-source" => {
-                    let source = text(name, value)?;
-                    let path = source
-                        .strip_prefix("file://")
-                        .or(source.strip_prefix("file:"))
-                        .unwrap_or(&source);
-                    parsed.pin_source = Some(PathBuf::from(path));
-                }
-                "module-path" => parsed.module_path = Some(PathBuf::from(text(name, value)?)),
-                "module-name" => {}
-                other => return Err(format!("unknown query attribute '{other}'")),
-            }
+                .ok_or_else(|| bad(uri, not_name_value(attribute)))?;
+            parsed.set_query_attribute(uri, name, value)?;
         }
         if parsed.pin_value.is_some() && parsed.pin_source.is_some() {
-            return Err("give pin-value or pin-source, not both".to_owned());
+            return Err(bad(
+                uri,
+                "give pin-value or pin-source, not both".to_owned(),
+            ));
         }
         Ok(parsed)
+    }
+
+    /// One `name=value` of the path part (what selects the token and object).
+    fn set_path_attribute(
+        &mut self,
+        uri: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<(), KeyRefError> {
+        let text = |value| text(uri, name, value);
+        match name {
+            // Security: the message must not echo the PIN.
+            "pin-value" | "pin-source" => {
+                return Err(bad(
+                    uri,
+                    format!("{name} belongs in the query part: pkcs11:…?{name}=…"),
+                ))
+            }
+            "token" => self.token = Some(text(value)?),
+            "manufacturer" => self.manufacturer = Some(text(value)?),
+            "model" => self.model = Some(text(value)?),
+            "serial" => self.serial = Some(text(value)?),
+            "object" => self.object = Some(text(value)?),
+            "id" => self.id = Some(decode(uri, name, value)?),
+            "type" => self.object_type = Some(text(value)?),
+            "slot-id" => {
+                let number = text(value)?.parse();
+                let number =
+                    number.map_err(|_| bad(uri, format!("slot-id={value} is not a number")))?;
+                self.slot_id = Some(number);
+            }
+            // Library and slot descriptions select nothing tessera needs; accepted, ignored.
+            "library-manufacturer"
+            | "library-description"
+            | "library-version"
+            | "slot-description"
+            | "slot-manufacturer" => {}
+            other => return Err(bad(uri, format!("unknown path attribute '{other}'"))),
+        }
+        Ok(())
+    }
+
+    /// One `name=value` of the query part (how to log in and which module to load).
+    fn set_query_attribute(
+        &mut self,
+        uri: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<(), KeyRefError> {
+        match name {
+            "pin-value" => self.pin_value = Some(SecretString::new(text(uri, name, value)?)),
+            "pin-source" => {
+                let source = text(uri, name, value)?;
+                let path = source
+                    .strip_prefix("file://")
+                    .or(source.strip_prefix("file:"))
+                    .unwrap_or(&source);
+                self.pin_source = Some(PathBuf::from(path));
+            }
+            "module-path" => self.module_path = Some(PathBuf::from(text(uri, name, value)?)),
+            "module-name" => {}
+            other => return Err(bad(uri, format!("unknown query attribute '{other}'"))),
+        }
+        Ok(())
     }
 
     /// What selects the object and how it is reached, for cache keys: the selecting

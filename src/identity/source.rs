@@ -59,7 +59,7 @@ fn intermediates(sources: &IdentitySources) -> Result<Option<Vec<Certificate>>, 
 fn token_access(sources: &IdentitySources) -> super::pkcs11::TokenAccess<'_> {
     super::pkcs11::TokenAccess {
         module: sources.pkcs11_lib.as_deref(),
-        env_pin: sources.pkcs11_pin.as_ref(),
+        env_pin: sources.access.pkcs11_pin.as_ref(),
     }
 }
 
@@ -143,8 +143,9 @@ fn tpm_identity(
         }
         Passphrase::PromptIfTerminal => None,
     };
+    let tcti = sources.access.tpm_tcti.as_deref();
     Ok(Arc::new(super::tpm::TpmIdentity::open(
-        key, leaf, chain, password,
+        key, leaf, chain, password, tcti,
     )?))
 }
 

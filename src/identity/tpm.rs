@@ -203,13 +203,8 @@ fn storage_primary_template() -> Result<Public, tss_esapi::Error> {
         .build()
 }
 
-/// The TCTI configuration from the environment.
-fn tcti_config() -> String {
-    ["TESSERA_TPM_TCTI", "TPM2TOOLS_TCTI", "TCTI"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "device:/dev/tpmrm0".to_owned())
-}
+/// The TCTI used when none is configured.
+pub const DEFAULT_TCTI: &str = "device:/dev/tpmrm0";
 
 fn is_auth_failure(error: &tss_esapi::Error) -> bool {
     let text = error.to_string().to_ascii_lowercase();
@@ -236,6 +231,7 @@ impl TpmIdentity {
         leaf: Certificate,
         chain: Vec<Certificate>,
         password: Option<SecretString>,
+        tcti: Option<&str>,
     ) -> Result<Self, TpmError> {
         let text = key.to_string();
         let source = match key {
@@ -264,7 +260,7 @@ impl TpmIdentity {
                 })
             }
         };
-        let tcti = tcti_config();
+        let tcti = tcti.unwrap_or(DEFAULT_TCTI).to_owned();
         let unreachable = |reason: String| TpmError::Unreachable {
             tcti: tcti.clone(),
             reason,

@@ -94,7 +94,7 @@ pub fn verify_chain(
 fn unix_text(t: UnixTime) -> String {
     let seconds = i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
     OffsetDateTime::from_unix_timestamp(seconds)
-        .map_or_else(|_| seconds.to_string(), crate::identity::cert::rfc3339)
+        .map_or_else(|_| seconds.to_string(), crate::time_format::rfc3339)
 }
 
 /// Signature algorithms Roles Anywhere rejects (MD5, SHA-1), by OID.

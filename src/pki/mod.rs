@@ -84,7 +84,7 @@ pub enum PkiError {
     #[error(transparent)]
     File(#[from] FileError),
     /// rcgen refused.
-    #[error("certificate generation failed: {0}")]
+    #[error("certificate generation failed")]
     Generate(#[from] rcgen::Error),
     /// Key generation failed.
     #[error("key generation failed: {0}")]
@@ -359,7 +359,7 @@ impl LocalCa {
         {
             text.push_str(&format!(
                 "{hex_serial} {}\n",
-                crate::identity::cert::rfc3339(now)
+                crate::time_format::rfc3339(now)
             ));
             files::write_atomic(&path, text.as_bytes(), 0o644)?;
         }

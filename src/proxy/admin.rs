@@ -1,6 +1,7 @@
 //! The proxy's admin listener: `/healthz`, `/readyz` (credentials to sign with) and `/metrics`.
 
 use crate::credentials::refresh::CredentialCache;
+use crate::metrics_text::{self, MetricsText};
 use crate::server::{Incoming, Reply};
 
 use super::{Proxy, ProxyMetrics};
@@ -26,11 +27,11 @@ pub fn handle(
             Some(Err(e)) => Reply::json_error(503, &e.0),
             _ => Reply::new(200, "text/plain", "ready\n"),
         },
-        "/metrics" => Reply::new(
-            200,
-            "text/plain; version=0.0.4",
-            ProxyMetrics::render(&[(listen.to_owned(), &proxy.metrics)]),
-        ),
+        "/metrics" => {
+            let mut page = MetricsText::new();
+            ProxyMetrics::render(&[(listen.to_owned(), &proxy.metrics)], &mut page);
+            Reply::new(200, metrics_text::CONTENT_TYPE, page.finish())
+        }
         _ => Reply::json_error(
             404,
             "the admin listener serves /healthz, /readyz and /metrics",

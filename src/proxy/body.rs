@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use super::route::SigningTarget;
 use super::sign::Payload;
 use super::{chunked, ProxyBody, ProxySettings, Refusal};
-use crate::credentials::Credentials;
+use crate::aws_credentials::Credentials;
 use crate::http::BoxError;
 
 /// How a request body travels.
@@ -76,7 +76,7 @@ impl BodyPlan {
                 .boxed_unsync(),
             Self::Unsigned(body) => body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync(),
             Self::Chunked(body) => {
-                let amz_date = crate::rolesanywhere::sign::amz_date(seed.now);
+                let amz_date = crate::time_format::amz_date(seed.now);
                 let scope = format!(
                     "{}/{}/{}/aws4_request",
                     &amz_date[..8],

@@ -6,14 +6,37 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration as StdDuration;
 
+use crate::metrics_text::{Kind, MetricsText};
+
+/// The counters with one series per listener, in the order of [`MetricsInner::scalars`].
+const SCALARS: [(&str, &str); 5] = [
+    (
+        "tessera_proxy_upstream_latency_seconds_sum",
+        "Total time to the upstream's response headers.",
+    ),
+    (
+        "tessera_proxy_upstream_latency_seconds_count",
+        "Upstream responses timed.",
+    ),
+    (
+        "tessera_proxy_request_bytes_total",
+        "Request body bytes declared by clients.",
+    ),
+    (
+        "tessera_proxy_response_bytes_total",
+        "Response body bytes declared by upstreams.",
+    ),
+    (
+        "tessera_proxy_signing_failures_total",
+        "Requests that could not be signed.",
+    ),
+];
+
 /// Distinct `service` labels kept in the request counter; further services count as
 /// [`OTHER_SERVICE`].
 pub(super) const MAX_SERVICE_LABELS: usize = 64;
 /// The `service` label of requests past [`MAX_SERVICE_LABELS`].
 pub(super) const OTHER_SERVICE: &str = "other";
-
-/// Extra labels and value of each series of a metric, for one listener's counters.
-type MetricSeries<'a> = &'a dyn Fn(&MetricsInner) -> Vec<(String, String)>;
 
 /// Counters for the admin listener.
 #[derive(Debug, Default)]
@@ -30,6 +53,19 @@ struct MetricsInner {
     bytes_in: u64,
     bytes_out: u64,
     signing_failures: u64,
+}
+
+impl MetricsInner {
+    /// The values of [`SCALARS`].
+    fn scalars(&self) -> [String; 5] {
+        [
+            self.latency_seconds_sum.to_string(),
+            self.latency_count.to_string(),
+            self.bytes_in.to_string(),
+            self.bytes_out.to_string(),
+            self.signing_failures.to_string(),
+        ]
+    }
 }
 
 impl ProxyMetrics {
@@ -61,9 +97,8 @@ impl ProxyMetrics {
         }
     }
 
-    /// Prometheus text for several proxy listeners (`listener` label), HELP/TYPE once each.
-    pub fn render(listeners: &[(String, &ProxyMetrics)]) -> String {
-        use std::fmt::Write;
+    /// Writes the families of several proxy listeners (`listener` label) onto `page`.
+    pub fn render(listeners: &[(String, &ProxyMetrics)], page: &mut MetricsText) {
         let snapshots: Vec<(&str, MetricsInner)> = listeners
             .iter()
             .map(|(name, metrics)| {
@@ -73,66 +108,28 @@ impl ProxyMetrics {
                 )
             })
             .collect();
-        let mut out = String::new();
-        let mut family = |name: &str, kind: &str, help: &str, series: MetricSeries<'_>| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (listener, m) in &snapshots {
-                let listener = crate::text::label_value(listener);
-                for (labels, value) in series(m) {
-                    let _ = writeln!(out, "{name}{{listener=\"{listener}\"{labels}}} {value}");
-                }
-            }
-        };
-        family(
+        page.family(
             "tessera_proxy_requests_total",
-            "counter",
+            Kind::Counter,
             "Proxied requests by upstream service and status.",
-            &|m| {
-                m.requests
-                    .iter()
-                    .map(|((service, status), count)| {
-                        (
-                            format!(
-                                ",service=\"{}\",status=\"{status}\"",
-                                crate::text::label_value(service)
-                            ),
-                            count.to_string(),
-                        )
-                    })
-                    .collect()
-            },
         );
-        family(
-            "tessera_proxy_upstream_latency_seconds_sum",
-            "counter",
-            "Total time to the upstream's response headers.",
-            &|m| vec![(String::new(), m.latency_seconds_sum.to_string())],
-        );
-        family(
-            "tessera_proxy_upstream_latency_seconds_count",
-            "counter",
-            "Upstream responses timed.",
-            &|m| vec![(String::new(), m.latency_count.to_string())],
-        );
-        family(
-            "tessera_proxy_request_bytes_total",
-            "counter",
-            "Request body bytes declared by clients.",
-            &|m| vec![(String::new(), m.bytes_in.to_string())],
-        );
-        family(
-            "tessera_proxy_response_bytes_total",
-            "counter",
-            "Response body bytes declared by upstreams.",
-            &|m| vec![(String::new(), m.bytes_out.to_string())],
-        );
-        family(
-            "tessera_proxy_signing_failures_total",
-            "counter",
-            "Requests that could not be signed.",
-            &|m| vec![(String::new(), m.signing_failures.to_string())],
-        );
-        out
+        for (listener, m) in &snapshots {
+            for ((service, status), count) in &m.requests {
+                let status = status.to_string();
+                let labels = [
+                    ("listener", *listener),
+                    ("service", service),
+                    ("status", &status),
+                ];
+                page.sample(&labels, count);
+            }
+        }
+        for (i, (name, help)) in SCALARS.iter().enumerate() {
+            page.family(name, Kind::Counter, help);
+            for (listener, m) in &snapshots {
+                page.sample(&[("listener", listener)], &m.scalars()[i]);
+            }
+        }
     }
 }
 
@@ -157,7 +154,9 @@ mod tests {
         }
         metrics.record("svc0", 200, StdDuration::ZERO, 0);
         metrics.record("x\"} 1\ninjected", 200, StdDuration::ZERO, 0);
-        let text = ProxyMetrics::render(&[("127.0.0.1:8080".into(), &metrics)]);
+        let mut page = MetricsText::new();
+        ProxyMetrics::render(&[("127.0.0.1:8080".into(), &metrics)], &mut page);
+        let text = page.finish();
         let series = text
             .lines()
             .filter(|l| l.starts_with("tessera_proxy_requests_total{"))

@@ -32,9 +32,9 @@ pub use self::metrics::ProxyMetrics;
 use self::route::{derive, SigningTarget};
 pub use self::settings::{ProxySettings, SettingsError, Upstream};
 use self::sign::sign_request;
+use crate::aws_credentials::Credentials;
 use crate::clock::Clock;
 use crate::credentials::refresh::CredentialCache;
-use crate::credentials::Credentials;
 use crate::http::{BoxError, ProxyConnector};
 
 /// Body type in both directions.
@@ -212,27 +212,33 @@ impl Proxy {
     fn signing_target(
         &self,
         parts: &http::request::Parts,
-    ) -> Result<(String, crate::host::Authority, SigningTarget), String> {
+    ) -> Result<(String, crate::host::Authority, SigningTarget), Refusal> {
+        let bad = |reason: String| Refusal::new(400, reason);
         let (scheme, authority) = match &self.settings.upstream {
             Some(upstream) => (upstream.scheme.clone(), upstream.authority.clone()),
             None => {
-                let value = parts
-                    .headers
-                    .get(HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .or(parts.uri.authority().map(|a| a.as_str()))
-                    .ok_or("no Host header: without --upstream the Host names the AWS endpoint")?;
-                let authority = crate::host::Authority::parse(value)
-                    .ok_or("the Host header is not a host name with an optional port")?;
+                let value =
+                    parts
+                        .headers
+                        .get(HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .or(parts.uri.authority().map(|a| a.as_str()))
+                        .ok_or_else(|| {
+                            bad("no Host header: without --upstream the Host names the AWS endpoint"
+                            .into())
+                        })?;
+                let authority = crate::host::Authority::parse(value).ok_or_else(|| {
+                    bad("the Host header is not a host name with an optional port".into())
+                })?;
                 ("https".to_owned(), authority)
             }
         };
         let derived = derive(&authority.host);
         if self.settings.upstream.is_none() && derived.is_none() {
-            return Err(format!(
+            return Err(bad(format!(
                 "{} is not an AWS endpoint; without --upstream the Host must name one (for example sqs.us-east-1.amazonaws.com)",
                 authority.host
-            ));
+            )));
         }
         let target = match (&self.settings.service, &self.settings.region, derived) {
             (Some(service), Some(region), _) => SigningTarget {
@@ -244,10 +250,10 @@ impl Proxy {
                 region: region.clone().unwrap_or(derived.region),
             },
             _ => {
-                return Err(format!(
+                return Err(bad(format!(
                     "cannot tell which AWS service and region {} is; pass --service and --signing-region",
                     authority.host
-                ))
+                )))
             }
         };
         Ok((scheme, authority, target))
@@ -256,9 +262,7 @@ impl Proxy {
     /// Stage 2: the destination, and the URI it is sent to. Security: the request goes
     /// exactly where the signature and the checks say.
     fn destination(&self, parts: &http::request::Parts) -> Result<Destination, Refusal> {
-        let (scheme, authority, target) = self
-            .signing_target(parts)
-            .map_err(|reason| Refusal::new(400, reason))?;
+        let (scheme, authority, target) = self.signing_target(parts)?;
         let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let uri = format!("{scheme}://{authority}{path_and_query}");
         let sent_to = uri.parse::<http::Uri>().ok();

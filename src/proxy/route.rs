@@ -129,81 +129,52 @@ pub fn derive(host: &str) -> Option<SigningTarget> {
 mod tests {
     use super::*;
 
+    /// Host, service, region: every endpoint shape derivation knows.
+    const ENDPOINTS: &str = "
+        sts.amazonaws.com                                       sts          us-east-1
+        sts.eu-west-1.amazonaws.com                             sts          eu-west-1
+        iam.amazonaws.com                                       iam          us-east-1
+        dynamodb.us-west-2.amazonaws.com                        dynamodb     us-west-2
+        streams.dynamodb.us-west-2.amazonaws.com                dynamodb     us-west-2
+        rds.eu-central-1.amazonaws.com                          rds          eu-central-1
+        email.us-east-1.amazonaws.com                           ses          us-east-1
+        monitoring.ap-south-1.amazonaws.com                     monitoring   ap-south-1
+        runtime.sagemaker.us-east-2.amazonaws.com               sagemaker    us-east-2
+        kms-fips.us-gov-west-1.amazonaws.com                    kms          us-gov-west-1
+        sts.dualstack.us-east-1.amazonaws.com                   sts          us-east-1
+        ec2.us-east-1.api.aws                                   ec2          us-east-1
+        sqs.cn-north-1.amazonaws.com.cn                         sqs          cn-north-1
+        s3.amazonaws.com                                        s3           us-east-1
+        s3.eu-west-1.amazonaws.com                              s3           eu-west-1
+        s3-eu-west-1.amazonaws.com                              s3           eu-west-1
+        my-bucket.s3.eu-west-1.amazonaws.com                    s3           eu-west-1
+        my.dotted.bucket.s3.us-west-2.amazonaws.com             s3           us-west-2
+        my-bucket.s3.amazonaws.com                              s3           us-east-1
+        s3.dualstack.ap-northeast-1.amazonaws.com               s3           ap-northeast-1
+        bucket.s3-fips.dualstack.us-east-1.amazonaws.com        s3           us-east-1
+        ap-111122223333.s3-accesspoint.us-west-2.amazonaws.com  s3           us-west-2
+        s3.cn-northwest-1.amazonaws.com.cn                      s3           cn-northwest-1
+        abc123.execute-api.us-east-1.amazonaws.com              execute-api  us-east-1
+        xyz.lambda-url.eu-west-1.on.aws                         lambda       eu-west-1
+        search-logs-abc.us-east-1.es.amazonaws.com              es           us-east-1
+        vpc-logs-abc.eu-west-1.es.amazonaws.com                 es           eu-west-1
+        abc.us-east-1.aoss.amazonaws.com                        aoss         us-east-1
+        aps-workspaces.us-west-2.amazonaws.com                  aps          us-west-2
+        logs.us-east-1.amazonaws.com:443                        logs         us-east-1
+    ";
+
     #[test]
     fn every_endpoint_shape_maps_to_its_service_and_region() {
-        let table = [
-            ("sts.amazonaws.com", "sts", "us-east-1"),
-            ("sts.eu-west-1.amazonaws.com", "sts", "eu-west-1"),
-            ("iam.amazonaws.com", "iam", "us-east-1"),
-            ("dynamodb.us-west-2.amazonaws.com", "dynamodb", "us-west-2"),
-            (
-                "streams.dynamodb.us-west-2.amazonaws.com",
-                "dynamodb",
-                "us-west-2",
-            ),
-            ("rds.eu-central-1.amazonaws.com", "rds", "eu-central-1"),
-            ("email.us-east-1.amazonaws.com", "ses", "us-east-1"),
-            (
-                "monitoring.ap-south-1.amazonaws.com",
-                "monitoring",
-                "ap-south-1",
-            ),
-            (
-                "runtime.sagemaker.us-east-2.amazonaws.com",
-                "sagemaker",
-                "us-east-2",
-            ),
-            (
-                "kms-fips.us-gov-west-1.amazonaws.com",
-                "kms",
-                "us-gov-west-1",
-            ),
-            ("sts.dualstack.us-east-1.amazonaws.com", "sts", "us-east-1"),
-            ("ec2.us-east-1.api.aws", "ec2", "us-east-1"),
-            ("sqs.cn-north-1.amazonaws.com.cn", "sqs", "cn-north-1"),
-            ("s3.amazonaws.com", "s3", "us-east-1"),
-            ("s3.eu-west-1.amazonaws.com", "s3", "eu-west-1"),
-            ("s3-eu-west-1.amazonaws.com", "s3", "eu-west-1"),
-            ("my-bucket.s3.eu-west-1.amazonaws.com", "s3", "eu-west-1"),
-            (
-                "my.dotted.bucket.s3.us-west-2.amazonaws.com",
-                "s3",
-                "us-west-2",
-            ),
-            ("my-bucket.s3.amazonaws.com", "s3", "us-east-1"),
-            (
-                "s3.dualstack.ap-northeast-1.amazonaws.com",
-                "s3",
-                "ap-northeast-1",
-            ),
-            (
-                "bucket.s3-fips.dualstack.us-east-1.amazonaws.com",
-                "s3",
-                "us-east-1",
-            ),
-            (
-                "ap-111122223333.s3-accesspoint.us-west-2.amazonaws.com",
-                "s3",
-                "us-west-2",
-            ),
-            ("s3.cn-northwest-1.amazonaws.com.cn", "s3", "cn-northwest-1"),
-            (
-                "abc123.execute-api.us-east-1.amazonaws.com",
-                "execute-api",
-                "us-east-1",
-            ),
-            ("xyz.lambda-url.eu-west-1.on.aws", "lambda", "eu-west-1"),
-            (
-                "search-logs-abc.us-east-1.es.amazonaws.com",
-                "es",
-                "us-east-1",
-            ),
-            ("vpc-logs-abc.eu-west-1.es.amazonaws.com", "es", "eu-west-1"),
-            ("abc.us-east-1.aoss.amazonaws.com", "aoss", "us-east-1"),
-            ("aps-workspaces.us-west-2.amazonaws.com", "aps", "us-west-2"),
-            ("logs.us-east-1.amazonaws.com:443", "logs", "us-east-1"),
-        ];
-        for (host, service, region) in table {
+        let rows: Vec<Vec<&str>> = ENDPOINTS
+            .lines()
+            .map(|line| line.split_whitespace().collect())
+            .filter(|row: &Vec<&str>| !row.is_empty())
+            .collect();
+        assert_eq!(rows.len(), 30);
+        for row in rows {
+            let [host, service, region] = row[..] else {
+                panic!("a row is host, service, region: {row:?}");
+            };
             assert_eq!(derive(host), target(service, region), "{host}");
         }
     }

@@ -12,7 +12,7 @@ use http::header::{HeaderName, HeaderValue};
 
 use super::chunked::STREAMING_PAYLOAD;
 use super::route::SigningTarget;
-use crate::credentials::Credentials;
+use crate::aws_credentials::Credentials;
 
 /// How the signature covers the body.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +23,17 @@ pub enum Payload<'a> {
     Unsigned,
     /// Signed aws-chunked frames follow; the seed signature starts the chain.
     Chunked,
+}
+
+/// Why a request could not be signed (aws-sigv4's own errors, which name the problem).
+#[derive(Debug, thiserror::Error)]
+pub enum SignRequestError {
+    /// The signing parameters are incomplete.
+    #[error("{0}")]
+    Params(aws_sigv4::sign::v4::signing_params::BuildError),
+    /// The request cannot be signed (a bad URI or header).
+    #[error("{0}")]
+    Request(aws_sigv4::http_request::SigningError),
 }
 
 /// Signs a request to `uri` with `headers` (which must include `host`). S3 has its own rules:
@@ -36,7 +47,7 @@ pub fn sign_request(
     credentials: &Credentials,
     target: &SigningTarget,
     at: SystemTime,
-) -> Result<(SigningInstructions, String), String> {
+) -> Result<(SigningInstructions, String), SignRequestError> {
     let mut settings = SigningSettings::default();
     if target.is_s3() {
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
@@ -64,13 +75,13 @@ pub fn sign_request(
         .time(at)
         .settings(settings)
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(SignRequestError::Params)?;
     let header_text = headers
         .iter()
         .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)));
     let signable =
-        SignableRequest::new(method, uri, header_text, body).map_err(|e| e.to_string())?;
+        SignableRequest::new(method, uri, header_text, body).map_err(SignRequestError::Request)?;
     sign(signable, &params.into())
         .map(|output| output.into_parts())
-        .map_err(|e| e.to_string())
+        .map_err(SignRequestError::Request)
 }

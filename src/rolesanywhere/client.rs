@@ -14,8 +14,8 @@ use time::OffsetDateTime;
 use super::endpoint::host_header;
 use super::model::{CreateSessionResponse, SessionParams};
 use super::sign::sign_create_session;
+use crate::aws_credentials::Credentials;
 use crate::clock::Clock;
-use crate::credentials::Credentials;
 use crate::http::HttpsClient;
 use crate::identity::{SignError, Signer};
 use crate::secret::SecretString;
@@ -290,12 +290,12 @@ impl RolesAnywhereClient {
             .next()
             .ok_or_else(|| malformed("credentialSet is empty".into()))?;
         let raw = entry.credentials;
-        crate::credentials::check_fields(
+        crate::aws_credentials::check_fields(
             &raw.access_key_id,
             &raw.secret_access_key,
             &raw.session_token,
         )
-        .map_err(malformed)?;
+        .map_err(|e| malformed(e.to_string()))?;
         let expiration_text = raw
             .expiration
             .ok_or_else(|| malformed("the credentials have no expiration".into()))?;

@@ -9,21 +9,16 @@ use base64::Engine;
 use percent_encoding::percent_decode_str;
 use ring::signature::UnparsedPublicKey;
 use serde::Deserialize;
-use time::{
-    format_description::FormatItem, macros::format_description, OffsetDateTime, PrimitiveDateTime,
-};
+use time::{OffsetDateTime, PrimitiveDateTime};
 
-use super::sign::{
+use super::canonical::{
     canonical_query, canonical_request, canonical_uri, credential_scope, string_to_sign, SERVICE,
 };
 use crate::identity::{Certificate, KeyKind, SignatureFamily};
+use crate::time_format::AMZ_DATE_FORMAT;
 
 /// Most certificates accepted in `X-Amz-X509-Chain`.
 pub const MAX_CHAIN_CERTIFICATES: usize = 5;
-
-/// `YYYYMMDDTHHMMSSZ`.
-pub const AMZ_DATE_FORMAT: &[FormatItem<'static>] =
-    format_description!("[year][month][day]T[hour][minute][second]Z");
 
 /// Why a request failed verification. The anchor maps every variant to the service's answer
 /// (mostly 403 `Invalid signature`); the text says precisely which check failed, for logs.
@@ -248,12 +243,11 @@ pub fn verify(request: &ReceivedRequest<'_>) -> Result<VerifiedRequest, VerifyEr
     let auth = parse_authorization(&authorization)?;
     let family = algorithm_family(auth.algorithm)
         .ok_or_else(|| VerifyError::UnsupportedAlgorithm(auth.algorithm.to_owned()))?;
-
-    let signed: Vec<String> = auth.signed_headers.split(';').map(str::to_owned).collect();
-    if signed
-        .iter()
-        .any(|h| h.is_empty() || h.bytes().any(|b| b.is_ascii_uppercase()))
-    {
+    let lowercase = auth
+        .signed_headers
+        .split(';')
+        .all(|h| !h.is_empty() && !h.bytes().any(|b| b.is_ascii_uppercase()));
+    if !lowercase {
         return Err(VerifyError::MalformedAuthorization(
             "SignedHeaders must be lowercase names separated by ';'".into(),
         ));
@@ -262,63 +256,12 @@ pub fn verify(request: &ReceivedRequest<'_>) -> Result<VerifiedRequest, VerifyEr
         .ok_or(VerifyError::MissingHeader("X-Amz-X509"))?;
     let date = header_value(request.headers, "x-amz-date")
         .ok_or(VerifyError::MissingHeader("X-Amz-Date"))?;
-    let chain_header = header_value(request.headers, "x-amz-x509-chain");
-    for (name, label) in [
-        ("host", "Host"),
-        ("x-amz-date", "X-Amz-Date"),
-        ("x-amz-x509", "X-Amz-X509"),
-    ] {
-        if !signed.iter().any(|h| h == name) {
-            return Err(VerifyError::UnsignedHeader(label));
-        }
-    }
-    if chain_header.is_some() && !signed.iter().any(|h| h == "x-amz-x509-chain") {
-        return Err(VerifyError::UnsignedHeader("X-Amz-X509-Chain"));
-    }
-
+    let signed = signed_header_names(request.headers, auth.signed_headers)?;
     let signed_at = PrimitiveDateTime::parse(&date, AMZ_DATE_FORMAT)
         .map_err(|_| VerifyError::MalformedDate(date.clone()))?
         .assume_utc();
-    let scope_parts: Vec<&str> = auth.credential.splitn(2, '/').collect();
-    let [serial, scope] = scope_parts[..] else {
-        return Err(VerifyError::MalformedAuthorization(
-            "Credential has no scope".into(),
-        ));
-    };
-    let scope_fields: Vec<&str> = scope.split('/').collect();
-    let [scope_date, region, service, terminator] = scope_fields[..] else {
-        return Err(VerifyError::BadScope(scope.to_owned()));
-    };
-    if service != SERVICE || terminator != "aws4_request" || region.is_empty() {
-        return Err(VerifyError::BadScope(scope.to_owned()));
-    }
-    if date.get(..8) != Some(scope_date) {
-        return Err(VerifyError::ScopeDateMismatch {
-            scope: scope_date.to_owned(),
-            date,
-        });
-    }
-
-    let leaf = decode_certificate("X-Amz-X509", &x509)?;
-    let chain = match &chain_header {
-        Some(value) => {
-            let parts: Vec<&str> = value.split(',').collect();
-            if parts.len() > MAX_CHAIN_CERTIFICATES {
-                return Err(VerifyError::ChainTooLong(parts.len()));
-            }
-            parts
-                .into_iter()
-                .map(|p| decode_certificate("X-Amz-X509-Chain", p))
-                .collect::<Result<Vec<_>, _>>()?
-        }
-        None => Vec::new(),
-    };
-    if serial != leaf.serial_decimal() {
-        return Err(VerifyError::SerialMismatch {
-            credential: serial.to_owned(),
-            certificate: leaf.serial_decimal().to_owned(),
-        });
-    }
+    let scope = Scope::parse(auth.credential, &date)?;
+    let (leaf, chain) = certificates(request.headers, &x509, scope.serial)?;
 
     let mut canonical_headers = Vec::with_capacity(signed.len());
     for name in &signed {
@@ -338,30 +281,127 @@ pub fn verify(request: &ReceivedRequest<'_>) -> Result<VerifiedRequest, VerifyEr
     let to_sign = string_to_sign(
         auth.algorithm,
         &date,
-        &credential_scope(scope_date, region),
+        &credential_scope(scope.date, scope.region),
         &canonical,
     );
-    let signature = hex::decode(auth.signature).map_err(|_| VerifyError::SignatureNotHex)?;
-    let Some(verification) = leaf.request_verification(family) else {
-        return Err(VerifyError::AlgorithmKeyMismatch {
-            algorithm: auth.algorithm.to_owned(),
-            key: leaf.key_kind(),
-        });
-    };
-    UnparsedPublicKey::new(verification, leaf.public_key())
-        .verify(to_sign.as_bytes(), &signature)
-        .map_err(|_| VerifyError::BadSignature)?;
-
+    check_signature(&leaf, family, auth.algorithm, auth.signature, &to_sign)?;
     let session = requested_session(&query_pairs, request.body)?;
     Ok(VerifiedRequest {
         leaf,
         chain,
         algorithm: auth.algorithm.to_owned(),
         signed_at,
-        region: region.to_owned(),
+        region: scope.region.to_owned(),
         signed_headers: signed,
         session,
     })
+}
+
+/// The SignedHeaders list (already known to be lowercase names), which must include `host`,
+/// `x-amz-date`, `x-amz-x509` and, when sent, `x-amz-x509-chain`.
+fn signed_header_names(
+    headers: &[(String, String)],
+    signed_headers: &str,
+) -> Result<Vec<String>, VerifyError> {
+    let signed: Vec<String> = signed_headers.split(';').map(str::to_owned).collect();
+    for (name, label) in [
+        ("host", "Host"),
+        ("x-amz-date", "X-Amz-Date"),
+        ("x-amz-x509", "X-Amz-X509"),
+    ] {
+        if !signed.iter().any(|h| h == name) {
+            return Err(VerifyError::UnsignedHeader(label));
+        }
+    }
+    let chain_sent = header_value(headers, "x-amz-x509-chain").is_some();
+    if chain_sent && !signed.iter().any(|h| h == "x-amz-x509-chain") {
+        return Err(VerifyError::UnsignedHeader("X-Amz-X509-Chain"));
+    }
+    Ok(signed)
+}
+
+/// `Credential=<serial>/<date>/<region>/rolesanywhere/aws4_request`, its date X-Amz-Date's.
+struct Scope<'a> {
+    serial: &'a str,
+    date: &'a str,
+    region: &'a str,
+}
+
+impl<'a> Scope<'a> {
+    fn parse(credential: &'a str, amz_date: &str) -> Result<Self, VerifyError> {
+        let Some((serial, scope)) = credential.split_once('/') else {
+            return Err(VerifyError::MalformedAuthorization(
+                "Credential has no scope".into(),
+            ));
+        };
+        let fields: Vec<&str> = scope.split('/').collect();
+        let [date, region, service, terminator] = fields[..] else {
+            return Err(VerifyError::BadScope(scope.to_owned()));
+        };
+        if service != SERVICE || terminator != "aws4_request" || region.is_empty() {
+            return Err(VerifyError::BadScope(scope.to_owned()));
+        }
+        if amz_date.get(..8) != Some(date) {
+            return Err(VerifyError::ScopeDateMismatch {
+                scope: date.to_owned(),
+                date: amz_date.to_owned(),
+            });
+        }
+        Ok(Self {
+            serial,
+            date,
+            region,
+        })
+    }
+}
+
+/// The leaf from X-Amz-X509 (its serial the credential's) and the chain from X-Amz-X509-Chain.
+fn certificates(
+    headers: &[(String, String)],
+    x509: &str,
+    serial: &str,
+) -> Result<(Certificate, Vec<Certificate>), VerifyError> {
+    let leaf = decode_certificate("X-Amz-X509", x509)?;
+    let chain = match header_value(headers, "x-amz-x509-chain") {
+        Some(value) => {
+            let parts: Vec<&str> = value.split(',').collect();
+            if parts.len() > MAX_CHAIN_CERTIFICATES {
+                return Err(VerifyError::ChainTooLong(parts.len()));
+            }
+            parts
+                .into_iter()
+                .map(|p| decode_certificate("X-Amz-X509-Chain", p))
+                .collect::<Result<Vec<_>, _>>()?
+        }
+        None => Vec::new(),
+    };
+    if serial != leaf.serial_decimal() {
+        return Err(VerifyError::SerialMismatch {
+            credential: serial.to_owned(),
+            certificate: leaf.serial_decimal().to_owned(),
+        });
+    }
+    Ok((leaf, chain))
+}
+
+/// The hex signature over `to_sign`, with the leaf's key and the algorithm's scheme.
+fn check_signature(
+    leaf: &Certificate,
+    family: SignatureFamily,
+    algorithm: &str,
+    signature: &str,
+    to_sign: &str,
+) -> Result<(), VerifyError> {
+    let signature = hex::decode(signature).map_err(|_| VerifyError::SignatureNotHex)?;
+    let Some(verification) = leaf.request_verification(family) else {
+        return Err(VerifyError::AlgorithmKeyMismatch {
+            algorithm: algorithm.to_owned(),
+            key: leaf.key_kind(),
+        });
+    };
+    UnparsedPublicKey::new(verification, leaf.public_key())
+        .verify(to_sign.as_bytes(), &signature)
+        .map_err(|_| VerifyError::BadSignature)
 }
 
 /// A percent-decoded path.

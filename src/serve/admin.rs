@@ -1,12 +1,11 @@
 //! The admin listener: `/healthz` (the process is up), `/readyz` (every profile has credentials
 //! safe to hand out) and `/metrics` (Prometheus text).
 
-use std::fmt::Write;
-
 use serde_json::json;
 
 use super::Agent;
 use crate::credentials::refresh::Health;
+use crate::metrics_text::{self, Kind, MetricsText};
 use crate::server::{Incoming, Reply};
 
 /// Handles an admin request; with `loopback_only` (no --allow-remote) only for a loopback Host.
@@ -34,79 +33,93 @@ pub fn handle(agent: &Agent, request: &Incoming, loopback_only: bool) -> Reply {
                 json!(states).to_string(),
             )
         }
-        "/metrics" => Reply::new(200, "text/plain; version=0.0.4", metrics(agent)),
-        _ => Reply::json_error(
+        "/metrics" => Reply::new(200, metrics_text::CONTENT_TYPE, metrics(agent)),
+        _ => super::refusal::refuse(
+            super::refusal::Family::Admin,
             404,
+            "NotFound",
             "the admin listener serves /healthz, /readyz and /metrics",
         ),
     }
 }
 
+/// The Prometheus page: each profile's refreshes, expiry, certificate and health, the
+/// listener's requests, and the proxies serve runs.
 fn metrics(agent: &Agent) -> String {
     let now = agent.clock.now();
     let profiles = agent.profiles();
-    let mut out = String::new();
-    out.push_str("# HELP tessera_credentials_refreshes_total Credential refreshes by outcome.\n# TYPE tessera_credentials_refreshes_total counter\n");
-    // Security: names are validated, and escaped all the same.
-    let profiles: Vec<(String, _)> = profiles
-        .into_iter()
-        .map(|(name, profile)| (crate::text::label_value(&name), profile))
-        .collect();
+    let mut page = MetricsText::new();
+    page.family(
+        "tessera_credentials_refreshes_total",
+        Kind::Counter,
+        "Credential refreshes by outcome.",
+    );
     for (name, profile) in &profiles {
         let snapshot = profile.cache.snapshot();
-        let _ = writeln!(
-            out,
-            "tessera_credentials_refreshes_total{{profile=\"{name}\",outcome=\"success\"}} {}",
-            snapshot.successes
-        );
-        let _ = writeln!(
-            out,
-            "tessera_credentials_refreshes_total{{profile=\"{name}\",outcome=\"failure\"}} {}",
-            snapshot.failures
+        page.sample(
+            &[("profile", name), ("outcome", "success")],
+            snapshot.successes,
+        )
+        .sample(
+            &[("profile", name), ("outcome", "failure")],
+            snapshot.failures,
         );
     }
-    out.push_str("# HELP tessera_credentials_seconds_to_expiry Seconds until the held credentials expire.\n# TYPE tessera_credentials_seconds_to_expiry gauge\n");
+    page.family(
+        "tessera_credentials_seconds_to_expiry",
+        Kind::Gauge,
+        "Seconds until the held credentials expire.",
+    );
     for (name, profile) in &profiles {
         if let Some(credentials) = profile.cache.snapshot().credentials {
-            let _ = writeln!(
-                out,
-                "tessera_credentials_seconds_to_expiry{{profile=\"{name}\"}} {}",
-                (credentials.expiration() - now).whole_seconds()
+            page.sample(
+                &[("profile", name)],
+                (credentials.expiration() - now).whole_seconds(),
             );
         }
     }
-    out.push_str("# HELP tessera_certificate_not_after_seconds NotAfter of the certificate in use (Unix time).\n# TYPE tessera_certificate_not_after_seconds gauge\n");
+    page.family(
+        "tessera_certificate_not_after_seconds",
+        Kind::Gauge,
+        "NotAfter of the certificate in use (Unix time).",
+    );
     for (name, profile) in &profiles {
         if let Some(not_after) = profile.cache.certificate_not_after() {
-            let _ = writeln!(
-                out,
-                "tessera_certificate_not_after_seconds{{profile=\"{name}\"}} {}",
-                not_after.unix_timestamp()
-            );
+            page.sample(&[("profile", name)], not_after.unix_timestamp());
         }
     }
-    out.push_str("# HELP tessera_credentials_health 1 for the profile's current health state.\n# TYPE tessera_credentials_health gauge\n");
+    page.family(
+        "tessera_credentials_health",
+        Kind::Gauge,
+        "1 for the profile's current health state.",
+    );
     for (name, profile) in &profiles {
-        let _ = writeln!(
-            out,
-            "tessera_credentials_health{{profile=\"{name}\",state=\"{}\"}} 1",
-            profile.cache.health().as_str()
+        page.sample(
+            &[
+                ("profile", name),
+                ("state", profile.cache.health().as_str()),
+            ],
+            1,
         );
     }
-    out.push_str("# HELP tessera_serve_requests_total Requests by endpoint and status.\n# TYPE tessera_serve_requests_total counter\n");
+    page.family(
+        "tessera_serve_requests_total",
+        Kind::Counter,
+        "Requests by endpoint and status.",
+    );
+    for ((endpoint, status), count) in agent.requests.snapshot() {
+        page.sample(
+            &[("endpoint", endpoint), ("status", &status.to_string())],
+            count,
+        );
+    }
     let proxies = agent.proxies();
     if !proxies.is_empty() {
         let listeners: Vec<(String, &crate::proxy::ProxyMetrics)> = proxies
             .iter()
             .map(|(l, p)| (l.clone(), &p.metrics))
             .collect();
-        out.push_str(&crate::proxy::ProxyMetrics::render(&listeners));
+        crate::proxy::ProxyMetrics::render(&listeners, &mut page);
     }
-    for ((endpoint, status), count) in agent.requests.snapshot() {
-        let _ = writeln!(
-            out,
-            "tessera_serve_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {count}"
-        );
-    }
-    out
+    page.finish()
 }

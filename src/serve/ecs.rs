@@ -2,18 +2,13 @@
 //! token in `Authorization` (compared in constant time).
 
 use http::Method;
-use serde_json::json;
 
+use super::refusal::{refuse, Family};
 use super::Agent;
-use crate::identity::cert::rfc3339;
 use crate::server::{Incoming, Reply};
 
 fn error(status: u16, code: &str, message: &str) -> Reply {
-    Reply::new(
-        status,
-        "application/json",
-        json!({ "code": code, "message": message }).to_string(),
-    )
+    refuse(Family::Ecs, status, code, message)
 }
 
 /// Handles `/v1/credentials/<profile>`.
@@ -39,19 +34,10 @@ pub fn handle(agent: &Agent, profile: &str, request: &Incoming) -> Reply {
         );
     };
     match served.cache.current() {
-        Ok(credentials) => Reply::new(
+        Ok(credentials) => Reply::secret(
             200,
             "application/json",
-            json!({
-                "AccessKeyId": credentials.access_key_id(),
-                // Security: the output boundary of the ECS endpoint.
-                "SecretAccessKey": credentials.secret_access_key().expose_secret(),
-                "Token": credentials.session_token().expose_secret(),
-                "Expiration": rfc3339(credentials.expiration()),
-                "AccountId": served.account_id(),
-                "RoleArn": served.role_arn,
-            })
-            .to_string(),
+            credentials.to_ecs_json(served.account_id(), &served.role_arn),
         ),
         Err(unavailable) => error(503, "CredentialsUnavailable", &unavailable.0),
     }

@@ -11,8 +11,8 @@ use http::Method;
 use serde_json::json;
 use tokio::time::Instant;
 
+use super::refusal::{refuse, Family};
 use super::{Agent, ImdsOptions};
-use crate::identity::cert::rfc3339;
 use crate::server::{Incoming, Reply};
 
 /// Tokens kept at most; the oldest are evicted first.
@@ -70,21 +70,26 @@ fn text(status: u16, body: impl Into<String>) -> Reply {
     Reply::new(status, "text/plain", body)
 }
 
+/// An IMDS refusal (plain text, as EC2's).
+fn error(status: u16, message: &str) -> Reply {
+    refuse(Family::Imds, status, "", message)
+}
+
 /// Handles `/latest/…` (only routed when IMDS is enabled).
 pub fn handle(agent: &Agent, options: &ImdsOptions, request: &Incoming) -> Reply {
     if request.path == "/latest/api/token" {
         return put_token(agent, request);
     }
     if request.method != Method::GET {
-        return text(405, "Method Not Allowed");
+        return error(405, "Method Not Allowed");
     }
     match request.header(TOKEN_HEADER) {
         Some(token) if agent.imds_tokens.valid(token) => {}
         None if options.v1 => {}
-        _ => return text(401, "Unauthorized"),
+        _ => return error(401, "Unauthorized"),
     }
     let Some(served) = agent.profile(&options.profile) else {
-        return text(404, "Not Found");
+        return error(404, "Not Found");
     };
     let path = request.path.as_str();
     if path == "/latest/meta-data/placement/region" {
@@ -104,27 +109,20 @@ pub fn handle(agent: &Agent, options: &ImdsOptions, request: &Incoming) -> Reply
         {
             (true, role)
         } else {
-            return text(404, "Not Found");
+            return error(404, "Not Found");
         };
     if role != served.role_name() {
-        return text(404, "Not Found");
+        return error(404, "Not Found");
     }
     match served.cache.current() {
         Ok(credentials) => {
-            let mut body = json!({
-                "Code": "Success",
-                "LastUpdated": rfc3339(credentials.issued_at().unwrap_or_else(|| agent.clock.now())),
-                "Type": "AWS-HMAC",
-                "AccessKeyId": credentials.access_key_id(),
-                // Security: the output boundary of the IMDS endpoint.
-                "SecretAccessKey": credentials.secret_access_key().expose_secret(),
-                "Token": credentials.session_token().expose_secret(),
-                "Expiration": rfc3339(credentials.expiration()),
-            });
-            if extended {
-                body["AccountId"] = json!(served.account_id());
-            }
-            Reply::new(200, "application/json", body.to_string())
+            let last_updated = credentials.issued_at().unwrap_or_else(|| agent.clock.now());
+            let account = extended.then(|| served.account_id());
+            Reply::secret(
+                200,
+                "application/json",
+                credentials.to_imds_json(last_updated, account),
+            )
         }
         Err(unavailable) => Reply::new(
             503,
@@ -136,23 +134,23 @@ pub fn handle(agent: &Agent, options: &ImdsOptions, request: &Incoming) -> Reply
 
 fn put_token(agent: &Agent, request: &Incoming) -> Reply {
     if request.method != Method::PUT {
-        return text(405, "Method Not Allowed");
+        return error(405, "Method Not Allowed");
     }
     if request.header("x-forwarded-for").is_some() {
-        return text(400, "Bad Request: X-Forwarded-For is not accepted");
+        return error(400, "Bad Request: X-Forwarded-For is not accepted");
     }
     let ttl = request
         .header(TTL_HEADER)
         .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|t| (1..=MAX_TTL_SECONDS).contains(t));
     let Some(ttl) = ttl else {
-        return text(
+        return error(
             400,
             "Bad Request: x-aws-ec2-metadata-token-ttl-seconds must be 1–21600",
         );
     };
     let Ok(token) = agent.imds_tokens.issue(Duration::from_secs(ttl)) else {
-        return text(503, "Service Unavailable: no randomness for a token");
+        return error(503, "Service Unavailable: no randomness for a token");
     };
     let mut reply = text(200, token);
     reply.headers.push((TTL_HEADER, ttl.to_string()));

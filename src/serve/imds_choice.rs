@@ -92,95 +92,81 @@ mod tests {
     /// The profile and v1 flag chosen, or the refusal.
     type Chosen = Result<Option<(String, bool)>, ImdsChoiceError>;
 
+    fn served() -> Vec<String> {
+        vec!["a".to_owned(), "b".to_owned()]
+    }
+
+    fn chose(request: ImdsRequest<'_>) -> Chosen {
+        choose(&request, &served()).map(|o| o.map(|o| (o.profile, o.v1)))
+    }
+
     #[test]
-    fn imds_is_opt_in_and_never_silently_remote() {
-        let served = ["a".to_owned(), "b".to_owned()];
+    fn imds_is_off_unless_asked_for_and_the_flag_beats_the_file() {
         let base = ImdsRequest::default();
-        let chose = |request: ImdsRequest<'_>| {
-            choose(&request, &served).map(|o| o.map(|o| (o.profile, o.v1)))
+        assert_eq!(chose(base.clone()), Ok(None));
+        let first = ImdsRequest {
+            flag: Some(""),
+            ..base.clone()
         };
-        let cases: Vec<(ImdsRequest<'_>, Chosen)> = vec![
-            (base.clone(), Ok(None)),
-            (
-                ImdsRequest {
-                    flag: Some(""),
-                    ..base.clone()
-                },
-                Ok(Some(("a".into(), false))),
-            ),
-            (
-                ImdsRequest {
-                    flag: Some("b"),
-                    v1: true,
-                    ..base.clone()
-                },
-                Ok(Some(("b".into(), true))),
-            ),
-            (
-                ImdsRequest {
-                    config: Some("b"),
-                    ..base.clone()
-                },
-                Ok(Some(("b".into(), false))),
-            ),
-            (
-                ImdsRequest {
-                    flag: Some("a"),
-                    config: Some("b"),
-                    ..base.clone()
-                },
-                Ok(Some(("a".into(), false))),
-            ),
-            (
-                ImdsRequest {
-                    v1: true,
-                    ..base.clone()
-                },
-                Err(ImdsChoiceError::V1WithoutImds),
-            ),
-            (
-                ImdsRequest {
-                    flag: Some("c"),
-                    ..base.clone()
-                },
-                Err(ImdsChoiceError::UnknownProfile {
-                    name: "c".into(),
-                    served: "a, b".into(),
-                }),
-            ),
-            (
-                ImdsRequest {
-                    flag: Some("a"),
-                    v1: true,
-                    allow_remote: true,
-                    insecure_remote: true,
-                    ..base.clone()
-                },
-                Err(ImdsChoiceError::RemoteV1),
-            ),
-            (
-                ImdsRequest {
-                    flag: Some("a"),
-                    allow_remote: true,
-                    ..base.clone()
-                },
-                Err(ImdsChoiceError::Remote {
-                    listen: String::new(),
-                    name: "a".into(),
-                }),
-            ),
-            (
-                ImdsRequest {
-                    flag: Some("a"),
-                    allow_remote: true,
-                    insecure_remote: true,
-                    ..base.clone()
-                },
-                Ok(Some(("a".into(), false))),
-            ),
-        ];
-        for (request, expected) in cases {
-            assert_eq!(chose(request.clone()), expected, "{request:?}");
-        }
+        assert_eq!(chose(first), Ok(Some(("a".into(), false))));
+        let v1 = ImdsRequest {
+            flag: Some("b"),
+            v1: true,
+            ..base.clone()
+        };
+        assert_eq!(chose(v1), Ok(Some(("b".into(), true))));
+        let file = ImdsRequest {
+            config: Some("b"),
+            ..base.clone()
+        };
+        assert_eq!(chose(file), Ok(Some(("b".into(), false))));
+        let both = ImdsRequest {
+            flag: Some("a"),
+            config: Some("b"),
+            ..base
+        };
+        assert_eq!(chose(both), Ok(Some(("a".into(), false))));
+    }
+
+    #[test]
+    fn imds_is_refused_for_unknown_profiles_and_never_silently_remote() {
+        let base = ImdsRequest::default();
+        let v1 = ImdsRequest {
+            v1: true,
+            ..base.clone()
+        };
+        assert_eq!(chose(v1), Err(ImdsChoiceError::V1WithoutImds));
+        let unknown = ImdsRequest {
+            flag: Some("c"),
+            ..base.clone()
+        };
+        let served = "a, b".into();
+        assert_eq!(
+            chose(unknown),
+            Err(ImdsChoiceError::UnknownProfile {
+                name: "c".into(),
+                served
+            })
+        );
+        let remote = ImdsRequest {
+            flag: Some("a"),
+            allow_remote: true,
+            ..base.clone()
+        };
+        let refused = ImdsChoiceError::Remote {
+            listen: String::new(),
+            name: "a".into(),
+        };
+        assert_eq!(chose(remote.clone()), Err(refused));
+        let accepted = ImdsRequest {
+            insecure_remote: true,
+            ..remote.clone()
+        };
+        assert_eq!(chose(accepted.clone()), Ok(Some(("a".into(), false))));
+        let remote_v1 = ImdsRequest {
+            v1: true,
+            ..accepted
+        };
+        assert_eq!(chose(remote_v1), Err(ImdsChoiceError::RemoteV1));
     }
 }

@@ -7,6 +7,7 @@ pub mod ecs;
 pub mod imds;
 pub mod imds_choice;
 pub mod proxies;
+pub mod refusal;
 pub mod supervisor;
 
 use std::collections::BTreeMap;
@@ -175,7 +176,9 @@ impl Agent {
         let host = request.header("host").unwrap_or_default();
         if !host_allowed(host, &self.options.extra_hosts) {
             self.requests.count("refused", 403);
-            return Reply::json_error(403, "Host header is not a loopback or metadata address");
+            let family = refusal::Family::of_path(&request.path);
+            let message = "Host header is not a loopback or metadata address";
+            return refusal::refuse(family, 403, "Forbidden", message);
         }
         let (endpoint, reply) = if let (Some(options), true) =
             (&self.options.imds, request.path.starts_with("/latest/"))
@@ -184,7 +187,11 @@ impl Agent {
         } else if let Some(profile) = request.path.strip_prefix("/v1/credentials/") {
             ("ecs", ecs::handle(self, profile, request))
         } else {
-            ("other", Reply::json_error(404, "not found"))
+            let message = "not found: the ECS endpoint is /v1/credentials/<profile>";
+            (
+                "other",
+                refusal::refuse(refusal::Family::Ecs, 404, "NotFound", message),
+            )
         };
         self.requests.count(endpoint, reply.status);
         reply

@@ -28,12 +28,12 @@ pub enum ProxyStartError {
     #[error("proxy profile '{0}' is not one of the served profiles")]
     UnknownProfile(String),
     /// A setting that does not validate.
-    #[error("{config}: {source}")]
+    #[error("{config}: {error}")]
     Settings {
         /// The config file.
         config: String,
-        /// What is wrong.
-        source: SettingsError,
+        /// What is wrong (in the message, so not also a source).
+        error: SettingsError,
     },
     /// The upstream client could not be built.
     #[error(transparent)]
@@ -43,7 +43,7 @@ pub enum ProxyStartError {
     Bind(#[from] server::BindError),
     /// The bound listener has no address.
     #[error("cannot read the address of a proxy listener: {0}")]
-    Address(#[source] std::io::Error),
+    Address(std::io::Error),
 }
 
 /// A started listener: its address and the profile it signs with.
@@ -81,9 +81,9 @@ pub fn start(
             .map(|p| p.cache.clone())
             .ok_or_else(|| ProxyStartError::UnknownProfile(profile.clone()))?;
         let settings =
-            ProxySettings::from_config(entry).map_err(|source| ProxyStartError::Settings {
+            ProxySettings::from_config(entry).map_err(|error| ProxyStartError::Settings {
                 config: config.display().to_string(),
-                source,
+                error,
             })?;
         let client = build_client_for::<ProxyBody>(client_options)?;
         let proxy = Arc::new(Proxy::new(

@@ -107,7 +107,7 @@ impl RequestArgs {
         name: Option<&str>,
     ) -> anyhow::Result<ResolvedProfile> {
         let mut resolved = ResolvedProfile::resolve(settings, name, self.passphrase()?)?;
-        resolved.sources.pkcs11_pin = crate::cli::secret_args::pkcs11_pin();
+        resolved.sources.access = crate::cli::secret_args::key_access();
         Ok(resolved)
     }
 

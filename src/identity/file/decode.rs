@@ -14,9 +14,9 @@ pub(super) fn decode_key(
     blob: KeyBlob,
     passphrase: &Passphrase,
 ) -> Result<PrivateKey, IdentityError> {
-    let key_error = |source| IdentityError::Key {
+    let key_error = |reason| IdentityError::Key {
         path: path.to_owned(),
-        source,
+        reason,
     };
     match blob {
         KeyBlob::Pkcs8(der) => PrivateKey::from_pkcs8_der(der.expose_secret()).map_err(key_error),

@@ -171,13 +171,12 @@ pub enum IdentityError {
         uri: String,
     },
     /// The key could not be used.
-    #[error("private key {}: {source}", path.display())]
+    #[error("private key {}: {reason}", path.display())]
     Key {
         /// The path given.
         path: PathBuf,
-        /// What is wrong with the key.
-        #[source]
-        source: KeyError,
+        /// What is wrong with the key (in the message, so not also a source).
+        reason: KeyError,
     },
     /// The key is encrypted and no passphrase is available.
     #[error("private key {} is encrypted and no passphrase was given; pass --pkcs8-password or set TESSERA_KEY_PASSPHRASE", path.display())]

@@ -5,7 +5,8 @@ use std::path::Path;
 use time::OffsetDateTime;
 
 use super::{IdentityError, EXPIRY_WARNING_DAYS};
-use crate::identity::cert::{rfc3339, Certificate, KeyKind};
+use crate::identity::cert::{Certificate, KeyKind};
+use crate::time_format::rfc3339;
 
 pub(crate) fn check_leaf(
     path: &Path,

@@ -79,9 +79,9 @@ pub(super) fn open_pkcs12(
             has_certificate: true,
         })?;
     let key =
-        PrivateKey::from_pkcs8_der(chain.key().as_der()).map_err(|source| IdentityError::Key {
+        PrivateKey::from_pkcs8_der(chain.key().as_der()).map_err(|reason| IdentityError::Key {
             path: path.to_owned(),
-            source,
+            reason,
         })?;
     let certificates = chain
         .certs()

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use cryptoki_sys::{
-    CK_C_GetFunctionList, CK_C_Sign, CKR_OK, CK_FUNCTION_LIST, CK_SESSION_HANDLE, CK_ULONG,
+    CK_C_GetFunctionList, CK_C_Sign, CKR_OK, CK_FUNCTION_LIST, CK_RV, CK_SESSION_HANDLE, CK_ULONG,
 };
 
 /// Largest signature produced (RSA-8192 is 1,024 bytes).
@@ -27,23 +27,36 @@ impl std::fmt::Debug for RawSign {
     }
 }
 
+/// Why the raw `C_Sign` path cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum FfiError {
+    /// The module could not be opened again, or lacks a symbol.
+    #[error("{0}")]
+    Library(#[from] libloading::Error),
+    /// A function the module does not provide.
+    #[error("the module has no {0}")]
+    Missing(&'static str),
+    /// A call that failed, with its CK_RV.
+    #[error("{0} failed (0x{1:x})")]
+    Call(&'static str, CK_RV),
+}
+
 impl RawSign {
     /// Finds `C_Sign` in the module at `path` (already loaded and initialised by cryptoki).
-    pub(super) fn load(path: &Path) -> Result<Self, String> {
+    pub(super) fn load(path: &Path) -> Result<Self, FfiError> {
         // SAFETY: the module is a PKCS#11 library that cryptoki has already loaded and
         // initialised from the same path; loading it again runs no new initialisers.
-        let library = unsafe { libloading::Library::new(path) }.map_err(|e| e.to_string())?;
+        let library = unsafe { libloading::Library::new(path) }?;
         // SAFETY: C_GetFunctionList has this signature in every PKCS#11 module.
         let get_function_list =
-            unsafe { library.get::<CK_C_GetFunctionList>(b"C_GetFunctionList\0") }
-                .map_err(|e| e.to_string())?;
+            unsafe { library.get::<CK_C_GetFunctionList>(b"C_GetFunctionList\0") }?;
         let get_function_list =
-            (*get_function_list).ok_or("the module has no C_GetFunctionList")?;
+            (*get_function_list).ok_or(FfiError::Missing("C_GetFunctionList"))?;
         let mut list: *mut CK_FUNCTION_LIST = std::ptr::null_mut();
         // SAFETY: `list` is a valid out-pointer; the module fills it with a static table.
         let rv = unsafe { get_function_list(&mut list) };
         if rv != CKR_OK || list.is_null() {
-            return Err(format!("C_GetFunctionList failed (0x{rv:x})"));
+            return Err(FfiError::Call("C_GetFunctionList", rv));
         }
         // SAFETY: `list` points at the module's function table, valid while it stays loaded.
         let sign = unsafe { (*list).C_Sign };
@@ -54,8 +67,12 @@ impl RawSign {
     }
 
     /// `C_Sign` on a session whose signing operation was initialised (and authorised).
-    pub(super) fn sign(&self, session: CK_SESSION_HANDLE, data: &[u8]) -> Result<Vec<u8>, String> {
-        let sign = self.sign.ok_or("the module has no C_Sign")?;
+    pub(super) fn sign(
+        &self,
+        session: CK_SESSION_HANDLE,
+        data: &[u8],
+    ) -> Result<Vec<u8>, FfiError> {
+        let sign = self.sign.ok_or(FfiError::Missing("C_Sign"))?;
         let mut input = data.to_vec();
         let mut signature = vec![0u8; MAX_SIGNATURE];
         let mut length = MAX_SIGNATURE as CK_ULONG;
@@ -71,11 +88,12 @@ impl RawSign {
             )
         };
         if rv != CKR_OK {
-            return Err(format!("C_Sign failed (0x{rv:x})"));
+            return Err(FfiError::Call("C_Sign", rv));
         }
+        // A length that does not fit is past MAX_SIGNATURE anyway.
         signature.truncate(
             usize::try_from(length)
-                .map_err(|e| e.to_string())?
+                .unwrap_or(MAX_SIGNATURE)
                 .min(MAX_SIGNATURE),
         );
         Ok(signature)

@@ -1,19 +1,23 @@
 //! `tessera doctor`'s checks: everything about a Roles Anywhere setup that can be checked
 //! without calling CreateSession, each with a fix when it fails.
 
+mod chain;
+pub mod run;
+
+pub use self::chain::check_chain;
+
 use std::fmt;
-use std::path::PathBuf;
 
 use time::OffsetDateTime;
 
-use crate::identity::cert::rfc3339;
+use crate::time_format::rfc3339;
 use std::sync::Arc;
 
 use crate::identity::file::{IdentityError, Passphrase};
 use crate::identity::key_ref::IdentitySources;
 use crate::identity::source;
 use crate::identity::{Certificate, KeyKind, Signer};
-use crate::pki::chain::{is_weak_signature_algorithm, verify_chain, ChainError};
+use crate::pki::chain::is_weak_signature_algorithm;
 use crate::rolesanywhere::client::ClientError;
 
 /// A check's outcome.
@@ -206,123 +210,6 @@ pub fn check_leaf_requirements(report: &mut Report, leaf: &Certificate) {
             format!("the certificate cannot sign Roles Anywhere requests: {}", problems.join("; ")),
             "issue an end-entity certificate with keyUsage digitalSignature, CA:FALSE, SHA-256 (tessera ca issue)",
         );
-    }
-}
-
-/// Reads CA certificates (PEM) from files.
-fn read_cas(paths: &[PathBuf]) -> Result<Vec<Certificate>, String> {
-    let mut out = Vec::new();
-    for path in paths {
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let blocks = pem::parse_many(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        for block in blocks.iter().filter(|b| b.tag() == "CERTIFICATE") {
-            out.push(
-                Certificate::from_der(block.contents())
-                    .map_err(|e| format!("{}: {e}", path.display()))?,
-            );
-        }
-    }
-    Ok(out)
-}
-
-/// Checks the trust anchor's CA certificates and the chain from the leaf to them.
-pub fn check_chain(
-    report: &mut Report,
-    identity: &dyn Signer,
-    ca_files: &[PathBuf],
-    crl_files: &[PathBuf],
-    now: OffsetDateTime,
-) {
-    if ca_files.is_empty() {
-        report.skip(
-            "chain to trust anchor",
-            "pass --trust-anchor-ca to check it",
-        );
-        return;
-    }
-    let cas = match read_cas(ca_files) {
-        Ok(cas) if !cas.is_empty() && cas.len() <= 2 => cas,
-        Ok(cas) => {
-            report.fail(
-                "trust anchor CA",
-                format!(
-                    "{} CA certificates found; a trust anchor holds 1 or 2",
-                    cas.len()
-                ),
-                "pass the PEM of the CA the trust anchor was created with",
-            );
-            return;
-        }
-        Err(problem) => {
-            report.fail(
-                "trust anchor CA",
-                problem,
-                "pass a PEM file with the trust anchor's CA certificate",
-            );
-            return;
-        }
-    };
-    let bad: Vec<String> = cas
-        .iter()
-        .filter(|c| !c.is_ca())
-        .map(|c| c.subject().to_owned())
-        .collect();
-    if bad.is_empty() {
-        report.pass(
-            "trust anchor CA",
-            cas.iter()
-                .map(|c| c.subject().to_owned())
-                .collect::<Vec<_>>()
-                .join("; "),
-        );
-    } else {
-        report.fail(
-            "trust anchor CA",
-            format!("not CA certificates: {}", bad.join("; ")),
-            "a trust anchor needs CA:TRUE certificates with keyCertSign",
-        );
-        return;
-    }
-    let mut crls = Vec::new();
-    for path in crl_files {
-        match std::fs::read(path) {
-            Ok(bytes) => crls.push(
-                pem::parse(&bytes)
-                    .map(|b| b.contents().to_vec())
-                    .unwrap_or(bytes),
-            ),
-            Err(e) => {
-                report.fail(
-                    "CRL",
-                    format!("cannot read {}: {e}", path.display()),
-                    "pass the CRL file imported into the trust anchor",
-                );
-                return;
-            }
-        }
-    }
-    let ders: Vec<Vec<u8>> = cas.iter().map(|c| c.der().to_vec()).collect();
-    // An expired leaf is reported by the validity check; judge the rest of the chain at a
-    // time the leaf was valid, so this line says something new.
-    let leaf = identity.certificate();
-    let at = if leaf.is_valid_at(now) {
-        now
-    } else {
-        leaf.not_before()
-    };
-    match verify_chain(leaf, identity.chain(), &ders, &crls, at) {
-        Ok(()) => report.pass(
-            "chain to trust anchor",
-            format!("{} intermediate(s) sent; path to the CA verifies{}", identity.chain().len(), if crls.is_empty() { "" } else { "; not revoked" }),
-        ),
-        Err(ChainError::Revoked) => report.fail("revocation", ChainError::Revoked.to_string(), "issue a new certificate; revoked ones cannot be reinstated"),
-        Err(error @ ChainError::Expired(_)) => report.fail("chain to trust anchor", error.to_string(), "renew the expired intermediate or CA certificate and reissue the leaf"),
-        Err(error) => report.fail(
-            "chain to trust anchor",
-            error.to_string(),
-            "pass the missing intermediates with --intermediates, or use the trust anchor whose CA issued this certificate",
-        ),
     }
 }
 

@@ -3,15 +3,16 @@
 //! a precise reason for the anchor's log. Where the service's message is unknown, the message
 //! here is ours, in the same style.
 
+mod certificate;
+
 use time::OffsetDateTime;
 
+use self::certificate::{check_chain, check_leaf};
 use super::config::{
     default_attribute_mappings, AnchorState, Condition, ConditionTest, ProfileConfig, RoleConfig,
     TrustAnchor, MAX_DURATION_SECONDS,
 };
 use super::tags::{glob_match, invalid_tags, session_tags, source_identity, Tag};
-use crate::identity::{Certificate, KeyKind};
-use crate::pki::chain::{is_weak_signature_algorithm, verify_chain, ChainError};
 use crate::rolesanywhere::verify::{VerifiedRequest, VerifyError};
 
 /// How far X-Amz-Date may be from the anchor's clock.
@@ -156,7 +157,7 @@ fn check_time_and_region(
         return Err(access_denied(
             format!(
                 "Signature expired: X-Amz-Date {} is more than 5 minutes from the server time",
-                crate::rolesanywhere::sign::amz_date(request.signed_at)
+                crate::time_format::amz_date(request.signed_at)
             ),
             format!("clock skew of {} s", skew.whole_seconds()),
         ));
@@ -311,62 +312,6 @@ fn granted_duration(
     Ok(duration)
 }
 
-fn check_leaf(leaf: &Certificate, now: OffsetDateTime) -> Result<(), Refusal> {
-    let untrusted = |check: String| access_denied("Untrusted signing certificate", check);
-    if leaf.is_ca() {
-        return Err(untrusted(
-            "a CA certificate (basicConstraints CA:TRUE) was used as the signing certificate"
-                .into(),
-        ));
-    }
-    if leaf.allows_digital_signature() != Some(true) {
-        return Err(access_denied(
-            "Untrusted certificate. Insufficient certificate",
-            "leaf keyUsage lacks digitalSignature",
-        ));
-    }
-    if is_weak_signature_algorithm(leaf.signature_algorithm_oid()) {
-        return Err(untrusted("leaf is signed with MD5 or SHA-1".into()));
-    }
-    if leaf.subject().is_empty() {
-        return Err(untrusted("leaf subject is empty".into()));
-    }
-    if let KeyKind::Unsupported(kind) = leaf.key_kind() {
-        return Err(untrusted(format!("leaf key type {kind} is not supported")));
-    }
-    if !leaf.is_valid_at(now) {
-        return Err(untrusted(format!(
-            "leaf is outside its validity period ({} to {})",
-            crate::identity::cert::rfc3339(leaf.not_before()),
-            crate::identity::cert::rfc3339(leaf.not_after())
-        )));
-    }
-    Ok(())
-}
-
-fn check_chain(
-    request: &VerifiedRequest,
-    anchor: &super::config::TrustAnchor,
-    now: OffsetDateTime,
-) -> Result<(), Refusal> {
-    verify_chain(
-        &request.leaf,
-        &request.chain,
-        &anchor.certificates,
-        &anchor.crls,
-        now,
-    )
-    .map_err(|e| match e {
-        ChainError::Revoked => {
-            access_denied("Certificate revoked", "leaf is on the trust anchor's CRL")
-        }
-        other => access_denied(
-            "Untrusted signing certificate",
-            format!("trust anchor {}: {other}", anchor.arn),
-        ),
-    })
-}
-
 fn condition_holds(
     condition: &Condition,
     tags: &[Tag],
@@ -398,191 +343,4 @@ fn condition_holds(
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use super::*;
-    use crate::anchor::config::AnchorConfig;
-    use crate::identity::file::load_certificate;
-    use crate::identity::key_ref::KeyRef;
-    use crate::rolesanywhere::verify::RequestedSession;
-
-    fn fixture(name: &str) -> Certificate {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("certs/test")
-            .join(name);
-        load_certificate(&KeyRef::File(path)).unwrap()
-    }
-
-    fn state() -> AnchorState {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("certs/test/root.pem");
-        AnchorConfig::for_local_ca(&root, None)
-            .load(Path::new("/"))
-            .unwrap()
-    }
-
-    /// A request from the p256 leaf, signed at `at`, for the local CA's anchor, profile and
-    /// role.
-    fn request(at: OffsetDateTime) -> VerifiedRequest {
-        let state = state();
-        VerifiedRequest {
-            leaf: fixture("leaf-p256.pem"),
-            chain: vec![fixture("intermediate.pem")],
-            algorithm: "AWS4-X509-ECDSA-SHA256".into(),
-            signed_at: at,
-            region: "us-east-1".into(),
-            signed_headers: vec!["content-type".into(), "host".into(), "x-amz-date".into()],
-            session: RequestedSession {
-                trust_anchor_arn: state.trust_anchors[0].arn.clone(),
-                profile_arn: state.profiles[0].arn.clone(),
-                role_arn: state.roles[0].arn.clone(),
-                duration_seconds: None,
-                role_session_name: None,
-            },
-        }
-    }
-
-    /// A time the fixtures are valid at.
-    fn now() -> OffsetDateTime {
-        fixture("leaf-p256.pem").not_before() + time::Duration::days(1)
-    }
-
-    #[test]
-    fn a_good_request_is_granted_with_the_profile_duration_and_the_serial_as_session_name() {
-        let grant = decide(&request(now()), &state(), now()).unwrap();
-        assert_eq!(grant.duration_seconds, 3600);
-        assert_eq!(grant.session_name, fixture("leaf-p256.pem").serial_hex());
-        assert!(grant.tags.iter().any(|(k, _)| k == "x509Subject/CN"));
-    }
-
-    #[test]
-    fn each_check_refuses_with_the_services_answer() {
-        type Change = fn(&mut VerifiedRequest, &mut AnchorState);
-        let cases: Vec<(&str, Change, u16, &str, &str)> = vec![
-            (
-                "skew ahead",
-                |r, _| r.signed_at += time::Duration::minutes(6),
-                403,
-                "Signature expired",
-                "clock skew of 360 s",
-            ),
-            (
-                "skew behind",
-                |r, _| r.signed_at -= time::Duration::minutes(6),
-                403,
-                "Signature expired",
-                "clock skew",
-            ),
-            (
-                "region",
-                |r, _| r.region = "eu-west-1".into(),
-                403,
-                "scoped to a valid region",
-                "scope region",
-            ),
-            (
-                "anchor",
-                |r, _| r.session.trust_anchor_arn.push('x'),
-                404,
-                "Trust anchor",
-                "unknown trust anchor",
-            ),
-            (
-                "profile",
-                |r, _| r.session.profile_arn.push('x'),
-                404,
-                "Profile",
-                "unknown profile",
-            ),
-            (
-                "anchor disabled",
-                |_, s| s.trust_anchors[0].enabled = false,
-                403,
-                "Trust anchor is disabled",
-                "disabled",
-            ),
-            (
-                "profile disabled",
-                |_, s| s.profiles[0].enabled = false,
-                403,
-                "Profile is disabled",
-                "disabled",
-            ),
-            (
-                "role not in profile",
-                |r, _| r.session.role_arn.push('x'),
-                403,
-                "Unable to assume role",
-                "is not in profile",
-            ),
-            (
-                "role not configured",
-                |_, s| s.roles.clear(),
-                403,
-                "Unable to assume role",
-                "is not configured",
-            ),
-            (
-                "no chain",
-                |r, _| r.chain.clear(),
-                403,
-                "Untrusted signing certificate",
-                "chain",
-            ),
-            (
-                "session name",
-                |r, s| {
-                    r.session.role_session_name = Some("me".into());
-                    s.profiles[0].accept_role_session_name = false;
-                },
-                403,
-                "Not authorized to set roleSessionName",
-                "does not accept",
-            ),
-            (
-                "duration too short",
-                |r, _| r.session.duration_seconds = Some(899),
-                400,
-                "failed to satisfy constraint",
-                "out of range",
-            ),
-            (
-                "duration too long",
-                |r, _| r.session.duration_seconds = Some(43201),
-                400,
-                "failed to satisfy constraint",
-                "out of range",
-            ),
-            (
-                "over MaxSessionDuration",
-                |_, s| s.roles[0].max_session_duration = 1800,
-                403,
-                "exceeds the MaxSessionDuration",
-                "duration 3600",
-            ),
-        ];
-        for (name, change, status, message, check) in cases {
-            let (mut request, mut state) = (request(now()), state());
-            change(&mut request, &mut state);
-            let refusal = decide(&request, &state, now()).unwrap_err();
-            assert_eq!(refusal.status, status, "{name}: {refusal:?}");
-            assert!(refusal.message.contains(message), "{name}: {refusal:?}");
-            assert!(refusal.check.contains(check), "{name}: {refusal:?}");
-        }
-    }
-
-    #[test]
-    fn the_skew_limit_is_inclusive_and_a_shorter_duration_is_granted() {
-        let mut request = request(now() - MAX_CLOCK_SKEW);
-        request.session.duration_seconds = Some(900);
-        let grant = decide(&request, &state(), now()).unwrap();
-        assert_eq!(grant.duration_seconds, 900);
-    }
-
-    #[test]
-    fn an_expired_leaf_is_refused_at_the_time_given() {
-        let later = fixture("leaf-p256.pem").not_after() + time::Duration::seconds(1);
-        let refusal = decide(&request(later), &state(), later).unwrap_err();
-        assert_eq!(refusal.message, "Untrusted signing certificate");
-    }
-}
+mod tests;

@@ -14,6 +14,10 @@
 //! ```
 //! Keys are the flag names; relative paths are relative to the config file.
 
+mod proxy_listener;
+
+pub use self::proxy_listener::ProxyListenerConfig;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -122,7 +126,7 @@ impl ProfileSettings {
             private_key: parse(&self.private_key)?,
             intermediates: parse(&self.intermediates)?,
             pkcs11_lib: self.pkcs11_lib.clone(),
-            pkcs11_pin: None,
+            access: Default::default(),
         }))
     }
 
@@ -159,62 +163,6 @@ pub struct ConfigFile {
     /// The profile `serve` answers IMDS for; IMDS is off without it (or `--imds`).
     #[serde(default)]
     pub imds: Option<String>,
-}
-
-fn default_max_buffered_body() -> usize {
-    16 * 1024 * 1024
-}
-
-fn default_upstream_timeout() -> u64 {
-    900
-}
-
-/// A signing proxy listener, from `tessera proxy`'s flags or a `[[proxies]]` table.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct ProxyListenerConfig {
-    /// Address to listen on.
-    pub listen: std::net::SocketAddr,
-    /// The profile whose credentials sign (in `serve`).
-    #[serde(default)]
-    pub profile: Option<String>,
-    /// Forward everything here.
-    #[serde(default)]
-    pub upstream: Option<String>,
-    /// Service override.
-    #[serde(default)]
-    pub service: Option<String>,
-    /// Region override.
-    #[serde(default)]
-    pub signing_region: Option<String>,
-    /// Cap on buffered bodies, bytes.
-    #[serde(default = "default_max_buffered_body")]
-    pub max_buffered_body: usize,
-    /// aws-chunked signing of S3 uploads.
-    #[serde(default)]
-    pub s3_streaming_signature: bool,
-    /// Wait for response headers, seconds.
-    #[serde(default = "default_upstream_timeout")]
-    pub upstream_timeout: u64,
-    /// Headers removed before signing.
-    #[serde(default)]
-    pub strip_headers: Vec<String>,
-    /// Headers (`Name: value`) added before signing.
-    #[serde(default)]
-    pub add_headers: Vec<String>,
-    /// Bearer token clients must present.
-    #[serde(default)]
-    pub require_token: Option<String>,
-    /// Allow a non-loopback address (with a token).
-    #[serde(default)]
-    pub allow_remote: bool,
-    /// IP TTL / IPv6 hop limit of responses; 1 keeps them on this host.
-    #[serde(default = "default_hop_limit")]
-    pub hop_limit: u8,
-}
-
-fn default_hop_limit() -> u8 {
-    1
 }
 
 /// Why settings cannot be used.
@@ -455,71 +403,4 @@ impl ResolvedProfile {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_packaged_example_config_parses_and_names_its_profile() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/config.example.toml");
-        let file = ConfigFile::read(&path).expect("the shipped example is valid");
-        let profile = file
-            .profile("default", &path)
-            .expect("has a default profile");
-        assert_eq!(
-            profile.certificate.as_deref(),
-            Some(Path::new("/run/credentials/tessera.service/tessera.pem"))
-        );
-        assert!(profile.role_arn.is_some() && profile.profile_arn.is_some());
-    }
-
-    fn sample() -> ProfileSettings {
-        toml::from_str::<ConfigFile>(
-            r#"
-[profiles.dev]
-certificate = "leaf.pem"
-trust-anchor-arn = "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/a"
-profile-arn = "arn:aws:rolesanywhere:us-east-1:123456789012:profile/b"
-role-arn = "arn:aws:iam::123456789012:role/c"
-session-duration = 1800
-"#,
-        )
-        .unwrap()
-        .profiles["dev"]
-            .clone()
-    }
-
-    #[test]
-    fn flags_override_the_profile() {
-        let flags = ProfileSettings {
-            session_duration: Some(900),
-            ..ProfileSettings::default()
-        };
-        let merged = flags.over(sample());
-        assert_eq!(merged.session_duration, Some(900));
-        assert_eq!(merged.certificate, Some(PathBuf::from("leaf.pem")));
-        let resolved =
-            ResolvedProfile::resolve(merged, Some("dev"), Passphrase::PromptIfTerminal).unwrap();
-        assert_eq!(resolved.params.duration_seconds, 900);
-        assert_eq!(
-            resolved.endpoint.to_string(),
-            "https://rolesanywhere.us-east-1.amazonaws.com/"
-        );
-    }
-
-    #[test]
-    fn a_missing_setting_names_the_flag_env_and_profile() {
-        let mut settings = sample();
-        settings.role_arn = None;
-        let err = ResolvedProfile::resolve(settings, Some("dev"), Passphrase::PromptIfTerminal)
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "no role ARN: pass --role-arn (or set TESSERA_ROLE_ARN), or set `role-arn` in profile 'dev'"
-        );
-    }
-
-    #[test]
-    fn unknown_keys_are_rejected() {
-        assert!(toml::from_str::<ConfigFile>("[profiles.x]\ncertficate = \"typo\"\n").is_err());
-    }
-}
+mod tests;

@@ -6,18 +6,15 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Response, StatusCode};
+use http::Response;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
@@ -33,173 +30,12 @@ pub const MAX_CONNECTIONS: usize = 1024;
 /// How long a stopping listener lets in-flight requests finish (`--shutdown-timeout`).
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A request as handlers see it: fully read, headers as text.
-#[derive(Debug, Clone)]
-pub struct Incoming {
-    /// Method.
-    pub method: http::Method,
-    /// Path (percent-encoded as received).
-    pub path: String,
-    /// Raw query, possibly empty.
-    pub query: String,
-    /// Headers as received (names lowercase), plus `host` from the authority on HTTP/2.
-    pub headers: Vec<(String, String)>,
-    /// Body.
-    pub body: Bytes,
-    /// The client.
-    pub peer: SocketAddr,
-}
+mod listen;
+mod message;
 
-impl Incoming {
-    /// The first value of a header (lowercase name).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A response: status, content type, extra headers, body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    /// HTTP status.
-    pub status: u16,
-    /// Content-Type.
-    pub content_type: &'static str,
-    /// Extra headers.
-    pub headers: Vec<(&'static str, String)>,
-    /// Body.
-    pub body: String,
-}
-
-impl Reply {
-    /// A reply with a body and no extra headers.
-    pub fn new(status: u16, content_type: &'static str, body: impl Into<String>) -> Self {
-        Self {
-            status,
-            content_type,
-            headers: Vec::new(),
-            body: body.into(),
-        }
-    }
-
-    /// A JSON `{"message": …}` error.
-    pub fn json_error(status: u16, message: &str) -> Self {
-        Self::new(
-            status,
-            "application/json",
-            serde_json::json!({ "message": message }).to_string(),
-        )
-    }
-}
-
-/// The 403 for a request whose Host is not loopback on a loopback-only listener, else `None`.
-/// Security: a DNS-rebinding page reaches loopback under its own name, so its Host gives it
-/// away; without this check it could read the admin endpoints or the anchor.
-pub fn foreign_host(request: &Incoming) -> Option<Reply> {
-    let host = request.header("host").unwrap_or_default();
-    (!crate::host::is_loopback_host(host)).then(|| {
-        Reply::json_error(
-            403,
-            "the Host header must name this machine (localhost, 127.0.0.1 or [::1])",
-        )
-    })
-}
-
-/// Why TLS could not be set up.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot use TLS certificate {cert} / key {key}: {reason}")]
-pub struct TlsSetupError {
-    cert: String,
-    key: String,
-    reason: String,
-}
-
-/// A TLS acceptor for a PEM certificate (plus an optional PEM chain file) and key.
-pub fn tls_acceptor(
-    cert: &Path,
-    chain: Option<&Path>,
-    key: &Path,
-) -> Result<TlsAcceptor, TlsSetupError> {
-    let fail = |reason: String| TlsSetupError {
-        cert: cert.display().to_string(),
-        key: key.display().to_string(),
-        reason,
-    };
-    let mut certs = Vec::new();
-    for path in std::iter::once(cert).chain(chain) {
-        let found = CertificateDer::pem_file_iter(path)
-            .map_err(|e| fail(e.to_string()))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| fail(e.to_string()))?;
-        certs.extend(found);
-    }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| fail(e.to_string()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| fail(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| fail(e.to_string()))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
-/// Why a listener could not be opened.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BindError {
-    /// The socket could not be created, bound or put to listening.
-    #[error("cannot listen on {addr}")]
-    Listen {
-        /// The address.
-        addr: SocketAddr,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The hop limit could not be set: answers could leave the host, so this is fatal.
-    #[error("cannot set hop limit {hop_limit} on {addr}")]
-    HopLimit {
-        /// The address.
-        addr: SocketAddr,
-        /// The hop limit asked for.
-        hop_limit: u8,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-/// Opens a listener on `addr` whose replies carry `hop_limit`. It is set on the listening
-/// socket before it listens, so every packet of every connection (the SYN-ACK included) carries
-/// it: `IP_TTL`, and for IPv6 also `IPV6_UNICAST_HOPS` (a dual-stack socket answers in both).
-pub fn bind(addr: SocketAddr, hop_limit: u8) -> Result<TcpListener, BindError> {
-    let listen_error = |source| BindError::Listen { addr, source };
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()
-    } else {
-        tokio::net::TcpSocket::new_v6()
-    }
-    .map_err(listen_error)?;
-    socket.set_reuseaddr(true).map_err(listen_error)?;
-    let hop_error = |source: rustix::io::Errno| BindError::HopLimit {
-        addr,
-        hop_limit,
-        source: source.into(),
-    };
-    if addr.is_ipv6() {
-        rustix::net::sockopt::set_ipv6_unicast_hops(&socket, Some(hop_limit)).map_err(hop_error)?;
-    }
-    // On an IPv6 socket this covers IPv4-mapped peers (Linux).
-    rustix::net::sockopt::set_ip_ttl(&socket, u32::from(hop_limit)).map_err(hop_error)?;
-    socket.bind(addr).map_err(listen_error)?;
-    socket
-        .listen(u32::try_from(MAX_CONNECTIONS).unwrap_or(1024))
-        .map_err(listen_error)
-}
+pub use self::listen::{bind, tls_acceptor, BindError, TlsSetupError};
+use self::message::to_response;
+pub use self::message::{foreign_host, Incoming, Reply};
 
 /// Listener options.
 #[derive(Clone)]
@@ -488,20 +324,4 @@ where
         peer,
     };
     Ok(to_response(handler(incoming).await))
-}
-
-fn to_response(reply: Reply) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(reply.body)));
-    *response.status_mut() =
-        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = response.headers_mut();
-    if let Ok(value) = http::HeaderValue::from_str(reply.content_type) {
-        headers.insert(http::header::CONTENT_TYPE, value);
-    }
-    for (name, value) in reply.headers {
-        if let Ok(value) = http::HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    }
-    response
 }
