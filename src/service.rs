@@ -1,4 +1,4 @@
-//! One way to run a long-lived command (serve, proxy, anchor, exec --ecs, update): a stop
+//! One way to run a long-lived command (serve, proxy, anchor, quickstart, exec --ecs): a stop
 //! switch shared by its listeners and refresh tasks, listeners that drain within one deadline,
 //! the termination signals, and an orderly stop that waits for every listener.
 
@@ -11,6 +11,7 @@ use http::Response;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 use crate::server::{self, Incoming, ListenOptions, Reply};
 
@@ -54,7 +55,20 @@ impl Service {
         H: Fn(Incoming) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Reply> + Send + 'static,
     {
-        let task = server::serve(listener, self.options.clone(), handler, self.stopped());
+        self.serve_tls(listener, None, handler);
+    }
+
+    /// As [`Service::serve`], over TLS when `tls` is given.
+    pub fn serve_tls<H, F>(&mut self, listener: TcpListener, tls: Option<TlsAcceptor>, handler: H)
+    where
+        H: Fn(Incoming) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Reply> + Send + 'static,
+    {
+        let options = ListenOptions {
+            tls,
+            ..self.options.clone()
+        };
+        let task = server::serve(listener, options, handler, self.stopped());
         self.listeners.push(tokio::spawn(task));
     }
 

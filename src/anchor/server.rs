@@ -1,31 +1,28 @@
 //! Routes of the anchor's listener: `POST /sessions`, STS on `/`, `GET /metrics`.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use super::Anchor;
 use crate::rolesanywhere::verify::ReceivedRequest;
-use crate::server::{self, Incoming, ListenOptions, Reply};
+use crate::server::{self, Incoming, Reply};
+use crate::service::Service;
 
-/// Serves the anchor until `shutdown` completes. With `loopback_only` (no
+/// Serves the anchor on `service` (over TLS when `tls` is given). With `loopback_only` (no
 /// --insecure-allow-remote) a request must name loopback in its Host, which CreateSession and
 /// STS also sign, so a signature made for another host is refused.
-pub async fn serve(
+pub fn serve(
     anchor: Arc<Anchor>,
+    service: &mut Service,
     listener: TcpListener,
-    options: ListenOptions,
+    tls: Option<TlsAcceptor>,
     loopback_only: bool,
-    shutdown: impl Future<Output = ()>,
 ) {
-    server::serve(
-        listener,
-        options,
-        move |incoming| route(anchor.clone(), incoming, loopback_only),
-        shutdown,
-    )
-    .await;
+    service.serve_tls(listener, tls, move |incoming| {
+        route(anchor.clone(), incoming, loopback_only)
+    });
 }
 
 async fn route(anchor: Arc<Anchor>, incoming: Incoming, loopback_only: bool) -> Reply {

@@ -13,6 +13,7 @@ use crate::anchor::upstream::UpstreamSts;
 use crate::clock::{Clock, SystemClock};
 use crate::http::build_client;
 use crate::pki::DEFAULT_CA_DIR;
+use crate::service::{termination, Service};
 
 /// Flags of `anchor`.
 #[derive(Debug, Args)]
@@ -93,18 +94,16 @@ pub(super) fn run(args: AnchorArgs) -> anyhow::Result<()> {
         let address = listener.local_addr()?;
         announce(&format!("{scheme}://{address}"), &state)?;
         let anchor = local_anchor::anchor(state, upstream, clock);
-        let options = crate::server::ListenOptions {
-            tls,
-            drain_timeout: std::time::Duration::from_secs(args.shutdown_timeout),
-        };
+        let mut service = Service::new(std::time::Duration::from_secs(args.shutdown_timeout));
         crate::anchor::server::serve(
             anchor,
+            &mut service,
             listener,
-            options,
+            tls,
             !args.insecure_allow_remote,
-            crate::service::termination(),
-        )
-        .await;
+        );
+        termination().await;
+        service.stop().await;
         anyhow::Ok(())
     })
 }

@@ -17,6 +17,7 @@ use crate::identity::key_ref::{IdentitySources, KeyRef};
 use crate::pki::{IssueOptions, KeyType, LeafKey, LeafPurpose, DEFAULT_CA_DIR};
 use crate::rolesanywhere::client::{RolesAnywhereClient, DEFAULT_TIMEOUT};
 use crate::rolesanywhere::model::SessionParams;
+use crate::service::Service;
 use crate::time_format::rfc3339;
 
 /// Flags of `quickstart`.
@@ -52,16 +53,8 @@ pub(super) fn run(args: QuickstartArgs) -> anyhow::Result<()> {
         let listener = local_anchor::bind(args.listen, false).await?;
         let endpoint: http::Uri = format!("http://{}", listener.local_addr()?).parse()?;
         let anchor = local_anchor::anchor(state, None, clock.clone());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(crate::anchor::server::serve(
-            anchor,
-            listener,
-            Default::default(),
-            true,
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let mut service = Service::new(crate::server::DEFAULT_DRAIN_TIMEOUT);
+        crate::anchor::server::serve(anchor, &mut service, listener, None, true);
         let sources = IdentitySources {
             certificate: KeyRef::File(demo.certificate.clone()),
             private_key: Some(KeyRef::File(demo.key.clone())),
@@ -99,8 +92,7 @@ pub(super) fn run(args: QuickstartArgs) -> anyhow::Result<()> {
             outln!("The anchor keeps running until Ctrl-C.")?;
             crate::service::termination().await;
         }
-        let _ = stop.send(());
-        let _ = server.await;
+        service.stop().await;
         anyhow::Ok(())
     })
 }

@@ -209,3 +209,91 @@ impl CredentialProvider for RolesAnywhereProvider {
         slot.as_ref().is_some_and(|(_, loaded)| *loaded != current)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::config::ProfileSettings;
+    use crate::identity::file::Passphrase;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("certs/test")
+            .join(name)
+    }
+
+    /// A provider over `dir/leaf.pem` and `dir/leaf.key`, at a time the fixtures are valid.
+    fn provider(dir: &Path) -> RolesAnywhereProvider {
+        let settings = ProfileSettings {
+            certificate: Some(dir.join("leaf.pem")),
+            private_key: Some(dir.join("leaf.key")),
+            trust_anchor_arn: Some(
+                "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/a".into(),
+            ),
+            profile_arn: Some("arn:aws:rolesanywhere:us-east-1:123456789012:profile/b".into()),
+            role_arn: Some("arn:aws:iam::123456789012:role/c".into()),
+            endpoint: Some("http://127.0.0.1:9".into()),
+            ..ProfileSettings::default()
+        };
+        let profile =
+            ResolvedProfile::resolve(settings, None, Passphrase::PromptIfTerminal).unwrap();
+        let leaf = crate::identity::file::load_certificate(
+            &crate::identity::key_ref::KeyRef::File(fixture("leaf-p256.pem")),
+        )
+        .unwrap();
+        let clock = Arc::new(FixedClock(leaf.not_before() + Duration::days(1)));
+        RolesAnywhereProvider::new(profile, clock).unwrap()
+    }
+
+    fn install(dir: &Path, cert: &str, key: &str) {
+        std::fs::copy(fixture(cert), dir.join("leaf.pem")).unwrap();
+        std::fs::copy(fixture(key), dir.join("leaf.key")).unwrap();
+    }
+
+    #[test]
+    fn a_rotated_pair_is_loaded_and_a_broken_one_keeps_the_last_good() {
+        let dir = tempfile::tempdir().unwrap();
+        install(dir.path(), "leaf-p256.pem", "leaf-p256.key");
+        let provider = provider(dir.path());
+        let first = provider.identity().unwrap();
+        assert!(!provider.inputs_changed());
+
+        // A key that does not match the certificate: rejected, the last good pair stays.
+        std::fs::copy(fixture("leaf-rsa.key"), dir.path().join("leaf.key")).unwrap();
+        assert!(provider.inputs_changed());
+        let kept = provider.identity().unwrap();
+        assert_eq!(
+            kept.certificate().serial_decimal(),
+            first.certificate().serial_decimal()
+        );
+        // The broken pair is not retried on every call.
+        assert!(!provider.inputs_changed());
+
+        // A good new pair replaces it.
+        install(dir.path(), "leaf-rsa.pem", "leaf-rsa.key");
+        let rotated = provider.identity().unwrap();
+        assert_ne!(
+            rotated.certificate().serial_decimal(),
+            first.certificate().serial_decimal()
+        );
+        assert_eq!(rotated.family(), crate::identity::SignatureFamily::Rsa);
+    }
+
+    #[test]
+    fn without_a_last_good_pair_the_error_is_the_loaders() {
+        let dir = tempfile::tempdir().unwrap();
+        install(dir.path(), "leaf-p256.pem", "leaf-rsa.key");
+        let error = provider(dir.path()).identity().unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ProviderError::Identity(IdentityError::KeyMismatch { .. })
+            ),
+            "{error}"
+        );
+        assert_eq!(error.kind(), ErrorKind::Configuration);
+    }
+}

@@ -36,18 +36,6 @@ pub enum SettingsError {
     },
 }
 
-impl SettingsError {
-    /// The setting at fault, as a config key (the flag is the same with `--`).
-    pub fn key(&self) -> &'static str {
-        match self {
-            Self::RemoteListen { .. } => "listen",
-            Self::Upstream(_) => "upstream",
-            Self::StripHeader(_) => "strip-header",
-            Self::AddHeader { .. } => "add-header",
-        }
-    }
-}
-
 /// A fixed upstream, parsed once.
 #[derive(Debug, Clone)]
 pub struct Upstream {

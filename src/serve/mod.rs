@@ -220,31 +220,4 @@ pub fn listen(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_loopback_and_metadata_hosts_are_allowed() {
-        for host in [
-            "localhost",
-            "localhost:9911",
-            "127.0.0.1:80",
-            "127.3.4.5",
-            "[::1]:9911",
-            "169.254.169.254",
-            "169.254.170.2",
-        ] {
-            assert!(host_allowed(host, &[]), "{host}");
-        }
-        for host in [
-            "evil.example",
-            "evil.example:9911",
-            "10.0.0.1",
-            "",
-            "127.0.0.1.evil.example",
-        ] {
-            assert!(!host_allowed(host, &[]), "{host}");
-        }
-        assert!(host_allowed("10.0.0.1:9911", &["10.0.0.1".to_owned()]));
-    }
-}
+mod tests;
