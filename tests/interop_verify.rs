@@ -20,6 +20,22 @@ struct Captured {
 }
 
 impl Captured {
+    /// A header's value (names compared case-insensitively).
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .unwrap()
+    }
+
+    /// The serial in the Authorization credential.
+    fn serial(&self) -> String {
+        let auth = self.header("authorization");
+        let start = auth.find("Credential=").unwrap() + "Credential=".len();
+        auth[start..].split('/').next().unwrap().to_owned()
+    }
+
     fn body_bytes(&self) -> Vec<u8> {
         base64::engine::general_purpose::STANDARD
             .decode(&self.body)
@@ -69,7 +85,12 @@ fn requests_signed_by_iam_rolesanywhere_session_verify() {
     let Some(requests) = captured_requests() else {
         return;
     };
-    assert_eq!(requests.len(), 3);
+    assert_eq!(requests.len(), 4);
+    // One request carries the ARNs in the query, percent-encoded by botocore: tessera's query
+    // canonicalization is compared with an outside implementation's.
+    assert!(requests
+        .iter()
+        .any(|r| r.query.contains("roleArn=arn%3Aaws%3Aiam")));
     for request in &requests {
         let verified = request
             .verify()
@@ -109,27 +130,49 @@ fn tampering_with_an_independently_signed_request_fails_verification() {
             .contents(),
     );
     for request in &requests {
-        let mut tampered: Vec<(&str, Captured)> = vec![
-            ("host", request.with_header("host", |v| format!("{v}.evil"))),
+        let scope_day = |v: &str| format!("{}9{}", &v[..7], &v[8..]);
+        // Each tamper, and the check that must refuse it.
+        let mut tampered: Vec<(&str, Captured, VerifyError)> = vec![
+            (
+                "host",
+                request.with_header("host", |v| format!("{v}.evil")),
+                VerifyError::BadSignature,
+            ),
             (
                 "content-type",
                 request.with_header("content-type", |_| "text/plain".into()),
+                VerifyError::BadSignature,
             ),
             (
-                "date",
+                "date (well-formed, one second off)",
                 request.with_header("x-amz-date", |v| {
-                    v.replace("T", "T0").chars().take(16).collect()
+                    let second = if v.as_bytes()[14] == b'0' { "1" } else { "0" };
+                    format!("{}{second}Z", &v[..14])
                 }),
+                VerifyError::BadSignature,
             ),
             (
-                "date+scope",
-                request.with_header("x-amz-date", |v| format!("{}9{}", &v[..7], &v[8..])),
+                "date and scope (another day in both)",
+                request
+                    .with_header("x-amz-date", scope_day)
+                    .with_header("authorization", |v| {
+                        let date = request.header("x-amz-date");
+                        v.replace(
+                            &format!("/{}/", &date[..8]),
+                            &format!("/{}/", &scope_day(date)[..8]),
+                        )
+                    }),
+                VerifyError::BadSignature,
             ),
             (
                 "serial",
                 request.with_header("authorization", |v| {
                     v.replacen("Credential=", "Credential=1", 1)
                 }),
+                VerifyError::SerialMismatch {
+                    credential: format!("1{}", request.serial()),
+                    certificate: request.serial(),
+                },
             ),
             (
                 "signature",
@@ -138,10 +181,7 @@ fn tampering_with_an_independently_signed_request_fails_verification() {
                     let flipped = if sig.starts_with('0') { "1" } else { "0" };
                     format!("{head}Signature={flipped}{}", &sig[1..])
                 }),
-            ),
-            (
-                "certificate",
-                request.with_header("x-amz-x509", |_| other_cert.clone()),
+                VerifyError::BadSignature,
             ),
         ];
         if request
@@ -152,6 +192,7 @@ fn tampering_with_an_independently_signed_request_fails_verification() {
             tampered.push((
                 "chain",
                 request.with_header("x-amz-x509-chain", |_| other_cert.clone()),
+                VerifyError::BadSignature,
             ));
         }
         let mut body_changed = request.clone();
@@ -159,13 +200,27 @@ fn tampering_with_an_independently_signed_request_fails_verification() {
         let position = body.iter().position(|b| *b == b'3').unwrap();
         body[position] = b'4'; // durationSeconds 3600 -> 4600
         body_changed.body = base64::engine::general_purpose::STANDARD.encode(body);
-        tampered.push(("body", body_changed));
-        for (what, copy) in tampered {
-            assert!(
-                copy.verify().is_err(),
-                "{}: tampered {what} still verifies",
+        tampered.push(("body", body_changed, VerifyError::BadSignature));
+        if !request.query.is_empty() {
+            let mut query_changed = request.clone();
+            query_changed.query = request.query.replace("role%2Fapp", "role%2Fadmin");
+            tampered.push(("query", query_changed, VerifyError::BadSignature));
+        }
+        for (what, copy, expected) in tampered {
+            assert_eq!(
+                copy.verify().err(),
+                Some(expected),
+                "{}: tampered {what}",
                 request.name
             );
         }
+        // Another certificate in X-Amz-X509 is refused before the signature: its serial is
+        // not the credential's.
+        let swapped = request.with_header("x-amz-x509", |_| other_cert.clone());
+        assert!(
+            matches!(swapped.verify(), Err(VerifyError::SerialMismatch { .. })),
+            "{}: a swapped certificate",
+            request.name
+        );
     }
 }

@@ -10,7 +10,7 @@ use tessera::identity::{Digest, Signer};
 use tessera::rolesanywhere::canonical::{canonical_request, credential_scope, string_to_sign};
 use tessera::rolesanywhere::model::SessionParams;
 use tessera::rolesanywhere::sign::{sign_create_session, SignedRequest};
-use tessera::rolesanywhere::verify::{verify, ReceivedRequest};
+use tessera::rolesanywhere::verify::{verify, ReceivedRequest, VerifyError};
 use time::macros::datetime;
 use time::OffsetDateTime;
 
@@ -174,19 +174,29 @@ fn tampering_with_a_tessera_request_fails_verification() {
             .for_each(|(_, v)| *v = value.to_owned());
         copy
     };
+    let bad = VerifyError::BadSignature;
+    // Each tamper, and the check that must refuse it.
     let mut cases = vec![
         (
             "host",
             edit_header("host", "rolesanywhere.us-west-2.amazonaws.com"),
+            bad.clone(),
         ),
         (
             "content-type",
             edit_header("content-type", "application/x-amz-json-1.0"),
+            bad.clone(),
         ),
-        ("date", edit_header("x-amz-date", "20270101T000001Z")),
+        // Well-formed and on the same day: only the signature can catch it.
+        (
+            "date",
+            edit_header("x-amz-date", "20270101T000001Z"),
+            bad.clone(),
+        ),
         (
             "chain",
             edit_header("x-amz-x509-chain", request.header("x-amz-x509").unwrap()),
+            bad.clone(),
         ),
     ];
     let auth = request.header("authorization").unwrap().to_owned();
@@ -196,25 +206,41 @@ fn tampering_with_a_tessera_request_fails_verification() {
             "authorization",
             &auth.replace("Credential=", "Credential=9"),
         ),
+        VerifyError::SerialMismatch {
+            credential: format!("9{}", id.certificate().serial_decimal()),
+            certificate: id.certificate().serial_decimal().to_owned(),
+        },
     ));
     cases.push((
         "scope date",
         edit_header("authorization", &auth.replace("/20270101/", "/20270102/")),
+        VerifyError::ScopeDateMismatch {
+            scope: "20270102".into(),
+            date: "20270101T000000Z".into(),
+        },
     ));
+    let mut day = edit_header("authorization", &auth.replace("/20270101/", "/20270102/"));
+    day.headers
+        .iter_mut()
+        .filter(|(n, _)| n == "x-amz-date")
+        .for_each(|(_, v)| *v = "20270102T000000Z".into());
+    cases.push(("scope and date, both another day", day, bad.clone()));
     cases.push((
         "region",
         edit_header("authorization", &auth.replace("/us-east-1/", "/us-west-2/")),
+        bad.clone(),
     ));
     let mut body = request.clone();
     body.body = br#"{"durationSeconds":43200}"#.to_vec();
-    cases.push(("body", body));
+    cases.push(("body", body, bad.clone()));
     let mut query = request.clone();
     query.path_and_query = query.path_and_query.replace("role%2Fapp", "role%2Fadmin");
-    cases.push(("query", query));
-    for (what, copy) in cases {
-        assert!(
-            verify_signed(&copy).is_err(),
-            "tampered {what} still verifies"
+    cases.push(("query", query, bad));
+    for (what, copy, expected) in cases {
+        assert_eq!(
+            verify_signed(&copy).err(),
+            Some(expected),
+            "tampered {what}"
         );
     }
 }

@@ -1,5 +1,6 @@
 //! The IMDS and ECS endpoints' request handling (routing, token checks, Host checks) on an agent
 //! holding credentials. Input as in create_session_request: `METHOD PATH?QUERY`, headers, body.
+//! Beyond not panicking: credentials are answered only to the holder of the ECS token.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -89,5 +90,11 @@ fuzz_target!(|data: &[u8]| {
         body: bytes::Bytes::from(body.as_bytes().to_vec()),
         peer: "127.0.0.1:40000".parse().expect("address"),
     };
-    let _ = agent().handle(&request);
+    let reply = agent().handle(&request);
+    // The property: the secret leaves only for a request that proved itself, with the ECS
+    // token (no IMDS session token can be guessed, and IMDSv1 is off).
+    if reply.body.contains("\"SecretAccessKey\"") {
+        assert_eq!(reply.status, 200);
+        assert_eq!(request.header("authorization"), Some("ecs-token-0123456789"));
+    }
 });

@@ -22,7 +22,7 @@ pub const MAX_CHAIN_CERTIFICATES: usize = 5;
 
 /// Why a request failed verification. The anchor maps every variant to the service's answer
 /// (mostly 403 `Invalid signature`); the text says precisely which check failed, for logs.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum VerifyError {
     /// A required header is absent.

@@ -75,6 +75,17 @@ class Stub:
         self.process.terminate()
         self.process.wait(timeout=10)
 
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def assert_all_verified(self, at_least=1):
+        """Every request reached the stub signed so that the independent verifier accepts it."""
+        requests = self.requests()
+        assert len(requests) >= at_least, f"{len(requests)} request(s) reached the stub"
+        refused = [r.get("reason") for r in requests if not r["verified"]]
+        assert not refused, f"the independent verifier refused: {refused}"
+
 
 @pytest.fixture
 def stub_factory(tmp_path):

@@ -9,7 +9,7 @@ import base64
 import json
 import os
 import sys
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from botocore.awsrequest import AWSRequest
 from iam_rolesanywhere_session import IAMRolesAnywhereSigner
@@ -18,13 +18,16 @@ CERTS = os.path.join(os.path.dirname(__file__), "..", "..", "certs", "test")
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 CASES = [
-    ("rsa-with-intermediate", "leaf-rsa.pem", "leaf-rsa.key", "intermediate.pem"),
-    ("p256-with-intermediate", "leaf-p256.pem", "leaf-p256.key", "intermediate.pem"),
-    ("p384-no-chain", "leaf-p384.pem", "leaf-p384.key", None),
+    ("rsa-with-intermediate", "leaf-rsa.pem", "leaf-rsa.key", "intermediate.pem", False),
+    ("p256-with-intermediate", "leaf-p256.pem", "leaf-p256.key", "intermediate.pem", False),
+    ("p384-no-chain", "leaf-p384.pem", "leaf-p384.key", None, False),
+    # As the official helper sends it: the ARNs in the query (their ':' and '/' percent-encoded
+    # by botocore's canonicalization, not tessera's), the duration in the body.
+    ("p256-arns-in-query", "leaf-p256.pem", "leaf-p256.key", "intermediate.pem", True),
 ]
 
 
-def signed_request(certificate, key, chain):
+def signed_request(certificate, key, chain, arns_in_query):
     signer = IAMRolesAnywhereSigner(
         certificate=os.path.join(CERTS, certificate),
         private_key=os.path.join(CERTS, key),
@@ -37,11 +40,11 @@ def signed_request(certificate, key, chain):
         "roleArn": f"arn:aws:iam::{ACCOUNT}:role/app",
         "trustAnchorArn": f"arn:aws:rolesanywhere:{REGION}:{ACCOUNT}:trust-anchor/ta",
     }
-    request = AWSRequest(
-        method="POST",
-        url=f"https://rolesanywhere.{REGION}.amazonaws.com/sessions",
-        data=json.dumps(body),
-    )
+    url = f"https://rolesanywhere.{REGION}.amazonaws.com/sessions"
+    if arns_in_query:
+        arns = {k: body.pop(k) for k in ("profileArn", "roleArn", "trustAnchorArn")}
+        url += "?" + urlencode(arns)
+    request = AWSRequest(method="POST", url=url, data=json.dumps(body))
     signer.add_auth(request)
     prepared = request.prepare()
     url = urlsplit(prepared.url)
@@ -57,8 +60,8 @@ def signed_request(certificate, key, chain):
 
 def main():
     out = []
-    for name, certificate, key, chain in CASES:
-        entry = signed_request(certificate, key, chain)
+    for name, certificate, key, chain, arns_in_query in CASES:
+        entry = signed_request(certificate, key, chain, arns_in_query)
         entry["name"] = name
         out.append(entry)
     json.dump(out, sys.stdout)

@@ -60,6 +60,18 @@ def test_an_imported_key_and_certificate_obtain_credentials(keyring, anchor, key
     assert json.loads(out.stdout)["AccessKeyId"].startswith("ASIA")
 
 
+def test_a_keyring_key_signs_what_the_independent_verifier_accepts(keyring, stub_factory):
+    stub = stub_factory()
+    imported = keyring("key", "import", "--name", "stubbed", "--private-key", str(CERTS / "leaf-p256.key"),
+                       "--certificate", str(CERTS / "leaf-p256.pem"))
+    assert imported.returncode == 0, imported.stderr
+    out = keyring("credential-process", "--private-key", "keyring:stubbed", "--trust-anchor-arn", ta("ta"),
+                  "--profile-arn", profile("p"), "--role-arn", f"{ROLE}/app", "--endpoint", stub.url)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["AccessKeyId"] == "ASIASTUBEXAMPLE00001"
+    stub.assert_all_verified()
+
+
 def test_an_encrypted_key_stays_encrypted_and_needs_its_passphrase(keyring, anchor):
     imported = keyring("key", "import", "--service", "ops", "--name", "enc", "--private-key", str(CERTS / "leaf-rsa.aes256.key"),
                        "--certificate", str(CERTS / "leaf-rsa.pem"), TESSERA_KEY_PASSPHRASE="test-passphrase")

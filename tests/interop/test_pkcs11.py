@@ -105,6 +105,20 @@ def test_a_p256_key_generated_on_the_token_certified_by_the_local_ca(tessera_bin
     credentials(tessera_bin, token, anchor, f"pkcs11:token=tessera;object=gen-p256?pin-value={PIN}", trust_anchor="local")
 
 
+@pytest.mark.parametrize("uri,env", [
+    (f"pkcs11:token=tessera;object=p256?pin-value={PIN}", {}),
+    ("pkcs11:token=tessera;id=%02", {"TESSERA_PKCS11_PIN": PIN}),
+])
+def test_token_keys_sign_what_the_independent_verifier_accepts(tessera_bin, token, stub_factory, uri, env):
+    stub = stub_factory()
+    args = ["credential-process", "--private-key", uri, "--pkcs11-lib", MODULE, "--trust-anchor-arn", ta("ta"),
+            "--profile-arn", profile("p"), "--role-arn", f"{ROLE}/app", "--endpoint", stub.url]
+    out = run_tessera(tessera_bin, args, **token.env, **env)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["AccessKeyId"] == "ASIASTUBEXAMPLE00001"
+    stub.assert_all_verified()
+
+
 def test_a_pin_file_a_module_path_and_certificate_files(tessera_bin, token, anchor, tmp_path):
     pin = tmp_path / "pin"
     pin.write_text(PIN + "\n")

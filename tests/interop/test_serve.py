@@ -349,6 +349,21 @@ def test_exec_runs_a_command_with_the_credentials(tessera_bin, tmp_path, mode):
         anchor.stop()
 
 
+@pytest.mark.parametrize("mode", ["env", "ecs"])
+def test_exec_signs_what_the_independent_verifier_accepts(tessera_bin, stub_factory, mode):
+    # The stub judges with ra_verifier.py, not tessera's verify: a canonicalization bug shared by
+    # tessera's signer and its anchor cannot pass here.
+    stub = stub_factory()
+    code = "import os; print(os.environ.get('AWS_ACCESS_KEY_ID') or os.environ['AWS_CONTAINER_CREDENTIALS_FULL_URI'])"
+    flags = [*_request_flags(stub.port)[:-1], stub.url]
+    args = [tessera_bin, "exec", *flags, *(["--ecs"] if mode == "ecs" else []), "--", sys.executable, "-c", code]
+    result = subprocess.run(args, capture_output=True, text=True, env=clean_env(), timeout=60)
+    assert result.returncode == 0, result.stderr
+    expected = "/v1/credentials/exec" if mode == "ecs" else "ASIASTUBEXAMPLE00001"
+    assert expected in result.stdout, result.stdout
+    stub.assert_all_verified()
+
+
 # The AWS SDK for JavaScript v3 through all three ways.
 
 JS = Path(__file__).parent / "js"

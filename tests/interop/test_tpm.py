@@ -112,6 +112,21 @@ def test_tpm_keys_obtain_credentials(tessera_bin, tpm, anchor, key, certificate,
     assert json.loads(out.stdout)["AccessKeyId"].startswith("ASIA")
 
 
+@pytest.mark.parametrize("key,certificate,env", [
+    ("tpm:handle:0x81000001", "p256.crt", {}),
+    ("rsa.tss2.pem", "rsa.crt", {"TESSERA_KEY_PASSPHRASE": "keypass"}),
+])
+def test_tpm_keys_sign_what_the_independent_verifier_accepts(tessera_bin, tpm, stub_factory, key, certificate, env):
+    stub = stub_factory()
+    key = key if key.startswith("tpm:") else str(tpm.dir / key)
+    args = ["credential-process", "--private-key", key, "--certificate", str(tpm.dir / certificate),
+            "--trust-anchor-arn", ta("local"), "--profile-arn", profile("p"), "--role-arn", f"{ROLE}/app", "--endpoint", stub.url]
+    out = run_tessera(tessera_bin, args, **{**tpm.env, **env})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["AccessKeyId"] == "ASIASTUBEXAMPLE00001"
+    stub.assert_all_verified()
+
+
 @pytest.mark.parametrize("key,certificate,env,expected", [
     ("rsa.tss2.pem", "rsa.crt", {"TESSERA_KEY_PASSPHRASE": "wrong"}, "the TPM refused the password of TPM"),
     ("tpm:handle:0x81000009", "p256.crt", {}, "no key at TPM handle 0x81000009"),
