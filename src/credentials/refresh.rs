@@ -169,7 +169,6 @@ impl CredentialCache {
 
     /// One attempt: publishes its outcome and returns when the next one is due.
     async fn refresh_once(&self, label: &str, consecutive_failures: &mut u32) -> OffsetDateTime {
-        let now = self.clock.now();
         match self.provider.provide().await {
             Ok(credentials) => {
                 *consecutive_failures = 0;
@@ -192,7 +191,9 @@ impl CredentialCache {
             Err(error) => {
                 *consecutive_failures = consecutive_failures.saturating_add(1);
                 let step = backoff(error.kind(), *consecutive_failures);
-                let next = now + step * (0.5 + fastrand::f64() * 0.5);
+                // From the failure, not from the start of the attempt: an attempt that hangs
+                // until its timeout must not be followed by another at once.
+                let next = self.clock.now() + step * (0.5 + fastrand::f64() * 0.5);
                 self.state.send_modify(|s| {
                     s.last_error = Some(error.to_string());
                     s.next_refresh = Some(next);
@@ -276,6 +277,8 @@ mod tests {
         Issue(Duration),
         Transient,
         Misconfigured,
+        /// A transient failure after hanging this many seconds.
+        HangThenFail(u64),
     }
 
     /// A provider that answers from a script (then keeps issuing 1-hour sessions) and counts
@@ -318,6 +321,13 @@ mod tests {
                     })),
                     Answer::Misconfigured => {
                         Err(ProviderError::Config(ConfigError::Timeout("timeout")))
+                    }
+                    Answer::HangThenFail(seconds) => {
+                        tokio::time::sleep(StdDuration::from_secs(seconds)).await;
+                        Err(ProviderError::Client(ClientError::Timeout {
+                            endpoint: "https://rolesanywhere.example".into(),
+                            seconds,
+                        }))
                     }
                 }
             })
@@ -421,6 +431,16 @@ mod tests {
         sleep(3).await;
         assert_eq!(cache.health(), Health::Fresh);
         assert_eq!(provider.calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_back_off_starts_when_an_attempt_fails_not_when_it_started() {
+        let (_cache, provider, _stop) = start(vec![Answer::HangThenFail(5)]);
+        // The attempt hangs 5 s; the retry waits at least half a second after that.
+        tokio::time::sleep(StdDuration::from_millis(5400)).await;
+        assert_eq!(provider.calls.load(Ordering::SeqCst), 1);
+        sleep(1).await;
+        assert_eq!(provider.calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test(start_paused = true)]

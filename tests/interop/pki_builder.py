@@ -2,6 +2,7 @@
 that need an expired intermediate and similar."""
 
 import datetime
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -49,3 +50,9 @@ def load(cert_path, key_path):
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     return cert, key
+
+
+def not_after(cert_path):
+    """A certificate file's NotAfter (aware, UTC)."""
+    cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+    return cert.not_valid_after_utc

@@ -86,6 +86,7 @@ class SilentEndpoint:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.held = []
+        self.accepted_at = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -95,6 +96,7 @@ class SilentEndpoint:
             except OSError:
                 return
             self.held.append(connection)
+            self.accepted_at.append(time.monotonic())
 
     def close(self):
         self.listener.close()
@@ -168,7 +170,7 @@ def test_serve_recovers_by_itself_without_hammering(tessera_bin, stub_factory, t
         made = len(stub.requests())
         # The failures plus the success, and at most one extra round: no hammering.
         assert failures + 1 <= made <= failures + 4, made
-        time.sleep(3)
+        time.sleep(1)  # a quiet window: the next refresh is due in about 40 minutes
         assert len(stub.requests()) == made, "serve kept calling after it recovered"
     finally:
         serve.terminate()
@@ -232,13 +234,20 @@ def test_sigterm_during_a_refresh_leaves_no_partial_file(tessera_bin, stub_facto
 def test_serve_facing_an_endpoint_that_never_answers_stays_up_and_backs_off(tessera_bin, tmp_path, silent_endpoint):
     serve = _serve(tessera_bin, tmp_path, silent_endpoint.port)
     try:
-        time.sleep(12)
+        deadline = time.monotonic() + 40
+        while len(silent_endpoint.accepted_at) < 3:
+            assert serve.poll() is None, "serve exited"
+            assert time.monotonic() < deadline, f"{len(silent_endpoint.accepted_at)} attempts in 40 s"
+            time.sleep(0.1)
         assert serve.poll() is None, "serve exited"
         assert _get(serve.admin, "/readyz")[0] == 503
         status, body = _get(serve.address, "/v1/credentials/default", {"Authorization": (tmp_path / "tokens/default.token").read_text()})
         assert status == 503 and "did not complete within 2 s" in body, body
-        # Each attempt costs the 2 s timeout plus a doubling backoff: no more than five in 12 s.
-        assert 2 <= len(silent_endpoint.held) <= 5, len(silent_endpoint.held)
+        # Each attempt waits out the 2 s timeout, then a back-off that doubles (1 s, then 2 s,
+        # each with up to half taken off): the gaps have floors, whatever the machine's load.
+        first, second, third = silent_endpoint.accepted_at[:3]
+        assert second - first >= 2.3, second - first
+        assert third - second >= 2.8, third - second
     finally:
         serve.terminate()
         serve.wait(timeout=10)
@@ -266,14 +275,20 @@ def _metric(serve, name):
 
 def test_a_certificate_expiring_while_serve_runs(tessera_bin, stub_factory, tmp_path):
     stub = stub_factory()
-    cert, key = _issue_leaf(tmp_path, "leaf", datetime.timedelta(seconds=5))
+    cert, key = _issue_leaf(tmp_path, "leaf", datetime.timedelta(seconds=6))
+    not_after = pki_builder.not_after(cert)
     serve = _serve(tessera_bin, tmp_path, stub.port, ["--certificate", str(cert), "--private-key", str(key)])
     try:
         _wait_ready(serve)
         token = {"Authorization": (tmp_path / "tokens/default.token").read_text()}
         status, body = _get(serve.address, "/v1/credentials/default", token)
         assert status == 200 and len(stub.requests()) == 1, body
-        time.sleep(6)
+        assert datetime.datetime.now(datetime.timezone.utc) < not_after, "the certificate expired before serve was ready"
+        # Wait for the certificate's own NotAfter (not a guessed sleep), then a little past it.
+        deadline = time.monotonic() + 30
+        while datetime.datetime.now(datetime.timezone.utc) <= not_after + datetime.timedelta(seconds=1):
+            assert time.monotonic() < deadline, "the clock did not reach NotAfter"
+            time.sleep(0.1)
         os.utime(cert)  # the files "changed": serve refreshes now, with an expired certificate
         deadline = time.monotonic() + 15
         while 'state="degraded"} 1' not in "".join(_metric(serve, "tessera_credentials_health")):
