@@ -3,9 +3,13 @@ the proxy create a bucket, PUT and GET a large object, list it and call STS; the
 sent directly are rejected. Credentials come from the local anchor minting through moto's STS."""
 
 import hashlib
+import http.server
 import os
 import re
+import socket
 import subprocess
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -290,3 +294,90 @@ def test_a_missing_signing_region_names_the_flag_to_pass(tessera_bin, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+class RecordingUpstream:
+    """An upstream that answers 200 and records each request's headers."""
+
+    def __init__(self):
+        recorded = self.requests = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                recorded.append({k.lower(): v for k, v in self.headers.items()})
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class SilentUpstream:
+    """An upstream that accepts connections and never answers."""
+
+    def __init__(self):
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.held = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                self.held.append(self.socket.accept()[0])
+            except OSError:
+                return
+
+    def close(self):
+        self.socket.close()
+        for connection in self.held:
+            connection.close()
+
+
+def test_strip_header_and_add_header_change_what_is_signed_and_sent(tessera_bin, tmp_path):
+    upstream = RecordingUpstream()
+    proxy = start_env_proxy(tessera_bin, tmp_path, upstream.url, "secret",
+                            ["--strip-header", "X-Drop-Me", "--add-header", "x-amz-meta-added: yes"])
+    try:
+        result = curl("-H", "X-Drop-Me: 1", "-H", "X-Kept: 1", f"http://{proxy.address}/bucket/key")
+        assert status(result) == 200, result.stdout
+        (sent,) = upstream.requests
+        signed = re.search(r"SignedHeaders=([^,]+)", sent["authorization"]).group(1).split(";")
+        # The positive control: an ordinary header is forwarded and signed.
+        assert sent["x-kept"] == "1" and "x-kept" in signed
+        assert "x-drop-me" not in sent and "x-drop-me" not in signed
+        assert sent["x-amz-meta-added"] == "yes" and "x-amz-meta-added" in signed
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
+        upstream.close()
+
+
+def test_an_upstream_that_never_answers_gets_504_after_the_upstream_timeout(tessera_bin, tmp_path):
+    answering, silent = RecordingUpstream(), SilentUpstream()
+    fast = start_env_proxy(tessera_bin, tmp_path, answering.url, "secret", ["--upstream-timeout", "1"])
+    slow = start_env_proxy(tessera_bin, tmp_path, silent.url, "secret", ["--upstream-timeout", "1"])
+    try:
+        # The positive control: the same settings with an upstream that answers.
+        assert status(curl(f"http://{fast.address}/bucket/key")) == 200
+        started = time.monotonic()
+        result = curl(f"http://{slow.address}/bucket/key")
+        assert status(result) == 504, result.stdout
+        assert b"sent no response within 1 s" in result.stdout, result.stdout
+        assert time.monotonic() - started < 30, "the upstream timeout did not bound the request"
+    finally:
+        for proxy in (fast, slow):
+            proxy.terminate()
+            proxy.wait(timeout=10)
+        answering.close()
+        silent.close()
