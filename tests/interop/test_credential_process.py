@@ -149,7 +149,7 @@ def test_endpoint_from_aws_endpoint_url_rolesanywhere(tessera_bin, stub_factory)
     assert result.returncode == 0, result.stderr
 
 
-def test_every_flag_can_come_from_the_environment(tessera_bin, stub_factory):
+def test_the_identity_arn_endpoint_and_session_flags_can_come_from_the_environment(tessera_bin, stub_factory):
     stub = stub_factory()
     env = {
         "TESSERA_CERTIFICATE": str(CERTS / "leaf-rsa.pem"),

@@ -2,6 +2,7 @@
 tokens from a mounted Secret (--tokens-from), the container health check (`tessera health`),
 and completions and man pages generated from the command line definitions."""
 
+import re
 import signal
 import socket
 import subprocess
@@ -84,14 +85,20 @@ def test_health_exits_zero_only_for_a_healthy_admin_listener(tessera_bin, tmp_pa
 
 
 def test_completions_and_man_pages_cover_every_subcommand(tessera_bin, tmp_path):
+    help_text = subprocess.run([tessera_bin, "--help"], capture_output=True, text=True, check=True).stdout
+    commands = re.findall(r"^  ([a-z][a-z-]+)  ", help_text.split("Commands:", 1)[1].split("\n\n", 1)[0], re.M)
+    commands = [c for c in commands if c != "help"]
+    assert len(commands) >= 16 and "credential-process" in commands, commands
     for shell in ("bash", "zsh", "fish"):
         script = subprocess.run([tessera_bin, "completions", shell], capture_output=True, text=True, check=True).stdout
-        assert "credential-process" in script and "trust-anchor-arn" in script
+        missing = [c for c in commands if c not in script]
+        assert not missing and "trust-anchor-arn" in script, (shell, missing)
     bash = subprocess.run(["bash", "-n"], input=subprocess.run([tessera_bin, "completions", "bash"], capture_output=True, text=True).stdout,
                           capture_output=True, text=True)
     assert bash.returncode == 0, bash.stderr
     subprocess.run([tessera_bin, "man", "--dir", str(tmp_path / "man")], check=True)
-    pages = sorted(p.name for p in (tmp_path / "man").iterdir())
-    assert "tessera.1" in pages and "tessera-serve.1" in pages and "tessera-credential-process.1" in pages
+    pages = {p.name for p in (tmp_path / "man").iterdir()}
+    missing = [c for c in commands if f"tessera-{c}.1" not in pages]
+    assert "tessera.1" in pages and not missing, missing
     assert ".SH NAME" in (tmp_path / "man/tessera-serve.1").read_text()
     assert subprocess.run([tessera_bin, "completions", "tcsh"], capture_output=True, text=True).returncode == 2

@@ -70,7 +70,7 @@ def test_update_writes_nothing_on_a_fault(tessera_bin, stub_factory, tmp_path, m
     assert len(stub.requests()) == requests
 
 
-def test_an_unreachable_endpoint_is_one_line_for_every_command(tessera_bin, tmp_path):
+def test_an_unreachable_endpoint_is_one_line_for_credential_process_and_update(tessera_bin, tmp_path):
     port = free_port()
     for command in (["credential-process"], ["update", "--once", "--credentials-file", str(tmp_path / "credentials")]):
         out = run_tessera(tessera_bin, [*command, *IDENTITY, *arn_args(), *endpoint_args(port)])
