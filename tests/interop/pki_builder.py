@@ -22,8 +22,9 @@ def _write(path, cert, key=None):
     return path.with_suffix(".pem"), path.with_suffix(".key")
 
 
-def issue(path, cn, issuer_cert, issuer_key, *, ca=False, not_before=None, not_after=None, serial=None):
-    """Issues a P-256 certificate; returns (cert path, key path, cert, key)."""
+def issue(path, cn, issuer_cert, issuer_key, *, ca=False, not_before=None, not_after=None, serial=None, digital_signature=True):
+    """Issues a P-256 certificate; returns (cert path, key path, cert, key). A leaf's keyUsage
+    has digitalSignature unless `digital_signature` is false (then it has keyEncipherment only)."""
     now = datetime.datetime.now(datetime.timezone.utc)
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (
@@ -39,7 +40,8 @@ def issue(path, cn, issuer_cert, issuer_key, *, ca=False, not_before=None, not_a
     if ca:
         builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
     else:
-        builder = builder.add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+        usage = x509.KeyUsage(digital_signature, False, not digital_signature, False, False, False, False, False, False)
+        builder = builder.add_extension(usage, critical=True)
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
     cert = builder.sign(issuer_key, hashes.SHA256())
     cert_path, key_path = _write(path, cert, key)

@@ -250,6 +250,17 @@ def _expect(anchor, cert, key, chain=None, expected=(403, "AccessDeniedException
 P256 = (CERTS / "leaf-p256.pem", CERTS / "leaf-p256.key", CERTS / "intermediate.pem")
 
 
+def test_a_leaf_without_digital_signature_in_its_key_usage_is_untrusted(anchor, tmp_path):
+    issuer_cert, issuer_key = pki_builder.load(CERTS / "intermediate.pem", CERTS / "intermediate.key")
+    good, good_key, _, _ = pki_builder.issue(tmp_path / "signing", "signing", issuer_cert, issuer_key)
+    bad, bad_key, _, _ = pki_builder.issue(tmp_path / "encipher-only", "encipher-only", issuer_cert, issuer_key,
+                                           digital_signature=False)
+    # The positive control: the same issuer, the same shape, digitalSignature set.
+    _expect(anchor, good, good_key, CERTS / "intermediate.pem", expected=(201, None, None))
+    _expect(anchor, bad, bad_key, CERTS / "intermediate.pem",
+            expected=(403, "AccessDeniedException", "Untrusted certificate. Insufficient certificate"))
+
+
 def test_tampered_signature(anchor):
     _expect(anchor, *P256, expected=(403, "AccessDeniedException", "Invalid signature"), tamper=ra_client.flip_signature)
 

@@ -193,6 +193,25 @@ def test_an_expired_imds_token_is_refused(stack):
         time.sleep(0.1)
 
 
+def test_imds_v1_answers_without_a_token_only_when_asked_for(tessera_bin, tmp_path, stack):
+    path = "/latest/meta-data/iam/security-credentials/app"
+    # Without --imds-v1 (the stack), a token-less request is refused.
+    assert request(stack, "GET", path)[0] == 401
+    port, own = free_port(), tmp_path / "v1"
+    own.mkdir()
+    anchor = start_anchor(tessera_bin, own, port)
+    v1 = start_serve(tessera_bin, own, port, extra=["--imds-v1"])
+    try:
+        status, _, body = request(v1, "GET", path)
+        assert status == 200 and json.loads(body)["Code"] == "Success", body
+        # IMDSv2 still works beside it.
+        token = request(v1, "PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "60"})[2]
+        assert request(v1, "GET", path, {"x-aws-ec2-metadata-token": token})[0] == 200
+    finally:
+        v1.stop()
+        anchor.stop()
+
+
 def test_admin_endpoints(stack):
     with urllib.request.urlopen(f"http://{stack.admin}/healthz", timeout=5) as response:
         assert response.status == 200
