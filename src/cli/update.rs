@@ -1,19 +1,17 @@
 //! `tessera update`: keep a profile in the shared credentials file fresh. Each write is atomic
 //! (temp file + rename, 0600) under a lock file, and changes only the profile's three keys.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 
 use super::args::RequestArgs;
-use crate::aws_credentials::Credentials;
 use crate::clock::{Clock, SystemClock};
-use crate::credentials::file_cache::CacheEntry;
 use crate::credentials::provider::{CredentialProvider, RolesAnywhereProvider};
 use crate::credentials::refresh::CredentialCache;
-use crate::credentials::shared_file::set_profile;
+use crate::credentials::shared_file::{check_target, write_profile};
 
 /// Flags of `update`.
 #[derive(Debug, Args)]
@@ -49,55 +47,6 @@ fn credentials_path(flag: Option<PathBuf>) -> Option<PathBuf> {
         .or_else(|| super::args::env_path("HOME").map(|home| home.join(".aws/credentials")))
 }
 
-/// Refuses, before any CreateSession, a profile name the file format cannot hold and a
-/// credentials file that cannot be updated (a directory, unreadable, not UTF-8).
-fn check_target(path: &Path, profile: &str) -> anyhow::Result<()> {
-    if profile.is_empty() || profile.trim() != profile || profile.contains(['[', ']', '\n', '\r']) {
-        anyhow::bail!(
-            "--aws-profile {profile:?} cannot be a section name in {}; use letters, digits and '-', '_' or '.'",
-            path.display()
-        );
-    }
-    match std::fs::read_to_string(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| {
-            format!(
-                "cannot read the credentials file {} (--credentials-file)",
-                path.display()
-            )
-        }),
-    }
-}
-
-/// Rewrites `profile` in `path` under `<path>.lock`.
-fn write_profile(path: &Path, profile: &str, credentials: &Credentials) -> anyhow::Result<()> {
-    // The directory first (a fresh machine has no ~/.aws): the lock lives beside the file.
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::files::create_private_dir(dir)?;
-    }
-    let lock_target = PathBuf::from(format!("{}.lock", path.display()));
-    let _lock = CacheEntry::lock_file(&lock_target)?;
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let updated = zeroize::Zeroizing::new(
-        set_profile(&text, profile, credentials)
-            .with_context(|| format!("cannot update {}", path.display()))?,
-    );
-    crate::files::write_atomic(path, updated.as_bytes(), 0o600)?;
-    tracing::info!(
-        file = %path.display(),
-        profile,
-        access_key_id = credentials.access_key_id(),
-        "credentials written, valid until {}",
-        crate::time_format::rfc3339(credentials.expiration())
-    );
-    Ok(())
-}
-
 pub(super) fn run(args: UpdateArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let path = credentials_path(args.credentials_file.clone())
@@ -112,7 +61,7 @@ pub(super) fn run(args: UpdateArgs) -> anyhow::Result<()> {
     let runtime = super::server_runtime()?;
     if args.once {
         let credentials = runtime.block_on(provider.provide())?;
-        return write_profile(&path, &args.aws_profile, &credentials);
+        return Ok(write_profile(&path, &args.aws_profile, &credentials)?);
     }
     let cache = CredentialCache::new(provider, clock);
     let mut updates = cache.subscribe();
@@ -133,7 +82,9 @@ pub(super) fn run(args: UpdateArgs) -> anyhow::Result<()> {
                         // A failed write is retried with the next refresh; the loop survives it.
                         match write_profile(&path, &args.aws_profile, &credentials) {
                             Ok(()) => written = Some(credentials.access_key_id().to_owned()),
-                            Err(error) => tracing::error!("{error:#}"),
+                            Err(error) => {
+                                tracing::error!("{}", crate::text::with_causes(&error))
+                            }
                         }
                     }
                 }

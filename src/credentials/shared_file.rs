@@ -1,7 +1,102 @@
 //! Writing a profile into the AWS shared credentials file while preserving every other byte:
-//! comments, other profiles, their order, unknown keys and the file's line endings.
+//! comments, other profiles, their order, unknown keys and the file's line endings; the whole
+//! rewrite happens under `<file>.lock`, so concurrent writers lose nothing.
 
+use std::path::{Path, PathBuf};
+
+use super::file_cache::{CacheEntry, CacheError};
 use crate::aws_credentials::Credentials;
+use crate::files::FileError;
+
+/// Why the credentials file cannot be updated.
+#[derive(Debug, thiserror::Error)]
+pub enum SharedFileError {
+    /// A profile name the file format cannot hold.
+    #[error("--aws-profile {profile:?} cannot be a section name in {}; use letters, digits and '-', '_' or '.'", path.display())]
+    ProfileName {
+        /// The name.
+        profile: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file exists but cannot be read as text.
+    #[error("cannot read the credentials file {} (--credentials-file): {error}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why (in the message, so not also a source).
+        error: std::io::Error,
+    },
+    /// The lock could not be taken.
+    #[error(transparent)]
+    Lock(#[from] CacheError),
+    /// The directory or the new file could not be written.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// A value would change the file's structure.
+    #[error("cannot update {}: {error}", path.display())]
+    Unsafe {
+        /// The file.
+        path: PathBuf,
+        /// The refused key.
+        error: UnsafeValue,
+    },
+}
+
+/// Refuses, before any CreateSession, a profile name the file format cannot hold and a
+/// credentials file that cannot be updated (a directory, unreadable, not UTF-8).
+pub fn check_target(path: &Path, profile: &str) -> Result<(), SharedFileError> {
+    if profile.is_empty() || profile.trim() != profile || profile.contains(['[', ']', '\n', '\r']) {
+        return Err(SharedFileError::ProfileName {
+            profile: profile.to_owned(),
+            path: path.to_owned(),
+        });
+    }
+    read_existing(path).map(drop)
+}
+
+/// The file's text; empty when it does not exist yet.
+fn read_existing(path: &Path) -> Result<String, SharedFileError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(error) => Err(SharedFileError::Read {
+            path: path.to_owned(),
+            error,
+        }),
+    }
+}
+
+/// Rewrites `profile` in `path` under `<path>.lock`, atomically and 0600, creating the
+/// directory (a fresh machine has no `~/.aws`) first.
+pub fn write_profile(
+    path: &Path,
+    profile: &str,
+    credentials: &Credentials,
+) -> Result<(), SharedFileError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::files::create_private_dir(dir)?;
+    }
+    let lock_target = PathBuf::from(format!("{}.lock", path.display()));
+    let _lock = CacheEntry::lock_file(&lock_target)?;
+    let text = read_existing(path)?;
+    let updated =
+        zeroize::Zeroizing::new(set_profile(&text, profile, credentials).map_err(|error| {
+            SharedFileError::Unsafe {
+                path: path.to_owned(),
+                error,
+            }
+        })?);
+    crate::files::write_atomic(path, updated.as_bytes(), 0o600)?;
+    tracing::info!(
+        file = %path.display(),
+        profile,
+        access_key_id = credentials.access_key_id(),
+        "credentials written, valid until {}",
+        crate::time_format::rfc3339(credentials.expiration())
+    );
+    Ok(())
+}
 
 /// The keys `update` owns in its profile.
 const KEYS: [&str; 3] = [
