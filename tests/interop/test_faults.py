@@ -53,6 +53,8 @@ def test_credential_process_fails_cleanly_and_retries_only_what_can_recover(tess
     assert "panicked" not in out.stderr
     assert not any(c in out.stderr for c in "\x1b\x07\x9b"), "a control character from the endpoint was printed"
     assert len(stub.requests()) == requests
+    # Every attempt, retries included, is signed afresh and passes the independent verifier.
+    stub.assert_all_verified(at_least=requests)
 
 
 @pytest.mark.parametrize("mode,fragment,requests", FAULTS, ids=[f[0] for f in FAULTS])
