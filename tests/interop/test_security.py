@@ -351,6 +351,19 @@ def test_the_proxy_never_sends_a_signed_request_to_a_host_that_is_not_aws(tesser
     finally:
         proxy.terminate()
         proxy.wait(timeout=10)
+    # The positive control: a proxy told to send there (--upstream) does reach the capture server,
+    # so the zero counts above mean something.
+    allowed = start_proxy(tessera_bin, tmp_path, "--upstream", f"http://127.0.0.1:{capture.port}", "--service", "s3",
+                          "--signing-region", "us-east-1")
+    try:
+        raw_request(allowed.address, "GET", "/bucket/key", "127.0.0.1")
+        deadline = time.monotonic() + 10
+        while capture.connections == 0:
+            assert time.monotonic() < deadline, "the capture server saw no connection even when allowed"
+            time.sleep(0.05)
+    finally:
+        allowed.terminate()
+        allowed.wait(timeout=10)
 
 
 # --- 7. Answers never leave the host: hop limit 1 in both families -----------------------------------
