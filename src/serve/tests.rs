@@ -97,48 +97,47 @@ fn check(agent: &Agent, cases: &[(Incoming, u16, &str)]) {
 #[tokio::test(start_paused = true)]
 async fn ecs_answers_the_token_holder_only() {
     let agent = test_agent(false).await;
-    let good = [("authorization", TOKEN)];
-    check(
-        &agent,
-        &[
-            (
-                request("GET", "/v1/credentials/dev", &good),
-                200,
-                "\"Token\":\"the-token\"",
-            ),
-            (
-                request("GET", "/v1/credentials/dev", &good),
-                200,
-                "\"RoleArn\":\"arn:aws:iam::123456789012:role/dev\"",
-            ),
-            (
-                request("GET", "/v1/credentials/dev", &[]),
-                401,
-                "\"code\":\"Unauthorized\"",
-            ),
-            (
-                request("GET", "/v1/credentials/dev", &[("authorization", "wrong")]),
-                401,
-                "Unauthorized",
-            ),
-            // An unknown profile is the same 401: names cannot be enumerated.
-            (
-                request("GET", "/v1/credentials/other", &good),
-                401,
-                "Unauthorized",
-            ),
-            (
-                request("POST", "/v1/credentials/dev", &good),
-                405,
-                "MethodNotAllowed",
-            ),
-            (
-                request("GET", "/v2/anything", &good),
-                404,
-                "\"code\":\"NotFound\"",
-            ),
-        ],
-    );
+    // Method, path, Authorization, status, a fragment of the body.
+    let rows = [
+        (
+            "GET",
+            "/v1/credentials/dev",
+            TOKEN,
+            200,
+            "\"Token\":\"the-token\"",
+        ),
+        ("GET", "/v1/credentials/dev", TOKEN, 200, ":role/dev\""),
+        (
+            "GET",
+            "/v1/credentials/dev",
+            "",
+            401,
+            "\"code\":\"Unauthorized\"",
+        ),
+        ("GET", "/v1/credentials/dev", "wrong", 401, "Unauthorized"),
+        // An unknown profile is the same 401: names cannot be enumerated.
+        ("GET", "/v1/credentials/other", TOKEN, 401, "Unauthorized"),
+        (
+            "POST",
+            "/v1/credentials/dev",
+            TOKEN,
+            405,
+            "MethodNotAllowed",
+        ),
+        ("GET", "/v2/anything", TOKEN, 404, "\"code\":\"NotFound\""),
+    ];
+    let cases: Vec<(Incoming, u16, &str)> = rows
+        .iter()
+        .map(|&(method, path, token, status, fragment)| {
+            let headers: &[(&str, &str)] = if token.is_empty() {
+                &[]
+            } else {
+                &[("authorization", token)]
+            };
+            (request(method, path, headers), status, fragment)
+        })
+        .collect();
+    check(&agent, &cases);
 }
 
 /// A session token from `PUT /latest/api/token`.
