@@ -19,6 +19,7 @@ pub mod host;
 pub mod http;
 pub mod identity;
 pub mod metrics_text;
+pub mod oidc;
 pub mod pki;
 pub mod proxy;
 pub mod rolesanywhere;
