@@ -18,6 +18,7 @@ pub mod files;
 pub mod host;
 pub mod http;
 pub mod identity;
+pub mod login;
 pub mod metrics_text;
 pub mod oidc;
 pub mod pki;

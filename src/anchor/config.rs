@@ -35,6 +35,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::enrol::config::EnrolmentConfig;
+
 use crate::identity::Certificate;
 
 /// Most CA certificates one trust anchor may hold (a service limit).
@@ -72,6 +74,9 @@ pub struct AnchorConfig {
     /// Roles.
     #[serde(default)]
     pub roles: Vec<RoleConfig>,
+    /// The enrolment CA for `tessera login` (absent: no `/1.0/sign`).
+    #[serde(default)]
+    pub enrolment: Option<EnrolmentConfig>,
 }
 
 /// One trust anchor.
@@ -225,6 +230,8 @@ pub struct AnchorState {
     pub profiles: Vec<ProfileConfig>,
     /// Roles.
     pub roles: Vec<RoleConfig>,
+    /// The enrolment CA's settings, validated.
+    pub enrolment: Option<EnrolmentConfig>,
 }
 
 impl AnchorConfig {
@@ -269,6 +276,7 @@ impl AnchorConfig {
             account_id: account,
             region,
             min_duration_seconds: default_min_duration(),
+            enrolment: None,
         }
     }
 
@@ -305,7 +313,13 @@ impl AnchorConfig {
                 )));
             }
         }
+        let mut enrolment = self.enrolment;
+        if let Some(enrolment) = &mut enrolment {
+            enrolment.validate()?;
+            enrolment.ca_bundle = enrolment.ca_bundle.as_deref().map(|p| resolve(base, p));
+        }
         Ok(AnchorState {
+            enrolment,
             account_id: self.account_id,
             region: self.region,
             min_duration_seconds: self.min_duration_seconds,

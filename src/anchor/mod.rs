@@ -3,6 +3,7 @@
 //! credentials it issues, and Prometheus metrics. Runs offline, in CI and in the quickstart.
 
 pub mod config;
+pub mod enrol;
 pub mod server;
 pub mod session;
 pub mod sts;
@@ -18,6 +19,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use self::config::AnchorState;
+use self::enrol::Enrolment;
 use self::session::{decide, refusal_for_verify_error, Refusal};
 use self::sts::{IssuedSession, SessionStore, StsError};
 use self::upstream::UpstreamSts;
@@ -37,6 +39,8 @@ pub struct Anchor {
     // Sync mutex: held only to bump a counter, never across an await.
     counters: Mutex<BTreeMap<(&'static str, String), u64>>,
     clock: Arc<dyn Clock>,
+    /// The enrolment CA, when the config has an `[enrolment]` section.
+    enrolment: Option<Enrolment>,
 }
 
 fn request_id() -> String {
@@ -62,7 +66,19 @@ impl Anchor {
             upstream,
             counters: Mutex::new(BTreeMap::new()),
             clock,
+            enrolment: None,
         }
+    }
+
+    /// The same anchor with an enrolment CA on `/1.0/sign` and `/1.0/renew`.
+    pub fn with_enrolment(mut self, enrolment: Enrolment) -> Self {
+        self.enrolment = Some(enrolment);
+        self
+    }
+
+    /// The enrolment CA, if configured.
+    pub fn enrolment(&self) -> Option<&Enrolment> {
+        self.enrolment.as_ref()
     }
 
     /// The configuration in force.

@@ -1,4 +1,5 @@
-//! Routes of the anchor's listener: `POST /sessions`, STS on `/`, `GET /metrics`.
+//! Routes of the anchor's listener: `POST /sessions`, STS on `/`, `GET /metrics`, and the
+//! enrolment CA's `POST /1.0/sign` and `/1.0/renew` when configured.
 
 use std::sync::Arc;
 
@@ -43,9 +44,19 @@ async fn route(anchor: Arc<Anchor>, incoming: Incoming, loopback_only: bool) -> 
         ("POST", "/sessions") => anchor.create_session(&request).await,
         ("GET", "/metrics") => anchor.metrics(),
         ("GET" | "POST", "/") => anchor.sts(&request),
+        ("POST", "/1.0/sign" | "/1.0/renew") => match anchor.enrolment() {
+            Some(enrolment) if request.path == "/1.0/sign" => enrolment.sign(&incoming.body).await,
+            Some(enrolment) => {
+                enrolment.renew(incoming.header("authorization"), incoming.header("host"))
+            }
+            None => Reply::json_error(
+                404,
+                "this anchor has no enrolment CA; add an [enrolment] section to its config",
+            ),
+        },
         _ => Reply::json_error(
             404,
-            "no such route; the anchor serves POST /sessions, STS on /, GET /metrics",
+            "no such route; the anchor serves POST /sessions, STS on /, GET /metrics, POST /1.0/sign and /1.0/renew",
         ),
     }
 }

@@ -93,7 +93,7 @@ pub(super) fn run(args: AnchorArgs) -> anyhow::Result<()> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let address = listener.local_addr()?;
         announce(&format!("{scheme}://{address}"), &state)?;
-        let anchor = local_anchor::anchor(state, upstream, clock);
+        let anchor = local_anchor::anchor(state, upstream, clock, &ca)?;
         let mut service = Service::new(std::time::Duration::from_secs(args.shutdown_timeout));
         crate::anchor::server::serve(
             anchor,

@@ -62,5 +62,10 @@ pub(super) fn run(args: CredentialProcessArgs) -> anyhow::Result<()> {
 
 /// `$XDG_CACHE_HOME/tessera`, else `$HOME/.cache/tessera`.
 fn cache_dir(flag: Option<PathBuf>) -> Option<PathBuf> {
-    flag.or_else(|| super::args::xdg_path("XDG_CACHE_HOME", "tessera", ".cache/tessera"))
+    flag.or_else(default_cache_dir)
+}
+
+/// The cache directory when no flag names one.
+pub(super) fn default_cache_dir() -> Option<PathBuf> {
+    super::args::xdg_path("XDG_CACHE_HOME", "tessera", ".cache/tessera")
 }

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::anchor::config::{AnchorConfig, AnchorState};
+use crate::anchor::enrol::Enrolment;
 use crate::anchor::upstream::UpstreamSts;
 use crate::anchor::Anchor;
 use crate::clock::Clock;
@@ -115,11 +116,21 @@ pub(super) async fn bind(addr: SocketAddr, allow_remote: bool) -> anyhow::Result
         .with_context(|| format!("cannot listen on {addr} (pass another --listen)"))
 }
 
-/// The anchor for a state, minting locally or through an upstream STS.
+/// The anchor for a state, minting locally or through an upstream STS, with an enrolment CA
+/// issuing from `ca` when the state configures one.
 pub(super) fn anchor(
     state: AnchorState,
     upstream: Option<UpstreamSts>,
     clock: Arc<dyn Clock>,
-) -> Arc<Anchor> {
-    Arc::new(Anchor::new(state, upstream, clock))
+    ca: &LocalCa,
+) -> anyhow::Result<Arc<Anchor>> {
+    let enrolment = match &state.enrolment {
+        Some(config) => Some(Enrolment::build(config, ca.clone(), clock.clone())?),
+        None => None,
+    };
+    let anchor = Anchor::new(state, upstream, clock);
+    Ok(Arc::new(match enrolment {
+        Some(enrolment) => anchor.with_enrolment(enrolment),
+        None => anchor,
+    }))
 }

@@ -23,6 +23,7 @@ mod health;
 mod key;
 mod local_anchor;
 pub mod logging;
+mod login;
 mod proxy;
 mod quickstart;
 mod read_certificate_data;
@@ -76,6 +77,10 @@ pub enum Command {
     ReadCertificateData(read_certificate_data::ReadCertificateDataArgs),
     /// Run the local trust anchor (Roles Anywhere CreateSession + STS GetCallerIdentity).
     Anchor(anchor::AnchorArgs),
+    /// Sign in at the identity provider and get a short-lived certificate for a profile.
+    Login(login::LoginArgs),
+    /// Remove what `login` stored for a profile: key, certificate, cache entry, config lines.
+    Logout(login::LogoutArgs),
     /// Try everything on this machine: local CA, demo certificate, local anchor, credentials.
     Quickstart(quickstart::QuickstartArgs),
     /// Check a certificate/key/ARN/endpoint setup and print a checklist with fixes.
@@ -119,6 +124,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Doctor(args) => success(doctor::run(args)),
         Command::Anchor(args) => success(anchor::run(args)),
         Command::Quickstart(args) => success(quickstart::run(args)),
+        Command::Login(args) => success(login::run(args)),
+        Command::Logout(args) => success(login::logout(args)),
         Command::Health(args) => success(health::run(args)),
         Command::Completions(args) => success(docs::completions(&args)),
         Command::Man(args) => success(docs::man(&args)),

@@ -52,7 +52,7 @@ pub(super) fn run(args: QuickstartArgs) -> anyhow::Result<()> {
     super::server_runtime()?.block_on(async move {
         let listener = local_anchor::bind(args.listen, false).await?;
         let endpoint: http::Uri = format!("http://{}", listener.local_addr()?).parse()?;
-        let anchor = local_anchor::anchor(state, None, clock.clone());
+        let anchor = local_anchor::anchor(state, None, clock.clone(), &ca)?;
         let mut service = Service::new(crate::server::DEFAULT_DRAIN_TIMEOUT);
         crate::anchor::server::serve(anchor, &mut service, listener, None, true);
         let sources = IdentitySources {

@@ -76,6 +76,8 @@ pub struct ProfileSettings {
     pub connect_timeout: Option<f64>,
     /// Overall timeout, seconds.
     pub timeout: Option<f64>,
+    /// Where `tessera login` signs the person in and enrols (`[profiles.NAME.login]`).
+    pub login: Option<crate::login::LoginSettings>,
 }
 
 macro_rules! overlay_fields {
@@ -106,7 +108,8 @@ impl ProfileSettings {
             use_fips_endpoint,
             use_dualstack_endpoint,
             connect_timeout,
-            timeout
+            timeout,
+            login
         )
     }
 

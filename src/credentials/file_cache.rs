@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::cache_key::CacheKey;
 use crate::aws_credentials::Credentials;
-use crate::files::{create_private_dir, write_atomic, FileError};
+use crate::files::{self, create_private_dir, write_atomic, FileError};
 
 /// Why the cache could not be used. Never fatal: callers warn and carry on without it.
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +189,12 @@ impl CacheEntry {
             credentials.to_cache_json().as_bytes(),
             0o600,
         )?)
+    }
+
+    /// Deletes the entry and its lock file (logout); missing files are fine.
+    pub fn remove(&self) -> Result<(), CacheError> {
+        files::remove_if_exists(&self.path)?;
+        Ok(files::remove_if_exists(&self.lock_path)?)
     }
 
     /// Takes the entry's exclusive lock, waiting for another process that holds it.

@@ -92,6 +92,20 @@ impl ProcessCache {
         Ok(credentials)
     }
 
+    /// Deletes `profile`'s file entry (logout), computing its key from the identity files,
+    /// which must still exist.
+    pub fn forget(
+        &self,
+        profile: &ResolvedProfile,
+        clock: &dyn Clock,
+    ) -> Result<(), ProviderError> {
+        let (key, _) = cache_key(profile, clock)?;
+        if let Err(error) = self.directory.entry(&key).remove() {
+            tracing::warn!("{}", with_causes(&error));
+        }
+        Ok(())
+    }
+
     /// The entry's credentials, if it holds any; trouble is a warning.
     fn read(&self, entry: &CacheEntry, key: &CacheKey) -> Option<Credentials> {
         let read = match &self.store {

@@ -105,12 +105,12 @@ const KEYS: [&str; 3] = [
     "aws_session_token",
 ];
 
-fn section_name(line: &str) -> Option<&str> {
+pub(super) fn section_name(line: &str) -> Option<&str> {
     let trimmed = line.trim();
     trimmed.strip_prefix('[')?.strip_suffix(']').map(str::trim)
 }
 
-fn key_of(line: &str) -> Option<String> {
+pub(super) fn key_of(line: &str) -> Option<String> {
     let (key, _) = line.split_once('=')?;
     let key = key.trim();
     (!key.is_empty() && !key.starts_with(['#', ';'])).then(|| key.to_ascii_lowercase())

@@ -44,7 +44,7 @@ pub enum DeviceError {
     #[error("the identity provider does not offer the device flow (no device_authorization_endpoint); sign in with the browser instead")]
     Unsupported,
     /// The request for a code failed.
-    #[error("cannot start the device sign-in: {0}")]
+    #[error("cannot start the device sign-in")]
     Start(#[source] HttpJsonError),
     /// The code expired before the person approved.
     #[error("the device code expired before the sign-in was approved; run 'tessera login --device' again")]
@@ -53,7 +53,7 @@ pub enum DeviceError {
     #[error("the sign-in was denied at the identity provider")]
     Denied,
     /// Polling failed for another reason.
-    #[error("the device sign-in failed: {0}")]
+    #[error("the device sign-in failed")]
     Poll(#[source] HttpJsonError),
     /// The answer had no ID token.
     #[error("the identity provider answered without an ID token; the client must be allowed the 'openid' scope")]
@@ -68,7 +68,9 @@ pub async fn start(
 ) -> Result<DeviceAuthorization, DeviceError> {
     let endpoint = provider.device.as_ref().ok_or(DeviceError::Unsupported)?;
     let body = form(&[("client_id", &client.client_id), ("scope", &client.scopes)]);
-    http.post_form(endpoint, body).await.map_err(DeviceError::Start)
+    http.post_form(endpoint, body)
+        .await
+        .map_err(DeviceError::Start)
 }
 
 /// Polls until the person decides or the code expires; returns the ID token.
@@ -78,7 +80,12 @@ pub async fn poll(
     client: &ClientRegistration,
     authorization: &DeviceAuthorization,
 ) -> Result<SecretString, DeviceError> {
-    let mut interval = Duration::from_secs(authorization.interval.unwrap_or(DEFAULT_INTERVAL_SECONDS).max(1));
+    let mut interval = Duration::from_secs(
+        authorization
+            .interval
+            .unwrap_or(DEFAULT_INTERVAL_SECONDS)
+            .max(1),
+    );
     let deadline = crate::clock::monotonic_now() + Duration::from_secs(authorization.expires_in);
     let body = form(&[
         ("grant_type", DEVICE_GRANT),
@@ -90,7 +97,10 @@ pub async fn poll(
         if crate::clock::monotonic_now() >= deadline {
             return Err(DeviceError::Expired);
         }
-        match http.post_form::<TokenResponse>(&provider.token, body.clone()).await {
+        match http
+            .post_form::<TokenResponse>(&provider.token, body.clone())
+            .await
+        {
             Ok(response) => return response.id_token.ok_or(DeviceError::NoIdToken),
             Err(e) => match e.oauth_code() {
                 Some("authorization_pending") => {}

@@ -33,7 +33,7 @@ pub enum DiscoveryError {
     #[error("issuer '{0}' must be an https:// URL (http:// only on loopback)")]
     BadIssuer(String),
     /// The document could not be fetched or parsed.
-    #[error("cannot read the identity provider's discovery document: {0}")]
+    #[error("cannot read the identity provider's discovery document")]
     Fetch(#[source] HttpJsonError),
     /// The document names another issuer.
     #[error("the discovery document at {url} names issuer '{found}', not '{expected}'; check the profile's oidc_issuer")]
@@ -86,7 +86,8 @@ pub struct Provider {
 
 /// Fetches and checks `issuer`'s metadata.
 pub async fn discover(http: &OidcHttp, issuer: &str) -> Result<Provider, DiscoveryError> {
-    usable_url(issuer).ok_or_else(|| DiscoveryError::BadIssuer(crate::text::printable(issuer, 200)))?;
+    usable_url(issuer)
+        .ok_or_else(|| DiscoveryError::BadIssuer(crate::text::printable(issuer, 200)))?;
     let url = format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')

@@ -51,7 +51,7 @@ pub enum FlowError {
     #[error("the sign-in redirect carries no authorization code")]
     NoCode,
     /// The token endpoint refused or failed.
-    #[error("cannot exchange the authorization code for tokens: {0}")]
+    #[error("cannot exchange the authorization code for tokens")]
     Token(#[source] HttpJsonError),
     /// The answer had no ID token (the `openid` scope was dropped).
     #[error("the identity provider answered without an ID token; the client must be allowed the 'openid' scope")]
@@ -62,7 +62,13 @@ pub enum FlowError {
 pub fn form(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
-        .map(|(n, v)| format!("{}={}", utf8_percent_encode(n, FORM), utf8_percent_encode(v, FORM)))
+        .map(|(n, v)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(n, FORM),
+                utf8_percent_encode(v, FORM)
+            )
+        })
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -102,12 +108,16 @@ pub async fn exchange_redirect(
     if let Some(error) = redirect.get("error") {
         let description = redirect.get("error_description").unwrap_or_default();
         return Err(FlowError::Refused(crate::text::printable(
-            &format!("{error}{}{description}", if description.is_empty() { "" } else { ": " }),
+            &format!(
+                "{error}{}{description}",
+                if description.is_empty() { "" } else { ": " }
+            ),
             300,
         )));
     }
     let state = redirect.get("state").unwrap_or_default();
-    if !crate::secret::constant_time_eq(state.as_bytes(), secrets.state.expose_secret().as_bytes()) {
+    if !crate::secret::constant_time_eq(state.as_bytes(), secrets.state.expose_secret().as_bytes())
+    {
         return Err(FlowError::StateMismatch);
     }
     let code = redirect.get("code").ok_or(FlowError::NoCode)?;

@@ -177,7 +177,11 @@ fn oauth_error(body: &[u8]) -> (Option<String>, Option<String>) {
     let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) else {
         return (None, None);
     };
-    let text = |key: &str| map.get(key).and_then(|v| v.as_str()).map(|s| crate::text::printable(s, 200));
+    let text = |key: &str| {
+        map.get(key)
+            .and_then(|v| v.as_str())
+            .map(|s| crate::text::printable(s, 200))
+    };
     let code = text("error");
     let words = match (&code, text("error_description").or_else(|| text("message"))) {
         (Some(code), Some(description)) => Some(format!("{code}: {description}")),

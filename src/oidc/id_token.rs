@@ -5,8 +5,8 @@
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::jws::{self, JwsError, Parsed};
 use super::jwks::{KeyCache, KeyError};
+use super::jws::{self, JwsError, Parsed};
 use super::OidcHttp;
 
 /// Clock skew tolerated on `exp` and `iat`.
@@ -66,7 +66,9 @@ pub enum TokenError {
     #[error("the ID token claims to be issued at {0}, in the future; check this machine's clock")]
     IssuedInFuture(String),
     /// `nonce` is missing or differs (a replayed or injected token).
-    #[error("the ID token's nonce does not match the sign-in request (a replayed or injected token)")]
+    #[error(
+        "the ID token's nonce does not match the sign-in request (a replayed or injected token)"
+    )]
     WrongNonce,
 }
 
@@ -124,21 +126,29 @@ pub async fn verify(
 /// The claim rules alone, for a token whose signature has been checked.
 pub fn check_claims(parsed: &Parsed, expect: &Expectations<'_>) -> Result<Claims, TokenError> {
     let claims = Claims(parsed.payload.clone());
-    let issuer = claims.string("iss").ok_or(TokenError::MissingClaim("iss"))?;
+    let issuer = claims
+        .string("iss")
+        .ok_or(TokenError::MissingClaim("iss"))?;
     if issuer != expect.issuer {
         return Err(TokenError::WrongIssuer {
             expected: expect.issuer.to_owned(),
             found: crate::text::printable(issuer, 200),
         });
     }
-    claims.string("sub").ok_or(TokenError::MissingClaim("sub"))?;
+    claims
+        .string("sub")
+        .ok_or(TokenError::MissingClaim("sub"))?;
     check_audience(&claims, expect.audiences)?;
     let now = expect.now.unix_timestamp();
-    let exp = claims.seconds("exp").ok_or(TokenError::MissingClaim("exp"))?;
+    let exp = claims
+        .seconds("exp")
+        .ok_or(TokenError::MissingClaim("exp"))?;
     if now > exp + LEEWAY_SECONDS {
         return Err(TokenError::Expired(rfc3339(exp)));
     }
-    let iat = claims.seconds("iat").ok_or(TokenError::MissingClaim("iat"))?;
+    let iat = claims
+        .seconds("iat")
+        .ok_or(TokenError::MissingClaim("iat"))?;
     if iat > now + MAX_FUTURE_IAT_SECONDS {
         return Err(TokenError::IssuedInFuture(rfc3339(iat)));
     }
@@ -165,9 +175,9 @@ fn check_audience(claims: &Claims, accepted: &[String]) -> Result<(), TokenError
     // Core §3.1.3.7 (4)–(5): with several audiences, azp must be present and be this client;
     // when present at all it must be this client.
     match claims.string("azp") {
-        Some(azp) if azp != ours => Err(TokenError::WrongAuthorizedParty(
-            crate::text::printable(azp, 200),
-        )),
+        Some(azp) if azp != ours => Err(TokenError::WrongAuthorizedParty(crate::text::printable(
+            azp, 200,
+        ))),
         None if audiences.len() > 1 => Err(TokenError::MissingClaim("azp")),
         _ => Ok(()),
     }

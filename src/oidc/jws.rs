@@ -145,11 +145,16 @@ pub fn parse(token: &str) -> Result<Parsed, JwsError> {
         return Err(JwsError::Malformed);
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JwsError::Malformed);
     };
-    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| JwsError::Malformed);
+    let decode = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| JwsError::Malformed)
+    };
     let header: Header = serde_json::from_slice(&decode(h)?).map_err(|_| JwsError::BadHeader)?;
     let algorithm = Algorithm::from_name(&header.alg)
         .ok_or_else(|| JwsError::AlgorithmNotAllowed(crate::text::printable(&header.alg, 20)))?;

@@ -103,11 +103,19 @@ fn answer(incoming: &Incoming, slot: &Slot) -> Reply {
     let params: Vec<(String, String)> = url_decoded_pairs(&incoming.query);
     let has = |name: &str| params.iter().any(|(n, _)| n == name);
     if !has("code") && !has("error") {
-        return Reply::new(400, "text/plain; charset=utf-8", "no code or error in the redirect\n");
+        return Reply::new(
+            400,
+            "text/plain; charset=utf-8",
+            "no code or error in the redirect\n",
+        );
     }
     let failed = has("error");
     let Some(sender) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() else {
-        return Reply::new(409, "text/plain; charset=utf-8", "this sign-in is already finished\n");
+        return Reply::new(
+            409,
+            "text/plain; charset=utf-8",
+            "this sign-in is already finished\n",
+        );
     };
     let _ = sender.send(Redirect { params });
     let words = if failed {

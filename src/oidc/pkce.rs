@@ -20,7 +20,11 @@ pub struct SignInSecrets {
 impl SignInSecrets {
     /// Fresh secrets from the OS random source.
     pub fn generate() -> Result<Self, RandomError> {
-        let fresh = || Ok::<_, RandomError>(SecretString::new(URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)));
+        let fresh = || {
+            Ok::<_, RandomError>(SecretString::new(
+                URL_SAFE_NO_PAD.encode(random_bytes::<32>()?),
+            ))
+        };
         Ok(Self {
             code_verifier: fresh()?,
             state: fresh()?,
@@ -36,7 +40,10 @@ impl SignInSecrets {
 
 /// `BASE64URL(SHA256(verifier))`.
 pub fn challenge_for(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()))
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        verifier.as_bytes(),
+    ))
 }
 
 #[cfg(test)]

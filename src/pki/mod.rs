@@ -6,6 +6,7 @@
 //! `revoked.txt` (one `<hex serial> <RFC 3339 time>` per line) and `crl.pem`. Keys are 0600.
 
 pub mod chain;
+pub mod login_leaf;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -89,6 +90,9 @@ pub enum PkiError {
     /// Key generation failed.
     #[error("key generation failed: {0}")]
     KeyGeneration(String),
+    /// A CA certificate file is not one PEM certificate.
+    #[error("CA certificate {0} cannot be read")]
+    BadCaFile(String),
     /// No CA in the directory.
     #[error("no CA in {}: run 'tessera ca init' first", dir.display())]
     NoCa {

@@ -24,7 +24,7 @@ pub(in crate::cli) fn xdg_path(
 }
 
 /// `$XDG_CONFIG_HOME/tessera/config.toml`, else `~/.config/tessera/config.toml`.
-pub(super) fn default_config_path() -> Option<PathBuf> {
+pub(in crate::cli) fn default_config_path() -> Option<PathBuf> {
     xdg_path(
         "XDG_CONFIG_HOME",
         "tessera/config.toml",

@@ -131,5 +131,6 @@ pub(super) struct RequestArgs {
 }
 
 pub(super) use self::env::{
-    default_client_options, env_path, passphrase, xdg_path, PassphraseFrom,
+    aws_ca_bundle, default_client_options, default_config_path, env_path, passphrase, xdg_path,
+    PassphraseFrom,
 };

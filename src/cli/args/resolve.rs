@@ -72,6 +72,7 @@ impl RequestArgs {
             use_dualstack_endpoint: self.use_dualstack_endpoint.then_some(true),
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
+            login: None,
         };
         let profile = match (name, config) {
             (Some(name), Some(config)) => config.file.profile(name, &config.path)?,

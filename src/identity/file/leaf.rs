@@ -21,7 +21,11 @@ pub(crate) fn check_leaf(
     }
     check_validity(path, leaf, now)?;
     let left = leaf.not_after() - now;
-    if left < time::Duration::days(EXPIRY_WARNING_DAYS) {
+    // A short-lived certificate (a login's, hours long) is only worth a warning in the last
+    // third of its life, when renewal should already have replaced it.
+    let lifetime = leaf.not_after() - leaf.not_before();
+    let threshold = time::Duration::days(EXPIRY_WARNING_DAYS).min(lifetime / 3);
+    if left < threshold {
         tracing::warn!(
             certificate = %path.display(),
             "certificate expires on {}, in {} hours; renew it soon",

@@ -39,7 +39,11 @@ fn es256() -> (EcdsaKeyPair, Jwk) {
 }
 
 fn rsa() -> (RsaKeyPair, Jwk) {
-    let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/certs/test/leaf-rsa.key")).unwrap();
+    let pem = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/certs/test/leaf-rsa.key"
+    ))
+    .unwrap();
     let der = pem::parse(pem).unwrap();
     let pair = RsaKeyPair::from_pkcs8(der.contents())
         .or_else(|_| RsaKeyPair::from_der(der.contents()))
@@ -52,12 +56,25 @@ fn rsa() -> (RsaKeyPair, Jwk) {
     (pair, key)
 }
 
-fn token(alg: &str, kid: &str, payload: &serde_json::Value, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
-    encode(&json!({"alg": alg, "kid": kid}), payload, |input| Ok::<_, ()>(sign(input))).unwrap()
+fn token(
+    alg: &str,
+    kid: &str,
+    payload: &serde_json::Value,
+    sign: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> String {
+    encode(&json!({"alg": alg, "kid": kid}), payload, |input| {
+        Ok::<_, ()>(sign(input))
+    })
+    .unwrap()
 }
 
 fn es256_token(pair: &EcdsaKeyPair, payload: &serde_json::Value) -> String {
-    token("ES256", "ec-1", payload, |input| pair.sign(&SystemRandom::new(), input).unwrap().as_ref().to_vec())
+    token("ES256", "ec-1", payload, |input| {
+        pair.sign(&SystemRandom::new(), input)
+            .unwrap()
+            .as_ref()
+            .to_vec()
+    })
 }
 
 #[test]
@@ -69,7 +86,8 @@ fn es256_rs256_ps256_and_eddsa_verify_and_reject_a_changed_payload() {
         let rsa = &rsa;
         move |input: &[u8]| {
             let mut out = vec![0; rsa.public().modulus_len()];
-            rsa.sign(padding, &SystemRandom::new(), input, &mut out).unwrap();
+            rsa.sign(padding, &SystemRandom::new(), input, &mut out)
+                .unwrap();
             out
         }
     };
@@ -80,9 +98,28 @@ fn es256_rs256_ps256_and_eddsa_verify_and_reject_a_changed_payload() {
     ed_key.x = Some(b64(ed.public_key().as_ref()));
     let cases = [
         (es256_token(&ec, &claims), ec_key.clone()),
-        (token("RS256", "rsa-1", &claims, rsa_sign(&ring::signature::RSA_PKCS1_SHA256)), rsa_key.clone()),
-        (token("PS256", "rsa-1", &claims, rsa_sign(&ring::signature::RSA_PSS_SHA256)), rsa_key.clone()),
-        (token("EdDSA", "ed-1", &claims, |i| ed.sign(i).as_ref().to_vec()), ed_key),
+        (
+            token(
+                "RS256",
+                "rsa-1",
+                &claims,
+                rsa_sign(&ring::signature::RSA_PKCS1_SHA256),
+            ),
+            rsa_key.clone(),
+        ),
+        (
+            token(
+                "PS256",
+                "rsa-1",
+                &claims,
+                rsa_sign(&ring::signature::RSA_PSS_SHA256),
+            ),
+            rsa_key.clone(),
+        ),
+        (
+            token("EdDSA", "ed-1", &claims, |i| ed.sign(i).as_ref().to_vec()),
+            ed_key,
+        ),
     ];
     for (jws, key) in cases {
         let parsed = parse(&jws).unwrap();
@@ -113,15 +150,30 @@ fn a_key_of_another_type_or_curve_cannot_verify() {
     let (ec, mut ec_key) = es256();
     let (_, rsa_key) = rsa();
     let parsed = parse(&es256_token(&ec, &json!({"sub": "a"}))).unwrap();
-    assert!(matches!(parsed.verify_with(&rsa_key), Err(JwsError::KeyMismatch { .. })));
+    assert!(matches!(
+        parsed.verify_with(&rsa_key),
+        Err(JwsError::KeyMismatch { .. })
+    ));
     ec_key.crv = Some("P-384".into());
-    assert!(matches!(parsed.verify_with(&ec_key), Err(JwsError::KeyMismatch { .. })));
+    assert!(matches!(
+        parsed.verify_with(&ec_key),
+        Err(JwsError::KeyMismatch { .. })
+    ));
 }
 
 #[test]
 fn malformed_tokens_are_named_as_such() {
-    for bad in ["", "a.b", "a.b.c.d", "!!.e30.e30", &"a".repeat(MAX_TOKEN_BYTES + 1)] {
-        assert!(matches!(parse(bad), Err(JwsError::Malformed | JwsError::BadHeader)), "{bad:.20}");
+    for bad in [
+        "",
+        "a.b",
+        "a.b.c.d",
+        "!!.e30.e30",
+        &"a".repeat(MAX_TOKEN_BYTES + 1),
+    ] {
+        assert!(
+            matches!(parse(bad), Err(JwsError::Malformed | JwsError::BadHeader)),
+            "{bad:.20}"
+        );
     }
     let header = b64(br#"{"alg":"ES256"}"#);
     let array = format!("{header}.{}.{}", b64(b"[1]"), b64(b"s"));

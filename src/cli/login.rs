@@ -1,0 +1,378 @@
+//! `tessera login` and `tessera logout`: flags and progress lines; the work is in
+//! [`crate::login`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{ConfigFile, ProfileSettings, ResolvedProfile};
+use crate::identity::file::Passphrase;
+use crate::login::store::{self, LoginPaths, ProfileValues};
+use crate::login::{self, LoginSettings, Method, Prompt};
+use crate::oidc::OidcHttp;
+
+/// Flags of `login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    target: LoginTargetArgs,
+    /// The identity provider's issuer URL (kept in the profile).
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+    /// The OAuth client id registered for tessera at the identity provider.
+    #[arg(long, value_name = "ID")]
+    client_id: Option<String>,
+    /// The enrolment CA's URL (step-ca compatible: /1.0/sign under it).
+    #[arg(long, value_name = "URL")]
+    enrol_url: Option<String>,
+    /// Scopes to ask for (default: "openid email profile groups").
+    #[arg(long, value_name = "SCOPES")]
+    scopes: Option<String>,
+    /// Loopback port for the browser's redirect (default: any free port).
+    #[arg(long, value_name = "PORT")]
+    redirect_port: Option<u16>,
+    /// Trust anchor ARN for the profile.
+    #[arg(long, value_name = "ARN")]
+    trust_anchor_arn: Option<String>,
+    /// Roles Anywhere profile ARN.
+    #[arg(long, value_name = "ARN")]
+    profile_arn: Option<String>,
+    /// Role ARN.
+    #[arg(long, value_name = "ARN")]
+    role_arn: Option<String>,
+    /// Region.
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// Roles Anywhere endpoint override (e.g. the local anchor).
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// CA bundle (PEM) for the identity provider, the enrolment CA and the endpoint.
+    #[arg(long, value_name = "FILE")]
+    ca_bundle: Option<PathBuf>,
+    /// Sign in with the device flow: print a URL and a code to enter on another device.
+    #[arg(long, conflicts_with = "no_browser")]
+    device: bool,
+    /// Print the sign-in URL instead of opening a browser.
+    #[arg(long)]
+    no_browser: bool,
+    /// How long to wait for the browser to come back, in seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    browser_timeout: u64,
+    /// Show the profile's identity and certificate expiry instead of signing in.
+    #[arg(long)]
+    status: bool,
+}
+
+/// The profile and files `login` and `logout` work on.
+#[derive(Debug, Args)]
+pub(super) struct LoginTargetArgs {
+    /// The tessera profile to sign in to.
+    #[arg(
+        long,
+        env = "TESSERA_PROFILE",
+        default_value = "default",
+        value_name = "NAME"
+    )]
+    profile: String,
+    /// tessera's config file (default: $XDG_CONFIG_HOME/tessera/config.toml).
+    #[arg(long, env = "TESSERA_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The AWS config file that gets the credential_process line (default: AWS_CONFIG_FILE, else ~/.aws/config).
+    #[arg(long, value_name = "FILE")]
+    aws_config_file: Option<PathBuf>,
+}
+
+/// Flags of `logout`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    #[command(flatten)]
+    target: LoginTargetArgs,
+}
+
+struct Places {
+    config: PathBuf,
+    aws_config: PathBuf,
+    paths: LoginPaths,
+    command: String,
+}
+
+fn places(target: &LoginTargetArgs) -> anyhow::Result<Places> {
+    let config = target
+        .config
+        .clone()
+        .or_else(super::args::default_config_path)
+        .context("no config file: pass --config or set HOME")?;
+    let aws_config = target
+        .aws_config_file
+        .clone()
+        .or_else(|| super::args::env_path("AWS_CONFIG_FILE"))
+        .or_else(|| super::args::env_path("HOME").map(|h| h.join(".aws/config")))
+        .context("no AWS config file: pass --aws-config-file or set HOME")?;
+    let data = super::args::xdg_path("XDG_DATA_HOME", "tessera", ".local/share/tessera")
+        .context("no data directory: set XDG_DATA_HOME or HOME")?;
+    let exe = std::env::current_exe().context("cannot find the tessera binary's path")?;
+    let command = format!(
+        "{} credential-process --profile {} --config {}",
+        shell_word(&exe.display().to_string()),
+        target.profile,
+        shell_word(&config.display().to_string())
+    );
+    Ok(Places {
+        paths: LoginPaths::new(&data, &target.profile)?,
+        config,
+        aws_config,
+        command,
+    })
+}
+
+/// A word quoted for the shell-like split botocore and the SDKs apply.
+fn shell_word(word: &str) -> String {
+    if word
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+=:@".contains(c))
+    {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+fn existing_profile(config: &std::path::Path, name: &str) -> anyhow::Result<ProfileSettings> {
+    if !config.exists() {
+        return Ok(ProfileSettings::default());
+    }
+    let file = ConfigFile::read(config)?;
+    Ok(file.profiles.get(name).cloned().unwrap_or_default())
+}
+
+pub(super) fn run(args: LoginArgs) -> anyhow::Result<()> {
+    let places = places(&args.target)?;
+    let profile_name = args.target.profile.clone();
+    let existing = existing_profile(&places.config, &profile_name)?;
+    if args.status {
+        return status(&places, &profile_name, &existing);
+    }
+    let settings = LoginSettings {
+        issuer: args.issuer.clone(),
+        client_id: args.client_id.clone(),
+        enrol_url: args.enrol_url.clone(),
+        scopes: args.scopes.clone(),
+        redirect_port: args.redirect_port,
+    }
+    .over(existing.login.clone().unwrap_or_default());
+    let target = settings.target(&profile_name)?;
+    let ca_bundle = args
+        .ca_bundle
+        .clone()
+        .or(existing.ca_bundle.clone())
+        .or_else(super::args::aws_ca_bundle);
+    let options = crate::http::ClientOptions {
+        ca_bundle: ca_bundle.clone(),
+        ..super::args::default_client_options(true)
+    };
+    let http = OidcHttp::new(crate::http::build_client(&options)?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let runtime = super::runtime()?;
+    let method = if args.device {
+        Method::Device
+    } else {
+        Method::Browser(Duration::from_secs(args.browser_timeout))
+    };
+    let no_browser = args.no_browser;
+    eprintln!("tessera: signing in at {} …", target.issuer);
+    let mut prompt = |p: Prompt<'_>| show_prompt(p, no_browser);
+    let signed_in =
+        runtime.block_on(login::sign_in(&http, &target, method, &mut prompt, || {
+            clock.now()
+        }))?;
+    let who = signed_in
+        .claims
+        .string("email")
+        .unwrap_or(signed_in.claims.subject())
+        .to_owned();
+    eprintln!(
+        "tessera: signed in as {who}; enrolling a new key at {} …",
+        target.enrol_url
+    );
+    let enrolled = runtime.block_on(login::enrol::enrol(
+        &http,
+        &target.enrol_url,
+        &signed_in.id_token,
+        &who,
+    ))?;
+    places.paths.save(&enrolled)?;
+    let values = profile_values(&args, ca_bundle, settings);
+    store::write_profile(
+        &places.config,
+        &profile_name,
+        &places.paths,
+        &values,
+        enrolled.chain_pem.is_some(),
+    )?;
+    store::write_credential_process(&places.aws_config, &profile_name, &places.command)?;
+    eprintln!("tessera: certificate stored; proving it with CreateSession and GetCallerIdentity …");
+    let resolved = resolve(&places.config, &profile_name)?;
+    let overridden = existing.endpoint.is_some() || args.endpoint.is_some();
+    let sts = login::prove::sts_endpoint(&resolved, overridden);
+    let (_, arn) = login::prove::prove(&resolved, &sts, clock, &runtime)?;
+    outln!("signed in as {who}")?;
+    outln!("role: {arn}")?;
+    outln!(
+        "certificate expires: {}",
+        crate::time_format::rfc3339(enrolled.certificate.not_after())
+    )?;
+    outln!("profile: {profile_name} (aws --profile {profile_name} …)")?;
+    Ok(())
+}
+
+fn show_prompt(prompt: Prompt<'_>, no_browser: bool) {
+    match prompt {
+        Prompt::OpenUrl(url) => {
+            let opened = !no_browser && open_browser(url.expose_secret());
+            if !opened {
+                eprintln!(
+                    "tessera: open this URL in a browser to sign in:\n{}",
+                    url.expose_secret()
+                );
+            }
+            eprintln!("tessera: waiting for the browser …");
+        }
+        Prompt::DeviceCode {
+            uri,
+            complete,
+            code,
+        } => {
+            eprintln!("tessera: to sign in, open {uri} and enter the code {code}");
+            if let Some(complete) = complete {
+                eprintln!("tessera: or open {complete}");
+            }
+            eprintln!("tessera: waiting for the sign-in to be approved …");
+        }
+    }
+}
+
+/// Opens `url` with `$BROWSER`, else the desktop's opener; false when neither ran.
+fn open_browser(url: &str) -> bool {
+    let opener = std::env::var("BROWSER")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| {
+            if cfg!(target_os = "macos") {
+                "open".into()
+            } else {
+                "xdg-open".into()
+            }
+        });
+    std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .is_ok()
+}
+
+fn profile_values(
+    args: &LoginArgs,
+    ca_bundle: Option<PathBuf>,
+    login: LoginSettings,
+) -> ProfileValues {
+    let mut settings = Vec::new();
+    for (key, value) in [
+        ("trust-anchor-arn", &args.trust_anchor_arn),
+        ("profile-arn", &args.profile_arn),
+        ("role-arn", &args.role_arn),
+        ("region", &args.region),
+        ("endpoint", &args.endpoint),
+    ] {
+        if let Some(value) = value {
+            settings.push((key, value.clone()));
+        }
+    }
+    if let Some(bundle) = args
+        .ca_bundle
+        .as_ref()
+        .or(ca_bundle.as_ref())
+        .filter(|_| args.ca_bundle.is_some())
+    {
+        settings.push(("ca-bundle", bundle.display().to_string()));
+    }
+    ProfileValues { settings, login }
+}
+
+fn resolve(config: &std::path::Path, name: &str) -> anyhow::Result<ResolvedProfile> {
+    let file = ConfigFile::read(config)?;
+    let settings = file.profile(name, config)?;
+    let mut resolved =
+        ResolvedProfile::resolve(settings, Some(name), Passphrase::PromptIfTerminal)?;
+    resolved.sources.access = super::secret_args::key_access();
+    Ok(resolved)
+}
+
+fn status(places: &Places, name: &str, existing: &ProfileSettings) -> anyhow::Result<()> {
+    let login = existing.login.as_ref().with_context(|| {
+        format!("profile '{name}' has no login; run 'tessera login --profile {name}'")
+    })?;
+    let pem_text = std::fs::read_to_string(&places.paths.certificate).with_context(|| {
+        format!(
+            "profile '{name}' has no certificate at {}; run 'tessera login --profile {name}'",
+            places.paths.certificate.display()
+        )
+    })?;
+    let block = pem::parse(pem_text)
+        .context("the login certificate is not PEM; run 'tessera login' again")?;
+    let certificate = crate::identity::Certificate::from_der(block.contents())?;
+    let now = SystemClock.now();
+    outln!("profile: {name}")?;
+    outln!("identity: {}", certificate.subject())?;
+    outln!("issuer: {}", login.issuer.as_deref().unwrap_or("(none)"))?;
+    let state = if certificate.not_after() <= now {
+        "expired"
+    } else {
+        "valid"
+    };
+    outln!(
+        "certificate expires: {} ({state})",
+        crate::time_format::rfc3339(certificate.not_after())
+    )?;
+    Ok(())
+}
+
+pub(super) fn logout(args: LogoutArgs) -> anyhow::Result<()> {
+    let places = places(&args.target)?;
+    let name = &args.target.profile;
+    if places.paths.certificate.exists() {
+        if let Ok(resolved) = resolve(&places.config, name) {
+            if let Some(dir) = super::credential_process::default_cache_dir() {
+                if let Some(cache) =
+                    crate::credentials::process_cache::ProcessCache::open(dir, false)
+                {
+                    cache.forget(&resolved, &SystemClock)?;
+                }
+            }
+        }
+    }
+    let removed = places.paths.remove()?;
+    let profile = store::remove_profile(&places.config, name)?;
+    let line = store::remove_credential_process(&places.aws_config, name, &places.command)?;
+    for path in &removed {
+        outln!("removed {}", path.display())?;
+    }
+    if profile {
+        outln!("removed profile '{name}' from {}", places.config.display())?;
+    }
+    if line {
+        outln!(
+            "removed credential_process for '{name}' from {}",
+            places.aws_config.display()
+        )?;
+    }
+    if removed.is_empty() && !profile && !line {
+        outln!("profile '{name}' has no login to remove")?;
+    }
+    Ok(())
+}
