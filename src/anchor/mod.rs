@@ -116,6 +116,7 @@ impl Anchor {
                     serial = verified.leaf.serial_decimal(),
                     role = %grant.role_arn,
                     session = %grant.session_name,
+                    source_identity = %grant.source_identity,
                     access_key_id = session.credentials.access_key_id(),
                     "CreateSession granted for {} s",
                     grant.duration_seconds

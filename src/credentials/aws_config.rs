@@ -84,6 +84,16 @@ pub fn remove_key(text: &str, section: &str, key: &str) -> String {
             if !body.trim().is_empty() {
                 out.push_str(&header);
                 out.push_str(&body);
+            } else {
+                // The blank line that separated the section from the one before goes too.
+                // The blank lines it held still separate what comes after.
+                for separator in ["\r\n", "\n"] {
+                    if out.ends_with(&format!("{separator}{separator}")) {
+                        out.truncate(out.len() - separator.len());
+                        break;
+                    }
+                }
+                out.push_str(&body);
             }
         }
     };

@@ -308,7 +308,7 @@ fn check_key_algorithm(algorithm: &rcgen::SignatureAlgorithm) -> Result<(), Enro
         &rcgen::PKCS_ECDSA_P384_SHA384,
         &rcgen::PKCS_RSA_SHA256,
     ];
-    if supported.iter().any(|s| *s == algorithm) {
+    if supported.contains(&algorithm) {
         Ok(())
     } else {
         Err(EnrolRefusal::new(

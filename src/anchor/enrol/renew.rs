@@ -187,12 +187,12 @@ fn subject_of(der: &[u8]) -> Result<Subject, EnrolRefusal> {
     let cn = cert
         .subject()
         .iter_common_name()
-        .find_map(|a| text(a))
+        .find_map(text)
         .unwrap_or_default();
     let units = cert
         .subject()
         .iter_organizational_unit()
-        .filter_map(|a| text(a))
+        .filter_map(text)
         .collect();
     let uris = cert
         .subject_alternative_name()
