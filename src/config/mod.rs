@@ -295,6 +295,25 @@ impl ConfigFile {
     }
 }
 
+/// The renewal of a login profile's certificate: an enrolment URL and a certificate file.
+fn renewal_for(
+    settings: &ProfileSettings,
+    sources: &IdentitySources,
+    name: Option<&str>,
+) -> Option<crate::login::renew::Renewal> {
+    let enrol_url = settings.login.as_ref()?.enrol_url.as_deref()?;
+    Some(crate::login::renew::Renewal {
+        profile: name.unwrap_or("default").to_owned(),
+        enrol_url: crate::oidc::discovery::usable_url(enrol_url.trim_end_matches('/'))?,
+        certificate: sources.certificate.file()?.to_owned(),
+        chain: sources
+            .intermediates
+            .as_ref()
+            .and_then(KeyRef::file)
+            .map(Path::to_owned),
+    })
+}
+
 /// Everything needed to obtain credentials for one profile, validated.
 #[derive(Debug, Clone)]
 pub struct ResolvedProfile {
@@ -314,6 +333,8 @@ pub struct ResolvedProfile {
     pub client_options: ClientOptions,
     /// Overall CreateSession time limit.
     pub timeout: Duration,
+    /// How the certificate renews itself, for a profile `tessera login` set up.
+    pub renewal: Option<crate::login::renew::Renewal>,
 }
 
 fn seconds(flag: &'static str, value: f64) -> Result<Duration, ConfigError> {
@@ -339,6 +360,7 @@ impl ResolvedProfile {
         let sources = settings
             .identity_sources()?
             .ok_or_else(|| missing("certificate", "certificate", "CERTIFICATE"))?;
+        let renewal = renewal_for(&settings, &sources, name);
         let trust_anchor_arn = settings
             .trust_anchor_arn
             .ok_or_else(|| missing("trust anchor ARN", "trust-anchor-arn", "TRUST_ANCHOR_ARN"))?;
@@ -382,6 +404,7 @@ impl ResolvedProfile {
             endpoint,
             region,
             client_options,
+            renewal,
             timeout: seconds(
                 "timeout",
                 settings.timeout.unwrap_or(DEFAULT_TIMEOUT_SECONDS),

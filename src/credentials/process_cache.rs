@@ -85,7 +85,8 @@ impl ProcessCache {
         }
         let identity = match unlocked {
             Some(identity) => identity,
-            None => source::load(&profile.sources, &profile.passphrase, clock.now())?,
+            None => source::load(&profile.sources, &profile.passphrase, clock.now())
+                .map_err(|e| super::provider::login_expiry(profile, e.into()))?,
         };
         let credentials = fetch_with(profile, identity, clock, runtime)?;
         self.write(&entry, &key, &credentials);
@@ -176,8 +177,48 @@ pub fn fetch(
     clock: Arc<dyn Clock>,
     runtime: &Runtime,
 ) -> Result<Credentials, ProviderError> {
-    let identity = source::load(&profile.sources, &profile.passphrase, clock.now())?;
+    let identity = source::load(&profile.sources, &profile.passphrase, clock.now())
+        .map_err(|e| super::provider::login_expiry(profile, e.into()))?;
     fetch_with(profile, identity, clock, runtime)
+}
+
+/// A login profile's identity, renewed first when two thirds of its certificate's life are
+/// gone (credential-process has no background task to do it). A failed renewal is a warning
+/// while the certificate lasts.
+fn renewed_if_due(
+    profile: &ResolvedProfile,
+    identity: Arc<dyn Signer>,
+    clock: &dyn Clock,
+    runtime: &Runtime,
+) -> Result<Arc<dyn Signer>, ProviderError> {
+    let Some(renewal) = &profile.renewal else {
+        return Ok(identity);
+    };
+    let now = clock.now();
+    if now < crate::login::renew::due_at(identity.certificate()) {
+        return Ok(identity);
+    }
+    let http = crate::oidc::OidcHttp::new(
+        crate::http::build_client(&profile.client_options)
+            .map_err(crate::config::ConfigError::from)?,
+    );
+    match runtime.block_on(crate::login::renew::renew(
+        &http,
+        renewal,
+        identity.as_ref(),
+        now,
+    )) {
+        Ok(_) => source::load(&profile.sources, &profile.passphrase, now)
+            .map_err(|e| super::provider::login_expiry(profile, e.into())),
+        Err(error) => {
+            tracing::warn!(
+                "{}; using the current certificate until {}",
+                with_causes(&error),
+                crate::time_format::rfc3339(identity.certificate().not_after())
+            );
+            Ok(identity)
+        }
+    }
 }
 
 /// Calls CreateSession with an identity already loaded.
@@ -187,6 +228,7 @@ fn fetch_with(
     clock: Arc<dyn Clock>,
     runtime: &Runtime,
 ) -> Result<Credentials, ProviderError> {
+    let identity = renewed_if_due(profile, identity, clock.as_ref(), runtime)?;
     let client = profile.client(clock)?;
     let credentials =
         runtime.block_on(client.create_session(&profile.params, identity.as_ref()))?;

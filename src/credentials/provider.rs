@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use time::Duration;
+use tokio::sync::watch;
 
 use crate::aws_credentials::Credentials;
 use crate::clock::Clock;
@@ -35,6 +36,9 @@ pub enum ProviderError {
     /// The profile cannot be used.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A login certificate expired: only a new sign-in helps.
+    #[error("{0}")]
+    LoginExpired(String),
 }
 
 /// What a failure says about the next attempt; it drives the refresher's back-off.
@@ -62,7 +66,8 @@ impl ProviderError {
             }
             ProviderError::Identity(
                 IdentityError::Expired { .. } | IdentityError::NotYetValid { .. },
-            ) => ErrorKind::Credentials,
+            )
+            | ProviderError::LoginExpired(_) => ErrorKind::Credentials,
             ProviderError::Client(_) | ProviderError::Identity(_) | ProviderError::Config(_) => {
                 ErrorKind::Configuration
             }
@@ -85,7 +90,15 @@ pub trait CredentialProvider: Send + Sync + fmt::Debug {
     fn certificate_not_after(&self) -> Option<time::OffsetDateTime> {
         None
     }
+
+    /// Work that runs beside the refresher until `shutdown` (a login certificate's renewal).
+    fn background(&self, _shutdown: watch::Receiver<bool>) -> Option<BackgroundFuture> {
+        None
+    }
 }
+
+/// A provider's background work.
+pub type BackgroundFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Modification stamps of the identity files.
 type Stamp = Vec<Option<(SystemTime, u64)>>;
@@ -169,17 +182,60 @@ impl RolesAnywhereProvider {
     }
 }
 
+/// For a login profile, an expired certificate becomes the one line that says to sign in
+/// again; other errors pass through.
+pub fn login_expiry(profile: &ResolvedProfile, error: ProviderError) -> ProviderError {
+    match (&error, &profile.renewal) {
+        (ProviderError::Identity(IdentityError::Expired { not_after, .. }), Some(renewal)) => {
+            ProviderError::LoginExpired(format!(
+                "the certificate for profile {} expired at {not_after}; run 'tessera login --profile {}'",
+                renewal.profile, renewal.profile
+            ))
+        }
+        _ => error,
+    }
+}
+
+/// Loads the profile's identity again only when its files changed (the renewal loop polls).
+fn changed_identity_loader(
+    profile: &ResolvedProfile,
+    clock: Arc<dyn Clock>,
+) -> crate::login::renew::LoadIdentity {
+    let sources = profile.sources.clone();
+    let passphrase = profile.passphrase.clone();
+    let loaded: Mutex<Option<(Stamp, Arc<dyn Signer>)>> = Mutex::new(None);
+    Arc::new(move || {
+        let current = stamp(&sources.files());
+        let mut slot = loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, identity)) = slot.as_ref().filter(|(at, _)| *at == current) {
+            return Some(identity.clone());
+        }
+        let identity = crate::identity::source::load(&sources, &passphrase, clock.now())
+            .map_err(|error| {
+                tracing::warn!("certificate renewal cannot load the identity: {error}")
+            })
+            .ok()?;
+        *slot = Some((current, identity.clone()));
+        Some(identity)
+    })
+}
+
 impl CredentialProvider for RolesAnywhereProvider {
     fn provide(&self) -> ProvideFuture<'_> {
         Box::pin(async move {
-            let identity = self.identity()?;
+            let identity = self
+                .identity()
+                .map_err(|e| login_expiry(&self.profile, e))?;
             // The certificate may have expired since it was loaded; asking the service would
             // only earn an AccessDenied, so say what is wrong instead.
-            crate::identity::file::check_validity(
+            let valid = crate::identity::file::check_validity(
                 &self.profile.sources.certificate.display_path(),
                 identity.certificate(),
                 self.clock.now(),
-            )?;
+            );
+            valid.map_err(|e| login_expiry(&self.profile, e.into()))?;
             Ok(self
                 .client
                 .create_session(&self.profile.params, identity.as_ref())
@@ -198,6 +254,21 @@ impl CredentialProvider for RolesAnywhereProvider {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         slot.as_ref()
             .map(|(identity, _)| identity.certificate().not_after())
+    }
+
+    fn background(&self, shutdown: watch::Receiver<bool>) -> Option<BackgroundFuture> {
+        let renewal = self.profile.renewal.clone()?;
+        let http = crate::http::build_client(&self.profile.client_options)
+            .map_err(|error| tracing::error!("certificate renewal is off: {error}"))
+            .ok()?;
+        let load = changed_identity_loader(&self.profile, self.clock.clone());
+        Some(Box::pin(crate::login::renew::run(
+            renewal,
+            crate::oidc::OidcHttp::new(http),
+            load,
+            self.clock.clone(),
+            shutdown,
+        )))
     }
 
     fn inputs_changed(&self) -> bool {

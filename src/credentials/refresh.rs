@@ -158,10 +158,18 @@ impl CredentialCache {
 
     /// Refreshes until `shutdown` turns true.
     pub async fn run(self: Arc<Self>, label: String, mut shutdown: watch::Receiver<bool>) {
+        let background = self.provider.background(shutdown.clone()).map(tokio::spawn);
+        self.refresh_until(&label, &mut shutdown).await;
+        if let Some(task) = background {
+            let _ = task.await;
+        }
+    }
+
+    async fn refresh_until(&self, label: &str, shutdown: &mut watch::Receiver<bool>) {
         let mut consecutive_failures: u32 = 0;
         loop {
-            let next = self.refresh_once(&label, &mut consecutive_failures).await;
-            if !self.wait_until(next, &label, &mut shutdown).await {
+            let next = self.refresh_once(label, &mut consecutive_failures).await;
+            if !self.wait_until(next, label, shutdown).await {
                 return;
             }
         }

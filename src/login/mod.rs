@@ -6,6 +6,7 @@
 
 pub mod enrol;
 pub mod prove;
+pub mod renew;
 pub mod store;
 
 use std::time::Duration;

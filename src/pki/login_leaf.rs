@@ -16,6 +16,9 @@ use time::{Duration, OffsetDateTime};
 use super::{LocalCa, PkiError};
 use crate::files;
 
+/// How far NotBefore is set back, for clients whose clocks run a little behind.
+pub const NOT_BEFORE_SKEW_SECONDS: i64 = 30;
+
 /// The first byte of a login certificate's serial.
 const LOGIN_SERIAL_MARKER: u8 = 0x4C;
 
@@ -64,7 +67,9 @@ impl LocalCa {
             name.push(DnType::OrganizationalUnitName, unit.as_str());
         }
         params.distinguished_name = name;
-        params.not_before = now - Duration::minutes(5);
+        // A small allowance for clock skew: renewal is planned from NotBefore, so a large
+        // back-dating would make a short certificate look older than it is.
+        params.not_before = now - Duration::seconds(NOT_BEFORE_SKEW_SECONDS);
         params.not_after = leaf.not_after.min(leaf.login_deadline);
         params.serial_number = Some(SerialNumber::from_slice(&login_serial(leaf.login_deadline)));
         params.is_ca = IsCa::ExplicitNoCa;
