@@ -124,7 +124,7 @@ const CASES: &[Case] = &[
     case("config file that is not TOML", "credential-process --config %bad.toml --profile a",
         "config %bad.toml is invalid: unclosed table, expected `]`", 1),
     case("config file with an unknown setting", "credential-process --config %unknown.toml --profile a",
-        "config %unknown.toml is invalid: unknown field `bogus_key`, expected one of `certificate`, `private-key`, `intermediates`, `pkcs11-lib`, `trust-anchor-arn`, `profile-arn`, `role-arn`, `region`, `endpoint`, `session-duration`, `role-session-name`, `ca-bundle`, `no-verify-ssl`, `use-fips-endpoint`, `use-dualstack-endpoint`, `connect-timeout`, `timeout`", 1),
+        "config %unknown.toml is invalid: unknown field `bogus_key`, expected one of `certificate`, `private-key`, `intermediates`, `pkcs11-lib`, `trust-anchor-arn`, `profile-arn`, `role-arn`, `region`, `endpoint`, `session-duration`, `role-session-name`, `ca-bundle`, `no-verify-ssl`, `use-fips-endpoint`, `use-dualstack-endpoint`, `connect-timeout`, `timeout`, `login`", 1),
     case("profile not in the config file", "credential-process --config %good.toml --profile nosuch",
         "profile 'nosuch' is not in %good.toml (profiles there: a)", 1),
     case("missing ARNs", "credential-process $ID $OFFLINE",
@@ -184,8 +184,23 @@ const CASES: &[Case] = &[
         "cannot read anchor config /nonexistent.toml: No such file or directory (os error 2)", 1),
     case("anchor: config that is not TOML", "anchor --config %badanchor.toml --ca-dir %anchor-ca",
         "anchor config %badanchor.toml is invalid: unclosed array, expected `]`", 1),
+    case("anchor: enrolment issuer that is not https", "anchor --config %anchor-enrol.toml --ca-dir %anchor-ca",
+        "anchor config: enrolment: issuer 'ftp://idp.example' must be an https:// URL (http:// only on loopback)", 1),
+    // login and logout
+    case("login: no issuer yet", "login --profile dev --config %login.toml --aws-config-file %aws-config",
+        "--issuer is required for profile 'dev' (pass it once; login keeps it in the profile)", 1),
+    case("login: issuer that is not https", "login --profile dev --config %login.toml --aws-config-file %aws-config --issuer ftp://idp.example --client-id c --enrol-url http://127.0.0.1:9",
+        "issuer 'ftp://idp.example' must be an https:// URL (http:// only on loopback)", 1),
+    case("login: enrolment URL that is not https", "login --profile dev --config %login.toml --aws-config-file %aws-config --issuer http://127.0.0.1:9 --client-id c --enrol-url http://ca.example",
+        "--enrol-url 'http://ca.example' must be an https:// URL (http:// only on loopback)", 1),
+    case("login: a profile name that cannot be a directory", "login --profile ../x --config %login.toml --aws-config-file %aws-config",
+        "profile name '../x' must be letters, digits, '-', '_' or '.'", 1),
+    case("login --status without a login", "login --status --profile dev --config %good.toml --aws-config-file %aws-config",
+        "profile 'dev' has no login; run 'tessera login --profile dev'", 1),
+    case("logout: a profile name that cannot be a directory", "logout --profile ../x --config %login.toml --aws-config-file %aws-config",
+        "profile name '../x' must be letters, digits, '-', '_' or '.'", 1),
     case("anchor: config with a misspelt key", "anchor --config %anchor-unknown.toml --ca-dir %anchor-ca",
-        "anchor config %anchor-unknown.toml is invalid: unknown field `trust_anchors`, expected one of `accountId`, `region`, `minDurationSeconds`, `trustAnchors`, `profiles`, `roles`", 1),
+        "anchor config %anchor-unknown.toml is invalid: unknown field `trust_anchors`, expected one of `accountId`, `region`, `minDurationSeconds`, `trustAnchors`, `profiles`, `roles`, `enrolment`", 1),
     case("anchor: empty config", "anchor --config %empty --ca-dir %anchor-ca",
         "anchor config %empty is invalid: missing field `accountId`", 1),
     case("anchor: --tls-cert without --tls-key", "anchor --tls --tls-cert @server.pem",
@@ -281,6 +296,10 @@ impl Scratch {
         );
         write("badanchor.toml", b"not = [valid\n");
         write("anchor-unknown.toml", b"[[trust_anchors]]\nname = \"x\"\n");
+        write(
+            "anchor-enrol.toml",
+            b"accountId = \"123456789012\"\nregion = \"us-east-1\"\n[enrolment]\nissuer = \"ftp://idp.example\"\naudiences = [\"tessera\"]\n",
+        );
         write(
             "costly-mac.p12",
             &with_mac_iterations(&read("leaf-rsa.p12"), 10_000_001),

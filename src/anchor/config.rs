@@ -241,10 +241,15 @@ impl AnchorConfig {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let config: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
             message: e.message().replace('\n', " "),
-        })
+        })?;
+        // Checked before anything is created on disk (the CA comes after the read).
+        if let Some(enrolment) = &config.enrolment {
+            enrolment.validate()?;
+        }
+        Ok(config)
     }
 
     /// A configuration for a local CA directory: one anchor holding its root (and CRL), one
@@ -315,7 +320,6 @@ impl AnchorConfig {
         }
         let mut enrolment = self.enrolment;
         if let Some(enrolment) = &mut enrolment {
-            enrolment.validate()?;
             enrolment.ca_bundle = enrolment.ca_bundle.as_deref().map(|p| resolve(base, p));
         }
         Ok(AnchorState {

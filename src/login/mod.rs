@@ -71,6 +71,11 @@ impl LoginSettings {
             profile: profile.to_owned(),
         };
         let issuer = self.issuer.clone().ok_or_else(|| missing("--issuer"))?;
+        if discovery::usable_url(&issuer).is_none() {
+            return Err(LoginError::Discovery(DiscoveryError::BadIssuer(
+                crate::text::printable(&issuer, 200),
+            )));
+        }
         let client_id = self
             .client_id
             .clone()
