@@ -211,19 +211,8 @@ fn not_a_table(path: &Path) -> StoreError {
 }
 
 fn read_document(path: &Path) -> Result<DocumentMut, StoreError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(source) => {
-            return Err(FileError::Io {
-                action: "read",
-                path: path.to_owned(),
-                source,
-            }
-            .into())
-        }
-    };
-    text.parse()
+    read_text_or_empty(path)?
+        .parse()
         .map_err(|e: toml_edit::TomlError| StoreError::Config {
             path: path.to_owned(),
             detail: e.message().replace('\n', " "),
@@ -231,6 +220,12 @@ fn read_document(path: &Path) -> Result<DocumentMut, StoreError> {
 }
 
 fn write_document(path: &Path, document: &DocumentMut) -> Result<(), StoreError> {
+    write_keeping_mode(path, document.to_string().as_bytes())
+}
+
+/// Writes `bytes` atomically, creating a missing parent (0700) and keeping the file's mode
+/// (0600 for a new file).
+fn write_keeping_mode(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     if let Some(parent) = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty() && !p.exists())
@@ -239,7 +234,7 @@ fn write_document(path: &Path, document: &DocumentMut) -> Result<(), StoreError>
     }
     Ok(files::write_atomic(
         path,
-        document.to_string().as_bytes(),
+        bytes,
         existing_mode(path, 0o600),
     )?)
 }
@@ -264,17 +259,7 @@ pub fn write_credential_process(
         "credential_process",
         command,
     );
-    if let Some(parent) = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
-    {
-        files::create_private_dir(parent)?;
-    }
-    Ok(files::write_atomic(
-        path,
-        updated.as_bytes(),
-        existing_mode(path, 0o600),
-    )?)
+    write_keeping_mode(path, updated.as_bytes())
 }
 
 /// Removes `profile`'s `credential_process` line from the AWS config file when it runs
@@ -290,7 +275,7 @@ pub fn remove_credential_process(
         return Ok(false);
     }
     let updated = aws_config::remove_key(&text, &section, "credential_process");
-    files::write_atomic(path, updated.as_bytes(), existing_mode(path, 0o600))?;
+    write_keeping_mode(path, updated.as_bytes())?;
     Ok(true)
 }
 

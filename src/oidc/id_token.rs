@@ -188,3 +188,125 @@ fn rfc3339(seconds: i64) -> String {
         .map(crate::time_format::rfc3339)
         .unwrap_or_else(|_| seconds.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parsed(claims: serde_json::Value) -> Parsed {
+        let token = jws::encode(&json!({"alg": "ES256"}), &claims, |_| {
+            Ok::<_, ()>(vec![0; 64])
+        })
+        .unwrap();
+        jws::parse(&token).unwrap()
+    }
+
+    fn good() -> serde_json::Value {
+        json!({"iss": "https://idp", "sub": "alice", "aud": "tessera", "exp": 2_000_000_100i64, "iat": 2_000_000_000i64, "nonce": "n-1"})
+    }
+
+    fn check(claims: serde_json::Value, nonce: Option<&str>) -> Result<Claims, TokenError> {
+        let audiences = ["tessera".to_owned()];
+        let expect = Expectations {
+            issuer: "https://idp",
+            audiences: &audiences,
+            nonce,
+            now: OffsetDateTime::from_unix_timestamp(2_000_000_050).unwrap(),
+        };
+        check_claims(&parsed(claims), &expect)
+    }
+
+    fn with(
+        change: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+    ) -> serde_json::Value {
+        let mut claims = good();
+        change(claims.as_object_mut().unwrap());
+        claims
+    }
+
+    #[test]
+    fn a_good_token_passes_and_each_rule_names_its_claim() {
+        assert_eq!(check(good(), Some("n-1")).unwrap().subject(), "alice");
+        let cases: Vec<(serde_json::Value, Option<&str>, &str)> = vec![
+            (
+                with(|c| {
+                    c.insert("iss".into(), json!("https://other"));
+                }),
+                None,
+                "issued by 'https://other'",
+            ),
+            (
+                with(|c| {
+                    c.insert("aud".into(), json!("someone"));
+                }),
+                None,
+                "for audience someone, not for client tessera",
+            ),
+            (
+                with(|c| {
+                    c.insert("aud".into(), json!(["tessera", "x"]));
+                }),
+                None,
+                "no valid 'azp'",
+            ),
+            (
+                with(|c| {
+                    c.insert("azp".into(), json!("x"));
+                }),
+                None,
+                "authorized party 'x'",
+            ),
+            (
+                with(|c| {
+                    c.insert("exp".into(), json!(2_000_000_050i64 - LEEWAY_SECONDS - 1));
+                }),
+                None,
+                "expired at",
+            ),
+            (
+                with(|c| {
+                    c.insert("iat".into(), json!(2_000_000_050i64 + LEEWAY_SECONDS + 1));
+                }),
+                None,
+                "in the future",
+            ),
+            (good(), Some("n-2"), "nonce does not match"),
+            (
+                with(|c| {
+                    c.remove("nonce");
+                }),
+                Some("n-1"),
+                "nonce does not match",
+            ),
+            (
+                with(|c| {
+                    c.remove("sub");
+                }),
+                None,
+                "no valid 'sub'",
+            ),
+            (
+                with(|c| {
+                    c.remove("exp");
+                }),
+                None,
+                "no valid 'exp'",
+            ),
+        ];
+        for (claims, nonce, expected) in cases {
+            let error = check(claims, nonce).unwrap_err().to_string();
+            assert!(error.contains(expected), "{error} should say {expected}");
+        }
+    }
+
+    #[test]
+    fn several_audiences_pass_with_this_client_as_the_authorized_party() {
+        let claims = with(|c| {
+            c.insert("aud".into(), json!(["x", "tessera"]));
+            c.insert("azp".into(), json!("tessera"));
+        });
+        assert!(check(claims, None).is_ok());
+    }
+}

@@ -1,17 +1,20 @@
 //! `tessera login` and `tessera logout`: flags and progress lines; the work is in
-//! [`crate::login`].
+//! [`crate::login`]. `places.rs` finds the files a profile's login uses; `logout.rs` is
+//! `logout` and `login --status`.
+
+mod logout;
+mod places;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 
+pub(super) use self::logout::{logout, LogoutArgs};
+use self::places::{existing_profile, places, resolve, LoginTargetArgs};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ConfigFile, ProfileSettings, ResolvedProfile};
-use crate::identity::file::Passphrase;
-use crate::login::store::{self, LoginPaths, ProfileValues};
+use crate::login::store::{self, ProfileValues};
 use crate::login::{self, LoginSettings, Method, Prompt};
 use crate::oidc::OidcHttp;
 
@@ -67,94 +70,12 @@ pub struct LoginArgs {
     status: bool,
 }
 
-/// The profile and files `login` and `logout` work on.
-#[derive(Debug, Args)]
-pub(super) struct LoginTargetArgs {
-    /// The tessera profile to sign in to.
-    #[arg(
-        long,
-        env = "TESSERA_PROFILE",
-        default_value = "default",
-        value_name = "NAME"
-    )]
-    profile: String,
-    /// tessera's config file (default: $XDG_CONFIG_HOME/tessera/config.toml).
-    #[arg(long, env = "TESSERA_CONFIG", value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// The AWS config file that gets the credential_process line (default: AWS_CONFIG_FILE, else ~/.aws/config).
-    #[arg(long, value_name = "FILE")]
-    aws_config_file: Option<PathBuf>,
-}
-
-/// Flags of `logout`.
-#[derive(Debug, Args)]
-pub struct LogoutArgs {
-    #[command(flatten)]
-    target: LoginTargetArgs,
-}
-
-struct Places {
-    config: PathBuf,
-    aws_config: PathBuf,
-    paths: LoginPaths,
-    command: String,
-}
-
-fn places(target: &LoginTargetArgs) -> anyhow::Result<Places> {
-    let config = target
-        .config
-        .clone()
-        .or_else(super::args::default_config_path)
-        .context("no config file: pass --config or set HOME")?;
-    let aws_config = target
-        .aws_config_file
-        .clone()
-        .or_else(|| super::args::env_path("AWS_CONFIG_FILE"))
-        .or_else(|| super::args::env_path("HOME").map(|h| h.join(".aws/config")))
-        .context("no AWS config file: pass --aws-config-file or set HOME")?;
-    let data = super::args::xdg_path("XDG_DATA_HOME", "tessera", ".local/share/tessera")
-        .context("no data directory: set XDG_DATA_HOME or HOME")?;
-    let exe = std::env::current_exe().context("cannot find the tessera binary's path")?;
-    let command = format!(
-        "{} credential-process --profile {} --config {}",
-        shell_word(&exe.display().to_string()),
-        target.profile,
-        shell_word(&config.display().to_string())
-    );
-    Ok(Places {
-        paths: LoginPaths::new(&data, &target.profile)?,
-        config,
-        aws_config,
-        command,
-    })
-}
-
-/// A word quoted for the shell-like split botocore and the SDKs apply.
-fn shell_word(word: &str) -> String {
-    if word
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+=:@".contains(c))
-    {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
-
-fn existing_profile(config: &std::path::Path, name: &str) -> anyhow::Result<ProfileSettings> {
-    if !config.exists() {
-        return Ok(ProfileSettings::default());
-    }
-    let file = ConfigFile::read(config)?;
-    Ok(file.profiles.get(name).cloned().unwrap_or_default())
-}
-
 pub(super) fn run(args: LoginArgs) -> anyhow::Result<()> {
     let places = places(&args.target)?;
     let profile_name = args.target.profile.clone();
     let existing = existing_profile(&places.config, &profile_name)?;
     if args.status {
-        return status(&places, &profile_name, &existing);
+        return logout::status(&places, &profile_name, &existing);
     }
     let settings = LoginSettings {
         issuer: args.issuer.clone(),
@@ -169,14 +90,14 @@ pub(super) fn run(args: LoginArgs) -> anyhow::Result<()> {
         .ca_bundle
         .clone()
         .or(existing.ca_bundle.clone())
-        .or_else(super::args::aws_ca_bundle);
+        .or_else(crate::cli::args::aws_ca_bundle);
     let options = crate::http::ClientOptions {
         ca_bundle: ca_bundle.clone(),
-        ..super::args::default_client_options(true)
+        ..crate::cli::args::default_client_options(true)
     };
     let http = OidcHttp::new(crate::http::build_client(&options)?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let runtime = super::runtime()?;
+    let runtime = crate::cli::runtime()?;
     let method = if args.device {
         Method::Device
     } else {
@@ -302,77 +223,4 @@ fn profile_values(
         settings.push(("ca-bundle", bundle.display().to_string()));
     }
     ProfileValues { settings, login }
-}
-
-fn resolve(config: &std::path::Path, name: &str) -> anyhow::Result<ResolvedProfile> {
-    let file = ConfigFile::read(config)?;
-    let settings = file.profile(name, config)?;
-    let mut resolved =
-        ResolvedProfile::resolve(settings, Some(name), Passphrase::PromptIfTerminal)?;
-    resolved.sources.access = super::secret_args::key_access();
-    Ok(resolved)
-}
-
-fn status(places: &Places, name: &str, existing: &ProfileSettings) -> anyhow::Result<()> {
-    let login = existing.login.as_ref().with_context(|| {
-        format!("profile '{name}' has no login; run 'tessera login --profile {name}'")
-    })?;
-    let pem_text = std::fs::read_to_string(&places.paths.certificate).with_context(|| {
-        format!(
-            "profile '{name}' has no certificate at {}; run 'tessera login --profile {name}'",
-            places.paths.certificate.display()
-        )
-    })?;
-    let block = pem::parse(pem_text)
-        .context("the login certificate is not PEM; run 'tessera login' again")?;
-    let certificate = crate::identity::Certificate::from_der(block.contents())?;
-    let now = SystemClock.now();
-    outln!("profile: {name}")?;
-    outln!("identity: {}", certificate.subject())?;
-    outln!("issuer: {}", login.issuer.as_deref().unwrap_or("(none)"))?;
-    let state = if certificate.not_after() <= now {
-        "expired"
-    } else {
-        "valid"
-    };
-    outln!(
-        "certificate expires: {} ({state})",
-        crate::time_format::rfc3339(certificate.not_after())
-    )?;
-    Ok(())
-}
-
-pub(super) fn logout(args: LogoutArgs) -> anyhow::Result<()> {
-    let places = places(&args.target)?;
-    let name = &args.target.profile;
-    if places.paths.certificate.exists() {
-        if let Ok(resolved) = resolve(&places.config, name) {
-            if let Some(dir) = super::credential_process::default_cache_dir() {
-                if let Some(cache) =
-                    crate::credentials::process_cache::ProcessCache::open(dir, false)
-                {
-                    cache.forget(&resolved, &SystemClock)?;
-                }
-            }
-        }
-    }
-    let removed = places.paths.remove()?;
-    let profile = store::remove_profile(&places.config, name)?;
-    let line = store::remove_credential_process(&places.aws_config, name, &places.command)?;
-    for path in &removed {
-        outln!("removed {}", path.display())?;
-    }
-    if profile {
-        outln!("removed profile '{name}' from {}", places.config.display())?;
-    }
-    if line {
-        outln!(
-            "removed credential_process for '{name}' from {}",
-            places.aws_config.display()
-        )?;
-    }
-    if removed.is_empty() && !profile && !line {
-        outln!("profile '{name}' has no login to remove")?;
-    }
-    Ok(())
 }
