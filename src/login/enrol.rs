@@ -3,10 +3,9 @@
 //! that came back certifies that key and no other.
 
 use http::Uri;
-use rcgen::{CertificateParams, KeyPair, PublicKeyData};
+use rcgen::{CertificateParams, PublicKeyData, SigningKey};
 use serde::Deserialize;
 use serde_json::json;
-use zeroize::Zeroizing;
 
 use crate::identity::Certificate;
 use crate::oidc::{HttpJsonError, OidcHttp};
@@ -16,8 +15,8 @@ use crate::secret::SecretString;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EnrolError {
-    /// The key or CSR could not be made.
-    #[error("cannot generate the new key or its CSR: {0}")]
+    /// The CSR could not be made (or signed by the key).
+    #[error("cannot make the CSR for the new key: {0}")]
     Generate(String),
     /// The CA refused or could not be reached.
     #[error("the enrolment CA refused the certificate request")]
@@ -30,11 +29,9 @@ pub enum EnrolError {
     KeyMismatch,
 }
 
-/// A freshly generated key (PKCS#8 PEM, wiped on drop) with its certificate.
+/// The certificate issued for a new key.
 #[derive(Debug)]
 pub struct Enrolled {
-    /// The private key, PKCS#8 PEM.
-    pub key_pem: Zeroizing<String>,
     /// The certificate, PEM.
     pub certificate_pem: String,
     /// Intermediates the CA sent (PEM, concatenated), if any.
@@ -50,22 +47,20 @@ struct SignResponse {
     cert_chain: Vec<String>,
 }
 
-/// Generates a P-256 key, sends its CSR with `id_token` to `enrol_url/1.0/sign`, and checks
-/// the answer.
-pub async fn enrol(
+/// Sends `key`'s CSR with `id_token` to `enrol_url/1.0/sign`, and checks the answer.
+pub async fn enrol<K: SigningKey>(
     http: &OidcHttp,
     enrol_url: &Uri,
     id_token: &SecretString,
     subject: &str,
+    key: &K,
 ) -> Result<Enrolled, EnrolError> {
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-        .map_err(|e| EnrolError::Generate(e.to_string()))?;
     let mut params = CertificateParams::default();
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, subject);
     let csr = params
-        .serialize_request(&key)
+        .serialize_request(key)
         .and_then(|r| r.pem())
         .map_err(|e| EnrolError::Generate(e.to_string()))?;
     let url: Uri = format!("{}/1.0/sign", enrol_url.to_string().trim_end_matches('/'))
@@ -76,11 +71,11 @@ pub async fn enrol(
         .post_json(&url, &body, None)
         .await
         .map_err(EnrolError::Refused)?;
-    accept(answer, &key)
+    accept(answer, key)
 }
 
 /// Checks that the answer's certificate certifies `key`, and keeps the intermediates.
-fn accept(answer: SignResponse, key: &KeyPair) -> Result<Enrolled, EnrolError> {
+fn accept(answer: SignResponse, key: &impl PublicKeyData) -> Result<Enrolled, EnrolError> {
     let der = pem::parse(&answer.crt).map_err(|_| EnrolError::BadCertificate)?;
     if der.tag() != "CERTIFICATE" {
         return Err(EnrolError::BadCertificate);
@@ -101,7 +96,6 @@ fn accept(answer: SignResponse, key: &KeyPair) -> Result<Enrolled, EnrolError> {
         }
     }
     Ok(Enrolled {
-        key_pem: Zeroizing::new(key.serialize_pem()),
         certificate_pem: answer.crt,
         chain_pem: (!chain.is_empty()).then_some(chain),
         certificate,

@@ -5,6 +5,7 @@
 //! talks to the CA.
 
 pub mod enrol;
+pub mod new_key;
 pub mod prove;
 pub mod renew;
 pub mod store;
@@ -37,6 +38,9 @@ pub struct LoginSettings {
     pub scopes: Option<String>,
     /// Loopback port for the redirect (default: an ephemeral one).
     pub redirect_port: Option<u16>,
+    /// Where the key is generated: `file` (default), `keyring:SERVICE/NAME` or
+    /// `pkcs11:…;object=NAME`.
+    pub key: Option<String>,
 }
 
 /// The settings with every required value present.
@@ -61,6 +65,7 @@ impl LoginSettings {
             enrol_url: self.enrol_url.or(base.enrol_url),
             scopes: self.scopes.or(base.scopes),
             redirect_port: self.redirect_port.or(base.redirect_port),
+            key: self.key.or(base.key),
         }
     }
 

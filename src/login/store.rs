@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use toml_edit::{value, DocumentMut, Item, Table};
 
 use super::enrol::Enrolled;
+use super::new_key::{KeyPlace, NewKey, NewKeyError};
 use super::LoginSettings;
 use crate::credentials::aws_config;
 use crate::files::{self, FileError};
@@ -20,6 +21,9 @@ pub enum StoreError {
     /// A file operation failed.
     #[error(transparent)]
     File(#[from] FileError),
+    /// The key could not be stored.
+    #[error(transparent)]
+    Key(#[from] NewKeyError),
     /// The tessera config is not TOML.
     #[error("cannot update {}: it is not valid TOML ({detail}); fix or move it and run login again", path.display())]
     Config {
@@ -61,7 +65,12 @@ impl LoginPaths {
 
     /// Writes the new key, certificate and chain. The certificate is staged first and moved
     /// into place last, so a failure leaves the previous pair or nothing, never a mismatch.
-    pub fn save(&self, enrolled: &Enrolled) -> Result<(), StoreError> {
+    pub fn save(
+        &self,
+        enrolled: &Enrolled,
+        key: &NewKey,
+        place: &KeyPlace,
+    ) -> Result<(), StoreError> {
         files::create_private_dir(&self.dir)?;
         let staged = self.dir.join(".certificate.pem.new");
         files::write_atomic(&staged, enrolled.certificate_pem.as_bytes(), 0o644)?;
@@ -69,7 +78,7 @@ impl LoginPaths {
             Some(chain) => files::write_atomic(&self.chain, chain.as_bytes(), 0o644)?,
             None => files::remove_if_exists(&self.chain)?,
         }
-        files::write_atomic(&self.key, enrolled.key_pem.as_bytes(), 0o600)?;
+        key.store(place, &self.key)?;
         std::fs::rename(&staged, &self.certificate).map_err(|source| FileError::Io {
             action: "rename",
             path: self.certificate.clone(),
@@ -118,12 +127,14 @@ fn check_profile_name(profile: &str) -> Result<(), StoreError> {
 }
 
 /// What login writes into the profile, beside the paths of its files.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ProfileValues {
     /// `(key, value)` string settings (ARNs, region, endpoint, ca-bundle), in order.
     pub settings: Vec<(&'static str, String)>,
     /// The login table.
     pub login: LoginSettings,
+    /// Where the key is.
+    pub key: KeyPlace,
 }
 
 /// Writes `profile` into the tessera config at `path` (created when missing): its identity
@@ -147,7 +158,7 @@ pub fn write_profile(
         .as_table_mut()
         .ok_or_else(|| not_a_table(path))?;
     table["certificate"] = value(paths.certificate.display().to_string());
-    table["private-key"] = value(paths.key.display().to_string());
+    table["private-key"] = value(values.key.reference(&paths.key));
     if chain {
         table["intermediates"] = value(paths.chain.display().to_string());
     } else {
@@ -163,6 +174,7 @@ pub fn write_profile(
         ("client-id", &login_values.client_id),
         ("enrol-url", &login_values.enrol_url),
         ("scopes", &login_values.scopes),
+        ("key", &login_values.key),
     ] {
         if let Some(setting) = setting {
             login[key] = value(setting.as_str());

@@ -96,12 +96,15 @@ class Person:
         self.config = home / ".config" / "tessera" / "config.toml"
         self.data = home / ".local" / "share" / "tessera" / "login"
         self.cache = home / ".cache" / "tessera"
+        # A command prefix (keyctl session NAME) and variables (a token's PIN) every run gets.
+        self.prefix = []
+        self.extra = {}
 
     def env(self, **extra):
         return clean_env(HOME=str(self.home), AWS_CONFIG_FILE=str(self.aws_config),
                          XDG_CONFIG_HOME=str(self.home / ".config"),
                          XDG_DATA_HOME=str(self.home / ".local" / "share"),
-                         XDG_CACHE_HOME=str(self.home / ".cache"), **extra)
+                         XDG_CACHE_HOME=str(self.home / ".cache"), **self.extra, **extra)
 
     def first_login_args(self):
         return ["--issuer", self.idp, "--client-id", "tessera", "--enrol-url", self.anchor.url,
@@ -109,12 +112,12 @@ class Person:
                 "--region", "us-east-1", "--endpoint", self.anchor.url]
 
     def start_login(self, *args, profile="dev"):
-        return subprocess.Popen([self.bin, "login", "--profile", profile, *args],
+        return subprocess.Popen([*self.prefix, self.bin, "login", "--profile", profile, *args],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=self.env())
 
     def run(self, *args):
-        return subprocess.run([self.bin, *args], capture_output=True, text=True, timeout=60,
+        return subprocess.run([*self.prefix, self.bin, *args], capture_output=True, text=True, timeout=60,
                               stdin=subprocess.DEVNULL, env=self.env())
 
 

@@ -3,9 +3,10 @@
 use anyhow::Context;
 use clap::Args;
 
-use super::places::{places, resolve, LoginTargetArgs, Places};
+use super::places::{existing_profile, places, resolve, LoginTargetArgs, Places};
 use crate::clock::{Clock, SystemClock};
 use crate::config::ProfileSettings;
+use crate::login::new_key::{self, KeyPlace};
 use crate::login::store;
 
 /// Flags of `logout`.
@@ -51,22 +52,31 @@ pub(super) fn status(
 pub(in crate::cli) fn logout(args: LogoutArgs) -> anyhow::Result<()> {
     let places = places(&args.target)?;
     let name = &args.target.profile;
-    if places.paths.certificate.exists() {
-        if let Ok(resolved) = resolve(&places.config, name) {
-            if let Some(dir) = crate::cli::credential_process::default_cache_dir() {
-                if let Some(cache) =
-                    crate::credentials::process_cache::ProcessCache::open(dir, false)
-                {
-                    cache.forget(&resolved, &SystemClock)?;
-                }
-            }
-        }
+    let existing = existing_profile(&places.config, name)?;
+    forget_cached_credentials(&places, name);
+    // A key in a keyring or on a token goes too; a file key goes with the directory.
+    let place = KeyPlace::parse(existing.login.as_ref().and_then(|l| l.key.as_deref()))?;
+    let mut removed: Vec<String> = Vec::new();
+    if place != KeyPlace::File && existing.login.is_some() {
+        let access = crate::cli::secret_args::key_access();
+        removed.extend(new_key::remove(
+            &place,
+            &places.paths.key,
+            &access,
+            existing.pkcs11_lib.as_deref(),
+        )?);
     }
-    let removed = places.paths.remove()?;
+    removed.extend(
+        places
+            .paths
+            .remove()?
+            .iter()
+            .map(|p| p.display().to_string()),
+    );
     let profile = store::remove_profile(&places.config, name)?;
     let line = store::remove_credential_process(&places.aws_config, name, &places.command)?;
-    for path in &removed {
-        outln!("removed {}", path.display())?;
+    for what in &removed {
+        outln!("removed {what}")?;
     }
     if profile {
         outln!("removed profile '{name}' from {}", places.config.display())?;
@@ -81,4 +91,22 @@ pub(in crate::cli) fn logout(args: LogoutArgs) -> anyhow::Result<()> {
         outln!("profile '{name}' has no login to remove")?;
     }
     Ok(())
+}
+
+/// Deletes credential-process's cache entry for the profile; its key is computed from the
+/// identity, so this runs while the key and certificate still exist.
+fn forget_cached_credentials(places: &Places, name: &str) {
+    if !places.paths.certificate.exists() {
+        return;
+    }
+    let Ok(resolved) = resolve(&places.config, name) else {
+        return;
+    };
+    let cache = crate::cli::credential_process::default_cache_dir()
+        .and_then(|dir| crate::credentials::process_cache::ProcessCache::open(dir, false));
+    if let Some(cache) = cache {
+        if let Err(error) = cache.forget(&resolved, &SystemClock) {
+            tracing::warn!("cannot remove the cached credentials: {error}");
+        }
+    }
 }

@@ -14,6 +14,7 @@ use clap::Args;
 pub(super) use self::logout::{logout, LogoutArgs};
 use self::places::{existing_profile, places, resolve, LoginTargetArgs};
 use crate::clock::{Clock, SystemClock};
+use crate::login::new_key::{self, KeyPlace, NewKey};
 use crate::login::store::{self, ProfileValues};
 use crate::login::{self, LoginSettings, Method, Prompt};
 use crate::oidc::OidcHttp;
@@ -65,6 +66,13 @@ pub struct LoginArgs {
     /// How long to wait for the browser to come back, in seconds.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     browser_timeout: u64,
+    /// Where to generate the key: file (default, 0600), keyring:SERVICE/NAME, or
+    /// pkcs11:…;object=NAME (generated on the token; PIN from pin-source= or TESSERA_PKCS11_PIN).
+    #[arg(long, value_name = "PLACE")]
+    key: Option<String>,
+    /// PKCS#11 module for a pkcs11: --key without module-path=.
+    #[arg(long, value_name = "FILE")]
+    pkcs11_lib: Option<PathBuf>,
     /// Show the profile's identity and certificate expiry instead of signing in.
     #[arg(long)]
     status: bool,
@@ -83,9 +91,12 @@ pub(super) fn run(args: LoginArgs) -> anyhow::Result<()> {
         enrol_url: args.enrol_url.clone(),
         scopes: args.scopes.clone(),
         redirect_port: args.redirect_port,
+        key: args.key.clone(),
     }
     .over(existing.login.clone().unwrap_or_default());
     let target = settings.target(&profile_name)?;
+    let place = KeyPlace::parse(settings.key.as_deref())?;
+    let pkcs11_lib = args.pkcs11_lib.clone().or(existing.pkcs11_lib.clone());
     let ca_bundle = args
         .ca_bundle
         .clone()
@@ -98,18 +109,7 @@ pub(super) fn run(args: LoginArgs) -> anyhow::Result<()> {
     let http = OidcHttp::new(crate::http::build_client(&options)?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let runtime = crate::cli::runtime()?;
-    let method = if args.device {
-        Method::Device
-    } else {
-        Method::Browser(Duration::from_secs(args.browser_timeout))
-    };
-    let no_browser = args.no_browser;
-    eprintln!("tessera: signing in at {} …", target.issuer);
-    let mut prompt = |p: Prompt<'_>| show_prompt(p, no_browser);
-    let signed_in =
-        runtime.block_on(login::sign_in(&http, &target, method, &mut prompt, || {
-            clock.now()
-        }))?;
+    let signed_in = sign_in(&args, &http, &target, &runtime, clock.as_ref())?;
     let who = signed_in
         .claims
         .string("email")
@@ -119,14 +119,32 @@ pub(super) fn run(args: LoginArgs) -> anyhow::Result<()> {
         "tessera: signed in as {who}; enrolling a new key at {} …",
         target.enrol_url
     );
-    let enrolled = runtime.block_on(login::enrol::enrol(
-        &http,
-        &target.enrol_url,
-        &signed_in.id_token,
-        &who,
-    ))?;
-    places.paths.save(&enrolled)?;
-    let values = profile_values(&args, ca_bundle, settings);
+    let access = crate::cli::secret_args::key_access();
+    let key = NewKey::generate(&place, &access, pkcs11_lib.as_deref())?;
+    let enrolled = runtime
+        .block_on(login::enrol::enrol(
+            &http,
+            &target.enrol_url,
+            &signed_in.id_token,
+            &who,
+            &key,
+        ))
+        .map_err(anyhow::Error::from)
+        .and_then(|enrolled| {
+            places.paths.save(&enrolled, &key, &place)?;
+            Ok(enrolled)
+        });
+    let enrolled = match enrolled {
+        Ok(enrolled) => enrolled,
+        Err(error) => {
+            // No key is left behind: a token key made for this attempt goes again.
+            if matches!(place, KeyPlace::Pkcs11(_)) {
+                let _ = new_key::remove(&place, &places.paths.key, &access, pkcs11_lib.as_deref());
+            }
+            return Err(error);
+        }
+    };
+    let values = profile_values(&args, ca_bundle, pkcs11_lib, settings, place);
     store::write_profile(
         &places.config,
         &profile_name,
@@ -148,6 +166,29 @@ pub(super) fn run(args: LoginArgs) -> anyhow::Result<()> {
     )?;
     outln!("profile: {profile_name} (aws --profile {profile_name} …)")?;
     Ok(())
+}
+
+/// The sign-in at the identity provider, with its prompts on stderr.
+fn sign_in(
+    args: &LoginArgs,
+    http: &OidcHttp,
+    target: &login::LoginTarget,
+    runtime: &tokio::runtime::Runtime,
+    clock: &dyn Clock,
+) -> anyhow::Result<login::SignedIn> {
+    let method = if args.device {
+        Method::Device
+    } else {
+        Method::Browser(Duration::from_secs(args.browser_timeout))
+    };
+    let no_browser = args.no_browser;
+    eprintln!("tessera: signing in at {} …", target.issuer);
+    let mut prompt = |p: Prompt<'_>| show_prompt(p, no_browser);
+    Ok(
+        runtime.block_on(login::sign_in(http, target, method, &mut prompt, || {
+            clock.now()
+        }))?,
+    )
 }
 
 fn show_prompt(prompt: Prompt<'_>, no_browser: bool) {
@@ -200,10 +241,12 @@ fn open_browser(url: &str) -> bool {
 fn profile_values(
     args: &LoginArgs,
     ca_bundle: Option<PathBuf>,
-    login: LoginSettings,
+    pkcs11_lib: Option<PathBuf>,
+    mut login: LoginSettings,
+    key: KeyPlace,
 ) -> ProfileValues {
     let mut settings = Vec::new();
-    for (key, value) in [
+    for (name, value) in [
         ("trust-anchor-arn", &args.trust_anchor_arn),
         ("profile-arn", &args.profile_arn),
         ("role-arn", &args.role_arn),
@@ -211,16 +254,19 @@ fn profile_values(
         ("endpoint", &args.endpoint),
     ] {
         if let Some(value) = value {
-            settings.push((key, value.clone()));
+            settings.push((name, value.clone()));
         }
     }
-    if let Some(bundle) = args
-        .ca_bundle
-        .as_ref()
-        .or(ca_bundle.as_ref())
-        .filter(|_| args.ca_bundle.is_some())
-    {
+    if let Some(bundle) = ca_bundle.filter(|_| args.ca_bundle.is_some()) {
         settings.push(("ca-bundle", bundle.display().to_string()));
     }
-    ProfileValues { settings, login }
+    if let Some(lib) = pkcs11_lib {
+        settings.push(("pkcs11-lib", lib.display().to_string()));
+    }
+    login.key = key.setting();
+    ProfileValues {
+        settings,
+        login,
+        key,
+    }
 }

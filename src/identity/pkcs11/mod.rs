@@ -10,6 +10,7 @@
 mod ffi;
 
 mod error;
+pub mod generate;
 mod module;
 mod objects;
 mod session;
