@@ -1,6 +1,6 @@
 //! Where `tessera login` puts the new key: a 0600 file (the default), the OS keyring
-//! (`keyring:SERVICE/NAME`), or a PKCS#11 token (`pkcs11:…;object=NAME`, generated on the
-//! token and never leaving it). Each signs its own CSR, and logout removes it.
+//! (`keyring:SERVICE/NAME`), a PKCS#11 token (`pkcs11:…;object=NAME`) or a TPM
+//! (`tpm:handle:0x81…`); in the last two the key is generated in the device and never leaves it. Each signs its own CSR, and logout removes it.
 
 use std::path::Path;
 
@@ -15,7 +15,7 @@ use crate::identity::keyring::{KeyStore, KeyringError, KeyringUri};
 #[non_exhaustive]
 pub enum NewKeyError {
     /// The `key` setting is not a place a key can be generated.
-    #[error("--key '{0}' must be 'file', keyring:SERVICE/NAME or pkcs11:…;object=NAME")]
+    #[error("--key '{0}' must be 'file', keyring:SERVICE/NAME, pkcs11:…;object=NAME or tpm:handle:0x81…")]
     BadPlace(String),
     /// The reference did not parse.
     #[error(transparent)]
@@ -30,6 +30,13 @@ pub enum NewKeyError {
     #[cfg(feature = "pkcs11")]
     #[error(transparent)]
     Token(#[from] crate::identity::pkcs11::Pkcs11Error),
+    /// The TPM failed.
+    #[cfg(feature = "tpm")]
+    #[error(transparent)]
+    Tpm(#[from] crate::identity::tpm::TpmError),
+    /// This build has no TPM support.
+    #[error("this tessera was built without TPM support (feature tpm); use --key file, keyring:… or pkcs11:…")]
+    NoTpm,
     /// This build has no PKCS#11 support.
     #[error("this tessera was built without PKCS#11 support; use --key file or keyring:…")]
     NoPkcs11,
@@ -47,6 +54,8 @@ pub enum KeyPlace {
     Keyring(KeyringUri),
     /// An object on a PKCS#11 token.
     Pkcs11(Box<crate::identity::pkcs11_uri::Pkcs11Uri>),
+    /// A persistent handle in the TPM.
+    Tpm(u32),
 }
 
 impl KeyPlace {
@@ -58,6 +67,7 @@ impl KeyPlace {
         match KeyRef::parse(Path::new(value))? {
             KeyRef::Keyring(uri) => Ok(Self::Keyring(uri)),
             KeyRef::Pkcs11(uri) if uri.object.is_some() => Ok(Self::Pkcs11(uri)),
+            KeyRef::TpmHandle(handle) => Ok(Self::Tpm(handle)),
             _ => Err(NewKeyError::BadPlace(crate::text::printable(value, 200))),
         }
     }
@@ -68,6 +78,7 @@ impl KeyPlace {
             Self::File => file.display().to_string(),
             Self::Keyring(uri) => uri.to_string(),
             Self::Pkcs11(uri) => uri.to_string(),
+            Self::Tpm(handle) => KeyRef::TpmHandle(*handle).to_string(),
         }
     }
 
@@ -88,6 +99,9 @@ pub enum NewKey {
     /// On a token.
     #[cfg(feature = "pkcs11")]
     Token(crate::identity::pkcs11::generate::TokenKey),
+    /// In the TPM.
+    #[cfg(feature = "tpm")]
+    Tpm(crate::identity::tpm::generate::TpmKey),
 }
 
 impl NewKey {
@@ -118,6 +132,13 @@ impl NewKey {
                 let _ = (access, pkcs11_lib);
                 Err(NewKeyError::NoPkcs11)
             }
+            #[cfg(feature = "tpm")]
+            KeyPlace::Tpm(handle) => Ok(Self::Tpm(crate::identity::tpm::generate::generate_p256(
+                *handle,
+                access.tpm_tcti.as_deref(),
+            )?)),
+            #[cfg(not(feature = "tpm"))]
+            KeyPlace::Tpm(_) => Err(NewKeyError::NoTpm),
         }
     }
 
@@ -127,6 +148,8 @@ impl NewKey {
             Self::Memory(pair) => pair,
             #[cfg(feature = "pkcs11")]
             Self::Token(_) => return Ok(()),
+            #[cfg(feature = "tpm")]
+            Self::Tpm(_) => return Ok(()),
         };
         let pem = Zeroizing::new(pair.serialize_pem());
         match place {
@@ -164,6 +187,14 @@ pub fn remove(
             let _ = (access, pkcs11_lib);
             Err(NewKeyError::NoPkcs11)
         }
+        #[cfg(feature = "tpm")]
+        KeyPlace::Tpm(handle) => Ok(crate::identity::tpm::generate::delete_key(
+            *handle,
+            access.tpm_tcti.as_deref(),
+        )?
+        .then(|| KeyRef::TpmHandle(*handle).to_string())),
+        #[cfg(not(feature = "tpm"))]
+        KeyPlace::Tpm(_) => Err(NewKeyError::NoTpm),
     }
 }
 
@@ -173,6 +204,8 @@ impl PublicKeyData for NewKey {
             Self::Memory(pair) => pair.der_bytes(),
             #[cfg(feature = "pkcs11")]
             Self::Token(key) => key.public_point(),
+            #[cfg(feature = "tpm")]
+            Self::Tpm(key) => key.public_point(),
         }
     }
 
@@ -187,6 +220,10 @@ impl SigningKey for NewKey {
             Self::Memory(pair) => pair.sign(message),
             #[cfg(feature = "pkcs11")]
             Self::Token(key) => key
+                .sign_p256_sha256(message)
+                .map_err(|_| rcgen::Error::RemoteKeyError),
+            #[cfg(feature = "tpm")]
+            Self::Tpm(key) => key
                 .sign_p256_sha256(message)
                 .map_err(|_| rcgen::Error::RemoteKeyError),
         }

@@ -77,3 +77,56 @@ def test_a_token_key_is_generated_on_the_token_and_logout_destroys_it(person, so
     assert out.returncode == 0, out.stderr
     assert f"removed {key}" in out.stdout
     assert "dev-login" not in token_objects(softhsm)
+
+
+@pytest.fixture
+def swtpm(tmp_path):
+    """A bare swtpm on loopback (no objects); yields its TCTI."""
+    import socket
+    import time
+    from conftest import free_port
+    assert shutil.which("swtpm") and shutil.which("tpm2_getcap"), "tests/setup installs swtpm and tpm2-tools"
+    (tmp_path / "state").mkdir()
+    for _ in range(5):
+        port = free_port()
+        process = subprocess.Popen(
+            ["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={tmp_path / 'state'}", "--server", f"type=tcp,port={port},bindaddr=127.0.0.1",
+             "--ctrl", f"type=tcp,port={port + 1},bindaddr=127.0.0.1", "--flags", "not-need-init,startup-clear"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        if process.poll() is None:
+            break
+    else:
+        raise AssertionError("swtpm did not start on any of 5 port pairs")
+    yield f"swtpm:host=127.0.0.1,port={port}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def persistent_handles(tcti):
+    listed = subprocess.run(["tpm2_getcap", "handles-persistent"], capture_output=True, text=True,
+                            env=clean_env(TPM2TOOLS_TCTI=tcti), timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout
+
+
+def test_a_tpm_key_is_created_in_the_tpm_and_logout_evicts_it(person, swtpm):
+    person.extra = {"TESSERA_TPM_TCTI": swtpm}
+    code, out, err, _ = device_login(person, "alice", *person.first_login_args(), "--key", "tpm:handle:0x81000020")
+    assert code == 0, err
+    assert "signed in as alice@example.com" in out
+    assert not (person.data / "dev" / "key.pem").exists()
+    assert "0x81000020" in persistent_handles(swtpm)
+    assert 'private-key = "tpm:handle:0x81000020"' in person.config.read_text()
+    again = credential_process(person)
+    assert again.returncode == 0, again.stderr
+    out = person.run("logout", "--profile", "dev")
+    assert out.returncode == 0, out.stderr
+    assert "removed tpm:handle:0x81000020" in out.stdout
+    assert "0x81000020" not in persistent_handles(swtpm)

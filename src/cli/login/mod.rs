@@ -119,31 +119,16 @@ pub(super) fn run(args: LoginArgs) -> anyhow::Result<()> {
         "tessera: signed in as {who}; enrolling a new key at {} …",
         target.enrol_url
     );
-    let access = crate::cli::secret_args::key_access();
-    let key = NewKey::generate(&place, &access, pkcs11_lib.as_deref())?;
-    let enrolled = runtime
-        .block_on(login::enrol::enrol(
-            &http,
-            &target.enrol_url,
-            &signed_in.id_token,
-            &who,
-            &key,
-        ))
-        .map_err(anyhow::Error::from)
-        .and_then(|enrolled| {
-            places.paths.save(&enrolled, &key, &place)?;
-            Ok(enrolled)
-        });
-    let enrolled = match enrolled {
-        Ok(enrolled) => enrolled,
-        Err(error) => {
-            // No key is left behind: a token key made for this attempt goes again.
-            if matches!(place, KeyPlace::Pkcs11(_)) {
-                let _ = new_key::remove(&place, &places.paths.key, &access, pkcs11_lib.as_deref());
-            }
-            return Err(error);
-        }
-    };
+    let enrolled = enrol_new_key(
+        &http,
+        &target,
+        &signed_in,
+        &who,
+        &places,
+        &place,
+        pkcs11_lib.as_deref(),
+        &runtime,
+    )?;
     let values = profile_values(&args, ca_bundle, pkcs11_lib, settings, place);
     store::write_profile(
         &places.config,
@@ -166,6 +151,40 @@ pub(super) fn run(args: LoginArgs) -> anyhow::Result<()> {
     )?;
     outln!("profile: {profile_name} (aws --profile {profile_name} …)")?;
     Ok(())
+}
+
+/// Generates the key where `place` says, enrols it and stores the certificate; a device key
+/// that did not get a certificate is removed again, so no key is left behind.
+#[allow(clippy::too_many_arguments)]
+fn enrol_new_key(
+    http: &OidcHttp,
+    target: &login::LoginTarget,
+    signed_in: &login::SignedIn,
+    who: &str,
+    places: &places::Places,
+    place: &KeyPlace,
+    pkcs11_lib: Option<&std::path::Path>,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<login::enrol::Enrolled> {
+    let access = crate::cli::secret_args::key_access();
+    let key = NewKey::generate(place, &access, pkcs11_lib)?;
+    let enrolled = runtime
+        .block_on(login::enrol::enrol(
+            http,
+            &target.enrol_url,
+            &signed_in.id_token,
+            who,
+            &key,
+        ))
+        .map_err(anyhow::Error::from)
+        .and_then(|enrolled| {
+            places.paths.save(&enrolled, &key, place)?;
+            Ok(enrolled)
+        });
+    if enrolled.is_err() && matches!(place, KeyPlace::Pkcs11(_) | KeyPlace::Tpm(_)) {
+        let _ = new_key::remove(place, &places.paths.key, &access, pkcs11_lib);
+    }
+    enrolled
 }
 
 /// The sign-in at the identity provider, with its prompts on stderr.

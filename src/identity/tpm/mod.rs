@@ -5,7 +5,6 @@
 //! `TPM2TOOLS_TCTI`, then `TCTI` (e.g. `device:/dev/tpmrm0`, `swtpm:host=127.0.0.1,port=2321`),
 //! else `device:/dev/tpmrm0`. Transient objects are flushed after each signature.
 
-use std::path::Path;
 use std::str::FromStr;
 use std::sync::Mutex;
 
@@ -17,14 +16,17 @@ use tss_esapi::interface_types::ecc::EccCurve;
 use tss_esapi::interface_types::resource_handles::Hierarchy;
 use tss_esapi::interface_types::session_handles::AuthSession;
 use tss_esapi::structures::{
-    Auth, Digest as TpmDigest, EccPoint, HashScheme, HashcheckTicket, Private, Public,
-    PublicBuilder, PublicEccParametersBuilder, Signature, SignatureScheme,
-    SymmetricDefinitionObject,
+    Auth, Digest as TpmDigest, EccPoint, HashScheme, HashcheckTicket, Public, PublicBuilder,
+    PublicEccParametersBuilder, Signature, SignatureScheme, SymmetricDefinitionObject,
 };
 use tss_esapi::tcti_ldr::TctiNameConf;
-use tss_esapi::traits::UnMarshall;
 use tss_esapi::tss2_esys::{TPM2B_DIGEST, TPMT_TK_HASHCHECK};
 use tss_esapi::Context;
+
+pub mod generate;
+mod key_file;
+
+use self::key_file::{parse_key_file, KeySource};
 
 use super::key_ref::KeyRef;
 use super::{Certificate, Digest, SignError, SignatureFamily, Signer};
@@ -32,11 +34,6 @@ use crate::secret::SecretString;
 
 /// The PEM label of a TSS2 key file.
 pub const TSS2_PEM_LABEL: &str = "TSS2 PRIVATE KEY";
-/// OID of a loadable TSS2 key (2.23.133.10.1.3), DER-encoded.
-const LOADABLE_KEY_OID: [u8; 6] = [0x67, 0x81, 0x05, 0x0a, 0x01, 0x03];
-/// The owner hierarchy, as a TSS2 key file's parent.
-const OWNER_PARENT: u32 = 0x4000_0001;
-
 /// What went wrong with a TPM key, in words a user can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum TpmError {
@@ -91,94 +88,9 @@ pub enum TpmError {
     },
 }
 
-/// Where the key lives.
-#[derive(Debug)]
-enum KeySource {
-    Persistent(u32),
-    File { public: Public, private: Private },
-}
-
-/// One DER TLV: (tag, contents, rest).
-fn tlv(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = bytes.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (length, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 || rest.len() < count {
-            return None;
-        }
-        let length = rest[..count]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (length, &rest[count..])
-    };
-    (rest.len() >= length).then(|| (tag, &rest[..length], &rest[length..]))
-}
-
-/// Parses a TSS2 key file: `TPMKey ::= SEQUENCE { type OID, emptyAuth [0] BOOLEAN OPTIONAL,
-/// parent INTEGER, pubkey OCTET STRING, privkey OCTET STRING }`.
-fn parse_key_file(path: &Path, pem_text: &[u8]) -> Result<KeySource, TpmError> {
-    let bad = |reason: &str| TpmError::BadKey {
-        key: path.display().to_string(),
-        reason: reason.to_owned(),
-    };
-    let block = pem::parse(pem_text).map_err(|e| bad(&format!("not PEM ({e})")))?;
-    if block.tag() != TSS2_PEM_LABEL {
-        return Err(bad("not a TSS2 PRIVATE KEY"));
-    }
-    let malformed = || {
-        bad("malformed TSS2 key (expected SEQUENCE { type, emptyAuth, parent, pubkey, privkey })")
-    };
-    let (0x30, body, _) = tlv(block.contents()).ok_or_else(malformed)? else {
-        return Err(malformed());
-    };
-    let (0x06, oid, mut rest) = tlv(body).ok_or_else(malformed)? else {
-        return Err(malformed());
-    };
-    if oid != LOADABLE_KEY_OID {
-        return Err(bad(
-            "only loadable keys (2.23.133.10.1.3) are supported, not importable or sealed ones",
-        ));
-    }
-    // emptyAuth is skipped: writers disagree on its sense (tpm2_encodeobject 5.4 writes TRUE
-    // for a key *with* a password), so the password is used exactly when one is given.
-    if rest.first() == Some(&0xa0) {
-        rest = tlv(rest).ok_or_else(malformed)?.2;
-    }
-    let (0x02, parent, rest) = tlv(rest).ok_or_else(malformed)? else {
-        return Err(malformed());
-    };
-    let parent = parent
-        .iter()
-        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
-    if parent != u64::from(OWNER_PARENT) {
-        return Err(bad(&format!(
-            "its parent is 0x{parent:x}; only keys under the owner hierarchy's primary (0x40000001) are supported"
-        )));
-    }
-    let (0x04, public, rest) = tlv(rest).ok_or_else(malformed)? else {
-        return Err(malformed());
-    };
-    let (0x04, private, _) = tlv(rest).ok_or_else(malformed)? else {
-        return Err(malformed());
-    };
-    // Both are TPM2B structures: a 2-byte size, then the contents.
-    let public = public
-        .get(2..)
-        .and_then(|p| Public::unmarshall(p).ok())
-        .ok_or_else(|| bad("its public area does not parse"))?;
-    let private = private
-        .get(2..)
-        .and_then(|p| Private::try_from(p.to_vec()).ok())
-        .ok_or_else(|| bad("its private area does not parse"))?;
-    Ok(KeySource::File { public, private })
-}
-
 /// The standard storage primary (TCG provisioning guidance): ECC P-256, AES-128-CFB,
 /// restricted decryption, no DA, empty unique.
-fn storage_primary_template() -> Result<Public, tss_esapi::Error> {
+pub(super) fn storage_primary_template() -> Result<Public, tss_esapi::Error> {
     let attributes = ObjectAttributesBuilder::new()
         .with_fixed_tpm(true)
         .with_fixed_parent(true)
@@ -358,11 +270,6 @@ impl TpmIdentity {
         hash: &[u8],
         digest: Digest,
     ) -> Result<Signature, tss_esapi::Error> {
-        let auth = match &self.auth {
-            Some(password) => Auth::try_from(password.expose_secret().as_bytes().to_vec())?,
-            None => Auth::default(),
-        };
-        context.tr_set_auth(ObjectHandle::from(key), auth)?;
         let hashing = match digest {
             Digest::Sha256 => HashingAlgorithm::Sha256,
             Digest::Sha384 => HashingAlgorithm::Sha384,
@@ -376,23 +283,51 @@ impl TpmIdentity {
                 hash_scheme: HashScheme::new(hashing),
             },
         };
-        // A null ticket: the digest was computed outside the TPM, which an unrestricted
-        // signing key accepts.
-        let validation = HashcheckTicket::try_from(TPMT_TK_HASHCHECK {
-            tag: TPM2_ST_HASHCHECK,
-            hierarchy: TPM2_RH_NULL,
-            digest: TPM2B_DIGEST::default(),
-        })?;
-        let signature = context.execute_with_session(Some(AuthSession::Password), |ctx| {
-            ctx.sign(key, TpmDigest::try_from(hash.to_vec())?, scheme, validation)
-        })?;
-        Ok(signature)
+        sign_digest_with(context, key, hash, scheme, self.auth.as_ref())
     }
+}
+
+/// ECDSA P-256 with SHA-256 by `key` over `hash` (a new login key's CSR).
+pub(super) fn sign_with(
+    context: &mut Context,
+    key: KeyHandle,
+    hash: &[u8],
+    auth: Option<&SecretString>,
+) -> Result<Signature, tss_esapi::Error> {
+    let scheme = SignatureScheme::EcDsa {
+        hash_scheme: HashScheme::new(HashingAlgorithm::Sha256),
+    };
+    sign_digest_with(context, key, hash, scheme, auth)
+}
+
+/// Signs a digest computed outside the TPM with `key` (authorised by `auth`, else empty).
+fn sign_digest_with(
+    context: &mut Context,
+    key: KeyHandle,
+    hash: &[u8],
+    scheme: SignatureScheme,
+    auth: Option<&SecretString>,
+) -> Result<Signature, tss_esapi::Error> {
+    let auth = match auth {
+        Some(password) => Auth::try_from(password.expose_secret().as_bytes().to_vec())?,
+        None => Auth::default(),
+    };
+    context.tr_set_auth(ObjectHandle::from(key), auth)?;
+    // A null ticket: the digest was computed outside the TPM, which an unrestricted signing
+    // key accepts.
+    let validation = HashcheckTicket::try_from(TPMT_TK_HASHCHECK {
+        tag: TPM2_ST_HASHCHECK,
+        hierarchy: TPM2_RH_NULL,
+        digest: TPM2B_DIGEST::default(),
+    })?;
+    context.execute_with_session(Some(AuthSession::Password), |ctx| {
+        ctx.sign(key, TpmDigest::try_from(hash.to_vec())?, scheme, validation)
+    })
 }
 
 /// The signature bytes the Signer trait promises (RSA as is, ECDSA as DER), or an error for a
 /// signature that cannot be converted: an empty or malformed signature is never passed on.
-fn signature_bytes(key: &str, signature: Signature) -> Result<Vec<u8>, TpmError> {
+pub(super) fn signature_bytes(key: &str, signature: Signature) -> Result<Vec<u8>, TpmError> {
     let unusable = |reason: &str| TpmError::Tpm {
         operation: "Sign",
         key: key.to_owned(),
@@ -475,17 +410,5 @@ mod tests {
         );
         let good = signature_bytes("k", ecdsa(vec![1; 32], vec![2; 31])).unwrap();
         assert_eq!(good[0], 0x30, "DER SEQUENCE");
-    }
-
-    #[test]
-    fn der_lengths_short_and_long() {
-        assert_eq!(
-            tlv(&[0x04, 0x02, 0xaa, 0xbb, 0xcc]),
-            Some((0x04, &[0xaa, 0xbb][..], &[0xcc][..]))
-        );
-        let mut long = vec![0x04, 0x81, 0x80];
-        long.extend([7u8; 0x80]);
-        assert_eq!(tlv(&long).map(|(_, v, _)| v.len()), Some(0x80));
-        assert_eq!(tlv(&[0x04, 0x05, 0x00]), None);
     }
 }
