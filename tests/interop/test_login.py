@@ -31,9 +31,9 @@ PROFILE_ARN = f"arn:aws:rolesanywhere:us-east-1:{ACCOUNT}:profile/people"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/developer"
 
 
-def start_idp():
+def start_idp(*flags):
     port = free_port()
-    process = subprocess.Popen(["node", str(JS / "idp.mjs"), str(port)], cwd=JS,
+    process = subprocess.Popen(["node", str(JS / "idp.mjs"), str(port), *flags], cwd=JS,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = process.stdout.readline()
     assert line.startswith("ready "), f"oidc-provider did not start: {line!r}"
@@ -297,6 +297,75 @@ def test_the_ca_refuses_an_email_domain_it_does_not_allow(person):
     assert "the enrolment CA refused the certificate request" in err
     assert "the email domain of 'bob@other.org' is not allowed" in err
     assert not (person.data / "dev").exists()
+
+
+class FixedAnswers:
+    """A loopback HTTP server answering each path with a fixed (status, JSON body)."""
+
+    def __init__(self, answers):
+        class Handler(BaseHTTPRequestHandler):
+            def answer(self):
+                status, body = answers.get(self.path.split("?")[0], (404, {"message": "no such path"}))
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def test_a_broken_discovery_document_is_named(person):
+    broken = FixedAnswers({"/.well-known/openid-configuration": (200, b"{not json")})
+    try:
+        args = person.first_login_args()
+        args[1] = broken.url
+        out = person.run("login", "--profile", "dev", "--device", *args)
+    finally:
+        broken.stop()
+    assert out.returncode == 1
+    last = out.stderr.splitlines()[-1]
+    assert last.startswith(f"tessera: cannot read the identity provider's discovery document: {broken.url}/.well-known/openid-configuration answered with a document that is not the expected JSON"), out.stderr
+    assert not person.data.exists()
+
+
+def test_a_certificate_for_another_key_is_refused_and_nothing_is_stored(person):
+    other = (HERE.parent.parent / "certs" / "test" / "leaf-p256.pem").read_text()
+    ca = FixedAnswers({"/1.0/sign": (201, {"crt": other, "ca": other, "certChain": [other]})})
+    try:
+        args = person.first_login_args()
+        args[5] = ca.url
+        code, _, err, _ = device_login(person, "alice", *args)
+    finally:
+        ca.stop()
+    assert code == 1
+    assert "tessera: the enrolment CA returned a certificate for a different key than the one tessera generated; nothing was stored" in err
+    assert not (person.data / "dev").exists() and not person.config.exists()
+
+
+def test_an_expired_device_code_is_one_line(tessera_bin, tmp_path, anchor):
+    process, issuer = start_idp("--device-code-ttl", "2")
+    try:
+        home = tmp_path / "home"
+        home.mkdir()
+        someone = Person(tessera_bin, home, issuer, anchor)
+        out = someone.run("login", "--profile", "dev", "--device", *someone.first_login_args())
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert out.returncode == 1
+    assert out.stderr.splitlines()[-1] == "tessera: the device code expired before the sign-in was approved; run 'tessera login --device' again"
 
 
 # Tokens minted here, by an issuer written for these tests alone.

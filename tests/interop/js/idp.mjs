@@ -4,13 +4,18 @@
 // from it: "alice" is alice@example.com in group "developers", a name with an "@" is that
 // email, and a name starting "ops-" is in group "ops" instead.
 //
-// Usage: node idp.mjs PORT [--id-token-ttl SECONDS]   (prints "ready ISSUER" when listening)
+// Usage: node idp.mjs PORT [--id-token-ttl SECONDS] [--device-code-ttl SECONDS]
+// (prints "ready ISSUER" when listening)
 import crypto from 'node:crypto';
 import Provider from 'oidc-provider';
 
 const port = Number(process.argv[2] || 0);
-const ttlFlag = process.argv.indexOf('--id-token-ttl');
-const idTokenTtl = ttlFlag > 0 ? Number(process.argv[ttlFlag + 1]) : 3600;
+function flag(name, fallback) {
+  const at = process.argv.indexOf(name);
+  return at > 0 ? Number(process.argv[at + 1]) : fallback;
+}
+const idTokenTtl = flag('--id-token-ttl', 3600);
+const deviceCodeTtl = flag('--device-code-ttl', 600);
 const issuer = `http://127.0.0.1:${port}`;
 
 const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -54,7 +59,7 @@ const configuration = {
     claims: async () => claimsFor(id),
   }),
   jwks: { keys: [signing, rsaJwk] },
-  ttl: { IdToken: idTokenTtl, DeviceCode: 600, AccessToken: 600 },
+  ttl: { IdToken: idTokenTtl, DeviceCode: deviceCodeTtl, AccessToken: 600 },
   cookies: { keys: [crypto.randomBytes(16).toString('hex')] },
 };
 
