@@ -446,6 +446,16 @@ mod tests {
     }
 
     #[test]
+    fn the_login_example_config_parses_and_validates() {
+        let example: AnchorConfig =
+            toml::from_str(include_str!("../../packaging/anchor.login.example.toml")).unwrap();
+        let enrolment = example.enrolment.as_ref().unwrap();
+        enrolment.validate().unwrap();
+        assert_eq!(enrolment.audiences, ["tessera"]);
+        assert_eq!(enrolment.uri_sans, ["{iss}/{sub}"]);
+    }
+
+    #[test]
     fn unknown_fields_are_rejected() {
         let err = toml::from_str::<AnchorConfig>(
             "accountId = \"123456789012\"\nregion = \"us-east-1\"\ntrustAnchor = []\n",
