@@ -12,6 +12,7 @@ pub mod aws_credentials;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod credentials;
 pub mod doctor;
 pub mod files;

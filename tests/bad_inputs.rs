@@ -186,6 +186,13 @@ const CASES: &[Case] = &[
         "anchor config %badanchor.toml is invalid: unclosed array, expected `]`", 1),
     case("anchor: enrolment issuer that is not https", "anchor --config %anchor-enrol.toml --ca-dir %anchor-ca",
         "anchor config: enrolment: issuer 'ftp://idp.example' must be an https:// URL (http:// only on loopback)", 1),
+    // console
+    case("console: a destination that is neither a console URL nor a service", "console $ID $ARNS $OFFLINE --destination https://evil.example/",
+        "--destination 'https://evil.example/' is not a console URL of this partition (https://…console.aws.amazon.com/…) or a known service (e.g. s3, ec2, iam, lambda)", 1),
+    case("console: a federation endpoint that is not https", "console $ID $ARNS $OFFLINE --federation-endpoint http://signin.example/federation",
+        "--federation-endpoint 'http://signin.example/federation' must be an https:// URL (http:// only on loopback)", 1),
+    case("console: a session duration AWS does not accept", "console $ID $ARNS $OFFLINE --duration 60",
+        "invalid value '60' for '--duration <SECONDS>': 60 is not in 900..=43200", 2),
     // login and logout
     case("login: no issuer yet", "login --profile dev --config %login.toml --aws-config-file %aws-config",
         "--issuer is required for profile 'dev' (pass it once; login keeps it in the profile)", 1),

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod enrol;
+pub mod federation;
 pub mod server;
 pub mod session;
 pub mod sts;
@@ -41,6 +42,8 @@ pub struct Anchor {
     clock: Arc<dyn Clock>,
     /// The enrolment CA, when the config has an `[enrolment]` section.
     enrolment: Option<Enrolment>,
+    /// The emulated federation sign-in endpoint.
+    federation: federation::Federation,
 }
 
 fn request_id() -> String {
@@ -67,7 +70,14 @@ impl Anchor {
             counters: Mutex::new(BTreeMap::new()),
             clock,
             enrolment: None,
+            federation: federation::Federation::default(),
         }
+    }
+
+    /// `GET /federation…`: the emulated sign-in endpoint and its console page.
+    pub fn federation(&self, request: &crate::server::Incoming) -> Reply {
+        self.federation
+            .handle(&self.sessions, request, self.clock.now())
     }
 
     /// The same anchor with an enrolment CA on `/1.0/sign` and `/1.0/renew`.

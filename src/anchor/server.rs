@@ -1,5 +1,6 @@
 //! Routes of the anchor's listener: `POST /sessions`, STS on `/`, `GET /metrics`, and the
-//! enrolment CA's `POST /1.0/sign` and `/1.0/renew` when configured.
+//! enrolment CA's `POST /1.0/sign` and `/1.0/renew` when configured, and the emulated
+//! federation sign-in endpoint (`GET /federation`).
 
 use std::sync::Arc;
 
@@ -44,6 +45,9 @@ async fn route(anchor: Arc<Anchor>, incoming: Incoming, loopback_only: bool) -> 
         ("POST", "/sessions") => anchor.create_session(&request).await,
         ("GET", "/metrics") => anchor.metrics(),
         ("GET" | "POST", "/") => anchor.sts(&request),
+        ("GET", path) if path == "/federation" || path.starts_with("/federation/") => {
+            anchor.federation(&incoming)
+        }
         ("POST", "/1.0/sign" | "/1.0/renew") => match anchor.enrolment() {
             Some(enrolment) if request.path == "/1.0/sign" => enrolment.sign(&incoming.body).await,
             Some(enrolment) => {
@@ -56,7 +60,7 @@ async fn route(anchor: Arc<Anchor>, incoming: Incoming, loopback_only: bool) -> 
         },
         _ => Reply::json_error(
             404,
-            "no such route; the anchor serves POST /sessions, STS on /, GET /metrics, POST /1.0/sign and /1.0/renew",
+            "no such route; the anchor serves POST /sessions, STS on /, GET /metrics, POST /1.0/sign and /1.0/renew, GET /federation",
         ),
     }
 }

@@ -29,6 +29,8 @@ pub struct IssuedSession {
     pub assumed_role_id: String,
     /// The account.
     pub account: String,
+    /// The source identity the session carries.
+    pub source_identity: String,
 }
 
 /// An STS error (XML `ErrorResponse`).
@@ -98,6 +100,7 @@ impl SessionStore {
                 grant.session_name
             ),
             account: account.to_owned(),
+            source_identity: grant.source_identity.clone(),
         };
         if let Ok(mut sessions) = self.sessions.lock() {
             if sessions.len() >= MAX_SESSIONS {
@@ -143,6 +146,27 @@ impl SessionStore {
                 400,
                 "InvalidAction",
                 &format!("Could not find operation {action} for version 2011-06-15"),
+            ));
+        }
+        Ok(session)
+    }
+
+    /// The unexpired session whose access key id, secret and token are all these (the
+    /// federation endpoint's check of the session JSON).
+    pub fn session_with_secret(
+        &self,
+        access_key_id: &str,
+        secret: &str,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<IssuedSession, StsError> {
+        let session = self.session_for(access_key_id, token, now)?;
+        let expected = session.credentials.secret_access_key().expose_secret();
+        if !crate::secret::constant_time_eq(secret.as_bytes(), expected.as_bytes()) {
+            return Err(sts_error(
+                403,
+                "SignatureDoesNotMatch",
+                "The credentials in the session JSON are not valid.",
             ));
         }
         Ok(session)

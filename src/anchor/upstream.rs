@@ -82,6 +82,7 @@ impl UpstreamSts {
             assumed_role_arn: crate::text::printable(&field("Arn")?, 2048),
             assumed_role_id: crate::text::printable(&field("AssumedRoleId")?, 2048),
             account: account.to_owned(),
+            source_identity: grant.source_identity.clone(),
         })
     }
 }

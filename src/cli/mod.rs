@@ -14,7 +14,9 @@ macro_rules! outln {
 
 mod anchor;
 mod args;
+mod browser;
 mod ca;
+mod console;
 mod credential_process;
 mod docs;
 mod doctor;
@@ -77,6 +79,8 @@ pub enum Command {
     ReadCertificateData(read_certificate_data::ReadCertificateDataArgs),
     /// Run the local trust anchor (Roles Anywhere CreateSession + STS GetCallerIdentity).
     Anchor(anchor::AnchorArgs),
+    /// Open the AWS console with a profile's credentials (federation sign-in), or print its URL.
+    Console(console::ConsoleArgs),
     /// Sign in at the identity provider and get a short-lived certificate for a profile.
     Login(login::LoginArgs),
     /// Remove what `login` stored for a profile: key, certificate, cache entry, config lines.
@@ -125,6 +129,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Anchor(args) => success(anchor::run(args)),
         Command::Quickstart(args) => success(quickstart::run(args)),
         Command::Login(args) => success(login::run(args)),
+        Command::Console(args) => success(console::run(args)),
         Command::Logout(args) => success(login::logout(args)),
         Command::Health(args) => success(health::run(args)),
         Command::Completions(args) => success(docs::completions(&args)),

@@ -401,7 +401,7 @@ class Minter:
         from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
         now = int(time.time())
         body = {"iss": self.issuer, "aud": "tessera", "sub": "carol", "email": "carol@example.com",
-                "iat": now, "exp": now + 300, **claims}
+                "groups": ["developers"], "iat": now, "exp": now + 300, **claims}
         head = header or {"alg": "ES256", "kid": "m1"}
         signing_input = f"{b64(json.dumps(head).encode())}.{b64(json.dumps(body).encode())}"
         der = self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
@@ -413,7 +413,8 @@ class Minter:
 def minted_anchor(tessera_bin, tmp_path_factory):
     minter = Minter()
     running = Anchor(tessera_bin, tmp_path_factory.mktemp("minted"),
-                     {"issuer": minter.issuer, "jwksUri": minter.jwks_uri, "audiences": ["tessera"]})
+                     {"issuer": minter.issuer, "jwksUri": minter.jwks_uri, "audiences": ["tessera"],
+                      "allowedGroups": ["developers", "ops"]})
     yield minter, running
     running.stop()
     minter.server.shutdown()
@@ -480,6 +481,17 @@ def test_the_enrolment_ca_refuses_bad_tokens_with_the_reason(minted_anchor, case
     status, body = sign(anchor, ott)
     assert status == 401, (case, body)
     assert expected in body["message"], body
+
+
+def test_the_enrolment_ca_refuses_a_person_in_none_of_the_allowed_groups(minted_anchor):
+    minter, anchor = minted_anchor
+    status, body = sign(anchor, minter.token(groups=["sales"]))
+    assert status == 403, body
+    assert body["message"] == "'carol@example.com' is in none of the allowed groups (developers, ops)"
+    status, body = sign(anchor, minter.token(groups=["ops"]))
+    assert status == 201, body
+    cert = x509.load_pem_x509_certificate(body["crt"].encode())
+    assert [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)] == ["ops"]
 
 
 def test_a_csr_whose_signature_does_not_verify_is_refused(minted_anchor):

@@ -213,7 +213,7 @@ fn sign_in(
 fn show_prompt(prompt: Prompt<'_>, no_browser: bool) {
     match prompt {
         Prompt::OpenUrl(url) => {
-            let opened = !no_browser && open_browser(url.expose_secret());
+            let opened = !no_browser && crate::cli::browser::open(url.expose_secret());
             if !opened {
                 eprintln!(
                     "tessera: open this URL in a browser to sign in:\n{}",
@@ -234,27 +234,6 @@ fn show_prompt(prompt: Prompt<'_>, no_browser: bool) {
             eprintln!("tessera: waiting for the sign-in to be approved …");
         }
     }
-}
-
-/// Opens `url` with `$BROWSER`, else the desktop's opener; false when neither ran.
-fn open_browser(url: &str) -> bool {
-    let opener = std::env::var("BROWSER")
-        .ok()
-        .filter(|b| !b.is_empty())
-        .unwrap_or_else(|| {
-            if cfg!(target_os = "macos") {
-                "open".into()
-            } else {
-                "xdg-open".into()
-            }
-        });
-    std::process::Command::new(opener)
-        .arg(url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .is_ok()
 }
 
 fn profile_values(
