@@ -186,6 +186,11 @@ const CASES: &[Case] = &[
         "anchor config %badanchor.toml is invalid: unclosed array, expected `]`", 1),
     case("anchor: enrolment issuer that is not https", "anchor --config %anchor-enrol.toml --ca-dir %anchor-ca",
         "anchor config: enrolment: issuer 'ftp://idp.example' must be an https:// URL (http:// only on loopback)", 1),
+    // doctor tags
+    case("doctor tags without a certificate", "doctor tags",
+        "doctor tags needs --certificate FILE (or --profile NAME with a certificate)", 1),
+    case("doctor tags on a file that is not a certificate", "doctor tags --certificate %garbage",
+        "%garbage is not an X.509 certificate (PEM or DER)", 1),
     // console
     case("console: a destination that is neither a console URL nor a service", "console $ID $ARNS $OFFLINE --destination https://evil.example/",
         "--destination 'https://evil.example/' is not a console URL of this partition (https://…console.aws.amazon.com/…) or a known service (e.g. s3, ec2, iam, lambda)", 1),

@@ -15,7 +15,11 @@ use crate::doctor::run::DoctorInputs;
 
 /// Flags of `doctor`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct DoctorArgs {
+    /// A focused check instead of the checklist.
+    #[command(subcommand)]
+    command: Option<DoctorCommand>,
     #[command(flatten)]
     request: RequestArgs,
     /// The trust anchor's CA certificate(s), PEM (repeatable).
@@ -29,7 +33,18 @@ pub struct DoctorArgs {
     offline: bool,
 }
 
+/// `doctor`'s focused checks.
+#[derive(Debug, clap::Subcommand)]
+pub(super) enum DoctorCommand {
+    /// Print the principal tags Roles Anywhere derives from a certificate, with pitfalls and a
+    /// trust-policy condition.
+    Tags(super::doctor_tags::DoctorTagsArgs),
+}
+
 pub(super) fn run(args: DoctorArgs) -> anyhow::Result<()> {
+    if let Some(DoctorCommand::Tags(tags)) = args.command {
+        return super::doctor_tags::run(tags);
+    }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let settings = args.request.settings()?;
     let passphrase = args.request.passphrase()?;

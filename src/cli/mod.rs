@@ -20,6 +20,7 @@ mod console;
 mod credential_process;
 mod docs;
 mod doctor;
+mod doctor_tags;
 mod exec;
 mod health;
 mod key;

@@ -3,6 +3,7 @@
 
 mod chain;
 pub mod run;
+pub mod tags;
 
 pub use self::chain::check_chain;
 
