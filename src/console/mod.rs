@@ -9,19 +9,12 @@ mod destination;
 pub use self::destination::{console_destination, DestinationError, Partition};
 
 use http::Uri;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 
 use crate::aws_credentials::Credentials;
+use crate::oidc::flow::form;
 use crate::oidc::{HttpJsonError, OidcHttp};
 use crate::secret::SecretString;
-
-/// Characters kept as they are in a query value.
-const QUERY: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// The issuer named on the sign-in URL (shown by AWS when the session ends).
 pub const ISSUER: &str = "tessera";
@@ -66,14 +59,6 @@ pub fn parse_endpoint(url: &str) -> Result<Uri, ConsoleError> {
         .ok_or_else(|| ConsoleError::BadEndpoint(crate::text::printable(url, 200)))
 }
 
-fn query(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(n, v)| format!("{n}={}", utf8_percent_encode(v, QUERY)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 fn with_query(endpoint: &Uri, query: &str) -> String {
     format!("{}?{query}", endpoint.to_string().trim_end_matches('?'))
 }
@@ -107,7 +92,7 @@ pub async fn signin_token(
             pairs.push(("SessionDuration", duration));
         }
         pairs.push(("Session", session.as_str()));
-        zeroize::Zeroizing::new(with_query(endpoint, &query(&pairs)))
+        zeroize::Zeroizing::new(with_query(endpoint, &form(&pairs)))
     };
     let get = |url: zeroize::Zeroizing<String>| async move {
         let uri: Uri = url
@@ -133,7 +118,7 @@ pub async fn signin_token(
 pub fn login_url(endpoint: &Uri, destination: &str, token: &SecretString) -> SecretString {
     SecretString::new(with_query(
         endpoint,
-        &query(&[
+        &form(&[
             ("Action", "login"),
             ("Issuer", ISSUER),
             ("Destination", destination),
