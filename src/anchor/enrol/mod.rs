@@ -123,7 +123,7 @@ impl Enrolment {
     fn answer(&self, action: &str, outcome: Result<(String, SignedLeaf), EnrolRefusal>) -> Reply {
         match outcome {
             Ok((who, leaf)) => {
-                tracing::info!(subject = %who, "enrolment {action}: certificate issued");
+                tracing::info!(subject = %crate::text::printable(&who, 200), "enrolment {action}: certificate issued");
                 Reply::new(
                     201,
                     "application/json",

@@ -110,11 +110,14 @@ pub(super) fn run(args: LoginArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let runtime = crate::cli::runtime()?;
     let signed_in = sign_in(&args, &http, &target, &runtime, clock.as_ref())?;
-    let who = signed_in
-        .claims
-        .string("email")
-        .unwrap_or(signed_in.claims.subject())
-        .to_owned();
+    // The IdP's words reach the terminal: control characters are replaced.
+    let who = crate::text::printable(
+        signed_in
+            .claims
+            .string("email")
+            .unwrap_or(signed_in.claims.subject()),
+        200,
+    );
     eprintln!(
         "tessera: signed in as {who}; enrolling a new key at {} …",
         target.enrol_url

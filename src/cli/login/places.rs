@@ -57,6 +57,12 @@ pub(super) fn places(target: &LoginTargetArgs) -> anyhow::Result<Places> {
         target.profile,
         shell_word(&config.display().to_string())
     );
+    // Security: a line break would add lines (another profile's credential_process) to the INI.
+    anyhow::ensure!(
+        !command.contains(['\r', '\n']),
+        "the tessera or config path holds a line break, which cannot go into {}; move the file",
+        aws_config.display()
+    );
     Ok(Places {
         paths: LoginPaths::new(&data, &target.profile)?,
         config,
