@@ -126,17 +126,6 @@ impl KeyCache {
         }
     }
 
-    /// A cache that already holds `set` (fetched as part of discovery).
-    pub fn with_set(jwks_uri: Uri, set: JwkSet) -> Self {
-        Self {
-            jwks_uri,
-            state: Mutex::new(CacheState {
-                set: Some(set),
-                last_fetch: Some(monotonic_now()),
-            }),
-        }
-    }
-
     /// Verifies `token`'s signature, fetching the set when it is missing or lacks the key.
     pub async fn verify(&self, http: &OidcHttp, token: &Parsed) -> Result<(), KeyError> {
         let (cached, may_fetch) = {
