@@ -1,5 +1,6 @@
-//! A minimal STS client: `GetCallerIdentity` signed with aws-sigv4, used to prove that a set of
-//! credentials works (quickstart, doctor).
+//! A minimal STS client signed with aws-sigv4: `GetCallerIdentity`, used to prove that a set of
+//! credentials works (quickstart, doctor, login), and `AssumeRole`, for role chaining and the
+//! anchor's upstream STS.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -8,10 +9,12 @@ use aws_sigv4::sign::v4::SigningParams;
 use bytes::Bytes;
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
+use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::aws_credentials::Credentials;
 use crate::http::HttpsClient;
+use crate::rolesanywhere::canonical::encode_query_component;
 use crate::secret::SecretString;
 
 /// The form body of the call.
@@ -33,12 +36,14 @@ pub enum StsClientError {
         detail: String,
     },
     /// STS answered with an error.
-    #[error("STS answered HTTP {status}: {body}")]
+    #[error("STS answered HTTP {status} {code}: {message}")]
     Service {
         /// Status.
         status: u16,
-        /// The (XML) body, on one line.
-        body: String,
+        /// The `<Code>` of the error (empty when the body had none).
+        code: String,
+        /// The `<Message>`, or the body on one line when it is not an STS error.
+        message: String,
     },
     /// No `<Arn>` in the answer.
     #[error("STS answered without an <Arn>")]
@@ -134,16 +139,23 @@ pub async fn call(
         .to_bytes();
     let text = String::from_utf8_lossy(&body).into_owned();
     if status != 200 {
-        return Err(StsClientError::Service {
-            status,
-            // Security: the endpoint's words reach a terminal.
-            body: crate::text::printable(
-                &text.split_whitespace().collect::<Vec<_>>().join(" "),
-                500,
-            ),
-        });
+        return Err(service_error(status, &text));
     }
     Ok(text)
+}
+
+/// An error answer: its `<Code>` and `<Message>`, or the body on one line.
+fn service_error(status: u16, body: &str) -> StsClientError {
+    let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Security: the endpoint's words reach a terminal.
+    let printable = |s: &str| crate::text::printable(&one_line(s), 500);
+    StsClientError::Service {
+        status,
+        code: xml_text(body, "Code")
+            .map(|c| printable(&c))
+            .unwrap_or_default(),
+        message: printable(&xml_text(body, "Message").unwrap_or_else(|| body.to_owned())),
+    }
 }
 
 /// The text of the first `<tag>…</tag>` element, unescaped.
@@ -171,4 +183,124 @@ pub async fn get_caller_identity(
 ) -> Result<String, StsClientError> {
     let xml = call(http, endpoint, region, credentials.into(), BODY, now).await?;
     xml_text(&xml, "Arn").ok_or(StsClientError::NoArn)
+}
+
+/// One `AssumeRole` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumeRoleRequest<'a> {
+    /// The role to assume.
+    pub role_arn: &'a str,
+    /// `RoleSessionName`.
+    pub session_name: &'a str,
+    /// `DurationSeconds`.
+    pub duration_seconds: u32,
+    /// `ExternalId`, when the role's trust policy asks for one.
+    pub external_id: Option<&'a str>,
+    /// `SourceIdentity`, when the chain sets one.
+    pub source_identity: Option<&'a str>,
+}
+
+impl AssumeRoleRequest<'_> {
+    /// The url-encoded form body.
+    fn form(&self) -> String {
+        let mut pairs = vec![
+            ("Action", "AssumeRole".to_owned()),
+            ("Version", "2011-06-15".to_owned()),
+            ("RoleArn", self.role_arn.to_owned()),
+            ("RoleSessionName", self.session_name.to_owned()),
+            ("DurationSeconds", self.duration_seconds.to_string()),
+        ];
+        pairs.extend(self.external_id.map(|v| ("ExternalId", v.to_owned())));
+        pairs.extend(
+            self.source_identity
+                .map(|v| ("SourceIdentity", v.to_owned())),
+        );
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode_query_component(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// What `AssumeRole` answered.
+#[derive(Debug, Clone)]
+pub struct AssumedRole {
+    /// The new session's credentials.
+    pub credentials: Credentials,
+    /// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`.
+    pub arn: String,
+    /// `AROA…:SESSION`.
+    pub assumed_role_id: String,
+    /// The session's source identity, if it has one.
+    pub source_identity: Option<String>,
+}
+
+/// Calls `AssumeRole` at `endpoint`, signed with `key`.
+pub async fn assume_role(
+    http: &HttpsClient,
+    endpoint: &Uri,
+    region: &str,
+    key: SigningKey<'_>,
+    request: &AssumeRoleRequest<'_>,
+    now: OffsetDateTime,
+) -> Result<AssumedRole, StsClientError> {
+    let xml = call(http, endpoint, region, key, &request.form(), now).await?;
+    let field = |tag: &'static str| xml_text(&xml, tag).ok_or(StsClientError::MissingField(tag));
+    let (access_key_id, secret, token) = (
+        field("AccessKeyId")?,
+        field("SecretAccessKey")?,
+        field("SessionToken")?,
+    );
+    crate::aws_credentials::check_fields(&access_key_id, &secret, &token)
+        .map_err(StsClientError::UnusableCredentials)?;
+    let expiration = OffsetDateTime::parse(&field("Expiration")?, &Rfc3339)
+        .map_err(|_| StsClientError::MissingField("Expiration"))?;
+    // Security: these come back to logs and terminals.
+    let printable = |text: String| crate::text::printable(&text, 2048);
+    Ok(AssumedRole {
+        credentials: Credentials::new(
+            access_key_id,
+            SecretString::new(secret),
+            SecretString::new(token),
+            expiration,
+        ),
+        arn: printable(field("Arn")?),
+        assumed_role_id: printable(field("AssumedRoleId")?),
+        source_identity: xml_text(&xml, "SourceIdentity")
+            .filter(|s| !s.is_empty())
+            .map(printable),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_assume_role_form_encodes_every_parameter() {
+        let request = AssumeRoleRequest {
+            role_arn: "arn:aws:iam::123456789012:role/admin",
+            session_name: "alice@example.com",
+            duration_seconds: 3600,
+            external_id: Some("a b&c"),
+            source_identity: None,
+        };
+        assert_eq!(
+            request.form(),
+            "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fadmin&RoleSessionName=alice%40example.com&DurationSeconds=3600&ExternalId=a%20b%26c"
+        );
+    }
+
+    #[test]
+    fn an_error_answer_gives_its_code_and_message() {
+        let body = "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: x is not\n authorized</Message></Error></ErrorResponse>";
+        let error = service_error(403, body);
+        assert_eq!(
+            error.to_string(),
+            "STS answered HTTP 403 AccessDenied: User: x is not authorized"
+        );
+        let error = service_error(502, "<html>bad\ngateway</html>");
+        assert!(matches!(error, StsClientError::Service { ref code, .. } if code.is_empty()));
+    }
 }

@@ -27,6 +27,14 @@
 //! test = "StringEquals"             # StringEquals, StringNotEquals, StringLike, ArnEquals, ArnLike
 //! key = "aws:PrincipalTag/x509Subject/CN"
 //! values = ["demo"]
+//!
+//! [[roles]]                         # reached by role chaining (STS AssumeRole)
+//! arn = "arn:aws:iam::222233334444:role/admin"
+//! trustedPrincipals = ["arn:aws:iam::123456789012:role/local"]
+//! [[roles.assumeRoleConditions]]
+//! test = "StringEquals"
+//! key = "sts:ExternalId"
+//! values = ["ops-7f3a"]
 //! ```
 //! Relative paths are relative to the config file's directory.
 
@@ -144,10 +152,26 @@ pub struct RoleConfig {
     /// The role's MaxSessionDuration.
     #[serde(default = "default_duration")]
     pub max_session_duration: u32,
-    /// Trust-policy conditions; all must hold.
+    /// Trust-policy conditions on CreateSession (the Roles Anywhere principal); all must hold.
     #[serde(default)]
     pub conditions: Vec<Condition>,
+    /// The trust policy's AWS principals: role ARNs (IAM globs allowed) whose sessions may
+    /// call `sts:AssumeRole` on this role (role chaining). Empty: no role may.
+    #[serde(default)]
+    pub trusted_principals: Vec<String>,
+    /// Conditions on those AssumeRole calls; all must hold. Keys: `sts:ExternalId`,
+    /// `sts:SourceIdentity`, `sts:RoleSessionName`, `aws:PrincipalArn`.
+    #[serde(default)]
+    pub assume_role_conditions: Vec<Condition>,
 }
+
+/// The condition keys an AssumeRole trust policy may test here.
+pub const ASSUME_ROLE_CONDITION_KEYS: [&str; 4] = [
+    "sts:ExternalId",
+    "sts:SourceIdentity",
+    "sts:RoleSessionName",
+    "aws:PrincipalArn",
+];
 
 /// A trust-policy condition.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -277,6 +301,8 @@ impl AnchorConfig {
                 arn: role,
                 max_session_duration: 3600,
                 conditions: Vec::new(),
+                trusted_principals: Vec::new(),
+                assume_role_conditions: Vec::new(),
             }],
             account_id: account,
             region,
@@ -318,6 +344,9 @@ impl AnchorConfig {
                 )));
             }
         }
+        for role in &self.roles {
+            validate_role(role)?;
+        }
         let mut enrolment = self.enrolment;
         if let Some(enrolment) = &mut enrolment {
             enrolment.ca_bundle = enrolment.ca_bundle.as_deref().map(|p| resolve(base, p));
@@ -332,6 +361,23 @@ impl AnchorConfig {
             roles: self.roles,
         })
     }
+}
+
+/// A role's AssumeRole condition keys.
+fn validate_role(role: &RoleConfig) -> Result<(), ConfigError> {
+    if let Some(bad) = role
+        .assume_role_conditions
+        .iter()
+        .find(|c| !ASSUME_ROLE_CONDITION_KEYS.contains(&c.key.as_str()))
+    {
+        return Err(ConfigError::Invalid(format!(
+            "role {}: assumeRoleConditions key '{}' is not one of {}",
+            role.arn,
+            bad.key,
+            ASSUME_ROLE_CONDITION_KEYS.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// `path`, or `base/path` when relative.

@@ -2,6 +2,7 @@
 //! the real service's checks, plus the small STS (`GetCallerIdentity`) needed to prove the
 //! credentials it issues, and Prometheus metrics. Runs offline, in CI and in the quickstart.
 
+pub mod assume_role;
 pub mod config;
 pub mod enrol;
 pub mod federation;
@@ -159,7 +160,7 @@ impl Anchor {
         match &self.upstream {
             None => self
                 .sessions
-                .mint(grant, &self.state.account_id, now)
+                .mint(grant.mint_request(), now)
                 .map_err(|e| Refusal {
                     status: 500,
                     code: "InternalServerException",
@@ -178,28 +179,76 @@ impl Anchor {
         }
     }
 
-    /// STS on `/` (query or form POST).
+    /// STS on `/` (query or form POST): `GetCallerIdentity` and `AssumeRole`.
     pub fn sts(&self, request: &ReceivedRequest<'_>) -> Reply {
         let id = request_id();
-        match self
+        let now = self.clock.now();
+        let answer = self
             .sessions
-            .get_caller_identity(request, self.clock.now(), &self.state.region)
-        {
-            Ok(session) => {
+            .authenticate(request, now, &self.state.region)
+            .map_err(|error| {
+                let reason = error.message.clone();
+                (error, reason)
+            })
+            .and_then(|call| match call.action() {
+                "GetCallerIdentity" => Ok(sts::caller_identity_xml(&call.caller, &id).into()),
+                "AssumeRole" => self.assume_role(&call, &id, now),
+                other => {
+                    let error = sts::invalid_action(other);
+                    let reason = error.message.clone();
+                    Err((error, reason))
+                }
+            });
+        match answer {
+            Ok(body) => {
                 self.count("tessera_anchor_sts_requests_total", "success");
                 Reply {
                     status: 200,
                     content_type: "text/xml",
-                    headers: vec![("x-amzn-RequestId", id.clone())],
-                    body: sts::caller_identity_xml(&session, &id).into(),
+                    headers: vec![("x-amzn-RequestId", id)],
+                    body,
                 }
             }
-            Err(error) => {
+            Err((error, reason)) => {
                 self.count("tessera_anchor_sts_requests_total", error.code);
-                tracing::warn!(request_id = %id, code = error.code, "STS request refused: {}", error.message);
+                tracing::warn!(request_id = %id, code = error.code, "STS request refused: {reason}");
                 sts_reply(&error, id)
             }
         }
+    }
+
+    /// `AssumeRole` for an authenticated call: decided against the roles' trust policies,
+    /// then minted here (role chaining from the anchor's own sessions).
+    fn assume_role(
+        &self,
+        call: &sts::StsCall,
+        id: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<Zeroizing<String>, assume_role::Refused> {
+        let params = assume_role::AssumeRoleParams::parse(call)?;
+        let chained = assume_role::decide(&call.caller, &params, &self.state.roles)?;
+        let session = self
+            .sessions
+            .mint(chained.mint_request(), now)
+            .map_err(|e| {
+                let error = sts::sts_error(
+                    500,
+                    "InternalFailure",
+                    "The server could not create credentials.",
+                );
+                (error, e.to_string())
+            })?;
+        tracing::info!(
+            request_id = %id,
+            caller = %call.caller.assumed_role_arn,
+            role = %chained.role_arn,
+            session = %chained.session_name,
+            source_identity = %chained.source_identity,
+            access_key_id = session.credentials.access_key_id(),
+            "AssumeRole granted for {} s",
+            chained.duration_seconds
+        );
+        Ok(assume_role::response_xml(&session, id))
     }
 
     /// `GET /metrics` in Prometheus text format.

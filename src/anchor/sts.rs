@@ -1,6 +1,7 @@
-//! The anchor's own STS: mints credentials for granted sessions and answers
-//! `GetCallerIdentity`, verifying SigV4 (aws-sigv4's key derivation and HMAC, constant-time
-//! comparison), the session token and the expiration.
+//! The anchor's own STS: mints credentials for granted sessions and authenticates STS calls
+//! made with them (`GetCallerIdentity` here, `AssumeRole` in `assume_role.rs`), verifying SigV4
+//! (aws-sigv4's key derivation and HMAC, constant-time comparison), the session token and the
+//! expiration.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,7 +9,6 @@ use std::sync::Mutex;
 use base64::Engine;
 use time::OffsetDateTime;
 
-use super::session::Grant;
 use super::sts_sigv4::SignedRequest;
 pub use super::sts_sigv4::MAX_STS_SKEW;
 use crate::aws_credentials::Credentials;
@@ -29,8 +29,57 @@ pub struct IssuedSession {
     pub assumed_role_id: String,
     /// The account.
     pub account: String,
-    /// The source identity the session carries.
+    /// The source identity the session carries (empty: none).
     pub source_identity: String,
+    /// The IAM role the session is of: `arn:aws:iam::<account>:role/<role>`.
+    pub role_arn: String,
+}
+
+/// What a new session is: its role, name, source identity and length.
+#[derive(Debug, Clone, Copy)]
+pub struct MintRequest<'a> {
+    /// The role assumed.
+    pub role_arn: &'a str,
+    /// The role session name.
+    pub session_name: &'a str,
+    /// The source identity (empty: none).
+    pub source_identity: &'a str,
+    /// Session length.
+    pub duration_seconds: u32,
+}
+
+/// An authenticated STS call: the session that signed it and its parameters (query and
+/// form body).
+#[derive(Debug)]
+pub struct StsCall {
+    /// The calling session.
+    pub caller: IssuedSession,
+    params: Vec<(String, String)>,
+}
+
+impl StsCall {
+    /// A parameter's value.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `Action`.
+    pub fn action(&self) -> &str {
+        self.param("Action").unwrap_or_default()
+    }
+
+    /// A call as if authenticated, for tests of the actions.
+    #[cfg(test)]
+    pub(super) fn for_test(caller: IssuedSession, params: &[(&str, &str)]) -> Self {
+        let params = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Self { caller, params }
+    }
 }
 
 /// An STS error (XML `ErrorResponse`).
@@ -69,13 +118,14 @@ fn base32(bytes: &[u8], len: usize) -> String {
 }
 
 impl SessionStore {
-    /// Mints credentials for a grant, valid from `now` for the granted duration.
+    /// Mints credentials for a session of `request.role_arn` (in that ARN's account), valid
+    /// from `now` for the requested duration.
     pub fn mint(
         &self,
-        grant: &Grant,
-        account: &str,
+        grant: MintRequest<'_>,
         now: OffsetDateTime,
     ) -> Result<IssuedSession, RandomError> {
+        let account = grant.role_arn.split(':').nth(4).unwrap_or_default();
         let b64 = base64::engine::general_purpose::STANDARD;
         let access_key_id = format!("ASIA{}", base32(&random_bytes::<16>()?, 16));
         let secret = b64.encode(random_bytes::<30>()?);
@@ -100,7 +150,8 @@ impl SessionStore {
                 grant.session_name
             ),
             account: account.to_owned(),
-            source_identity: grant.source_identity.clone(),
+            source_identity: grant.source_identity.to_owned(),
+            role_arn: grant.role_arn.to_owned(),
         };
         if let Ok(mut sessions) = self.sessions.lock() {
             if sessions.len() >= MAX_SESSIONS {
@@ -113,42 +164,32 @@ impl SessionStore {
         Ok(session)
     }
 
-    /// Handles an STS request (`Action=GetCallerIdentity`, query or form body), as strictly as
-    /// AWS (see `sts_sigv4.rs`): the scope is `sts` in the anchor's `region`, `X-Amz-Date` is
-    /// within [`MAX_STS_SKEW`] of `now`, and `host`, `x-amz-date` and a sent security token are
-    /// signed.
-    pub fn get_caller_identity(
+    /// Authenticates an STS request (query or form POST) as strictly as AWS (see
+    /// `sts_sigv4.rs`): the scope is `sts` in the anchor's `region`, `X-Amz-Date` is within
+    /// [`MAX_STS_SKEW`] of `now`, and `host`, `x-amz-date` and a sent security token are signed.
+    pub fn authenticate(
         &self,
         request: &ReceivedRequest<'_>,
         now: OffsetDateTime,
         anchor_region: &str,
-    ) -> Result<IssuedSession, StsError> {
+    ) -> Result<StsCall, StsError> {
         let mut params = parse_query(request.query);
         if request.method == "POST" {
             let form = String::from_utf8_lossy(request.body).replace('+', " ");
             params.extend(parse_query(&form));
         }
-        let param = |name: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
         let signed = SignedRequest::parse(request.headers, anchor_region)?;
         let token = header_value(request.headers, "x-amz-security-token")
-            .or_else(|| param("X-Amz-Security-Token"))
+            .or_else(|| {
+                params
+                    .iter()
+                    .find(|(k, _)| k == "X-Amz-Security-Token")
+                    .map(|(_, v)| v.clone())
+            })
             .unwrap_or_default();
-        let session = self.session_for(&signed.access_key_id, &token, now)?;
-        signed.verify(request, session.credentials.secret_access_key(), now)?;
-        let action = param("Action").unwrap_or_default();
-        if action != "GetCallerIdentity" {
-            return Err(sts_error(
-                400,
-                "InvalidAction",
-                &format!("Could not find operation {action} for version 2011-06-15"),
-            ));
-        }
-        Ok(session)
+        let caller = self.session_for(&signed.access_key_id, &token, now)?;
+        signed.verify(request, caller.credentials.secret_access_key(), now)?;
+        Ok(StsCall { caller, params })
     }
 
     /// The unexpired session whose access key id, secret and token are all these (the
@@ -208,10 +249,19 @@ impl SessionStore {
 }
 
 /// Escapes text for XML element content.
-fn xml_escape(s: &str) -> String {
+pub(super) fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// The answer to an action the anchor's STS does not have.
+pub fn invalid_action(action: &str) -> StsError {
+    sts_error(
+        400,
+        "InvalidAction",
+        &format!("Could not find operation {action} for version 2011-06-15"),
+    )
 }
 
 /// The `GetCallerIdentity` response body.
@@ -250,15 +300,13 @@ mod tests {
     const NOW: OffsetDateTime = time::macros::datetime!(2026-06-01 12:00:00 UTC);
 
     fn minted(store: &SessionStore) -> IssuedSession {
-        let grant = Grant {
-            trust_anchor_arn: "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/t".into(),
-            role_arn: "arn:aws:iam::123456789012:role/app".into(),
-            session_name: "s".into(),
-            source_identity: "CN=s".into(),
+        let request = MintRequest {
+            role_arn: "arn:aws:iam::123456789012:role/app",
+            session_name: "s",
+            source_identity: "CN=s",
             duration_seconds: 3600,
-            tags: Vec::new(),
         };
-        store.mint(&grant, "123456789012", NOW).unwrap()
+        store.mint(request, NOW).unwrap()
     }
 
     /// Headers of a GetCallerIdentity POST signed by aws-sigv4 at `at` for `region`/`service`.
@@ -314,7 +362,9 @@ mod tests {
             headers,
             body: FORM.as_bytes(),
         };
-        store.get_caller_identity(&request, NOW, "us-east-1")
+        store
+            .authenticate(&request, NOW, "us-east-1")
+            .map(|call| call.caller)
     }
 
     #[test]

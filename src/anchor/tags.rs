@@ -1,11 +1,11 @@
 //! Certificate attributes → session tags, as Roles Anywhere maps them (attribute mappings),
-//! plus the STS tag rules they must satisfy, the source identity and the glob matcher used by
-//! trust-policy conditions.
+//! plus the STS tag rules they must satisfy, the source identity, and trust-policy conditions
+//! with their glob matcher (shared by CreateSession and AssumeRole).
 
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 
-use super::config::AttributeMapping;
+use super::config::{AttributeMapping, Condition, ConditionTest};
 
 /// STS: at most this many session tags.
 const MAX_TAGS: usize = 50;
@@ -134,6 +134,25 @@ pub fn source_identity(common_name: Option<&str>, serial_hex: &str) -> String {
         Some(cn) if cn.chars().count() <= 61 => format!("CN={cn}"),
         Some(cn) if cn.chars().count() <= 64 => cn.to_owned(),
         _ => format!("ID={serial_hex}"),
+    }
+}
+
+/// Whether a trust-policy condition holds; `value_of` gives the request's value for a key
+/// (`None`: the key is absent, which only the negated operator accepts).
+pub fn condition_holds<'a>(
+    condition: &Condition,
+    value_of: impl Fn(&str) -> Option<&'a str>,
+) -> bool {
+    match (condition.test, value_of(&condition.key)) {
+        (ConditionTest::StringNotEquals, None) => true,
+        (_, None) => false,
+        (ConditionTest::StringEquals | ConditionTest::ArnEquals, Some(v)) => {
+            condition.values.iter().any(|c| c == v)
+        }
+        (ConditionTest::StringNotEquals, Some(v)) => !condition.values.iter().any(|c| c == v),
+        (ConditionTest::StringLike | ConditionTest::ArnLike, Some(v)) => {
+            condition.values.iter().any(|c| glob_match(c, v))
+        }
     }
 }
 

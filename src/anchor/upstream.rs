@@ -4,17 +4,13 @@
 use std::sync::Arc;
 
 use http::Uri;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 use super::session::Grant;
 use super::sts::IssuedSession;
-use crate::aws_credentials::Credentials;
 use crate::clock::Clock;
 use crate::http::HttpsClient;
-use crate::rolesanywhere::canonical::encode_query_component;
 use crate::secret::SecretString;
-use crate::sts::{call, xml_text, SigningKey, StsClientError};
+use crate::sts::{assume_role, AssumeRoleRequest, SigningKey, StsClientError};
 
 /// An upstream STS and the long-term key the anchor calls it with.
 #[derive(Debug, Clone)]
@@ -40,49 +36,34 @@ impl UpstreamSts {
         grant: &Grant,
         account: &str,
     ) -> Result<IssuedSession, StsClientError> {
-        let form = format!(
-            "Action=AssumeRole&Version=2011-06-15&RoleArn={}&RoleSessionName={}&DurationSeconds={}",
-            encode_query_component(&grant.role_arn),
-            encode_query_component(&grant.session_name),
-            grant.duration_seconds
-        );
         let key = SigningKey {
             access_key_id: &self.access_key_id,
             secret_access_key: &self.secret_access_key,
             session_token: None,
         };
-        let xml = call(
+        let request = AssumeRoleRequest {
+            role_arn: &grant.role_arn,
+            session_name: &grant.session_name,
+            duration_seconds: grant.duration_seconds,
+            external_id: None,
+            source_identity: None,
+        };
+        let assumed = assume_role(
             &self.http,
             &self.endpoint,
             &self.region,
             key,
-            &form,
+            &request,
             self.clock.now(),
         )
         .await?;
-        let field =
-            |tag: &'static str| xml_text(&xml, tag).ok_or(StsClientError::MissingField(tag));
-        let (access_key_id, secret, token) = (
-            field("AccessKeyId")?,
-            field("SecretAccessKey")?,
-            field("SessionToken")?,
-        );
-        crate::aws_credentials::check_fields(&access_key_id, &secret, &token)
-            .map_err(StsClientError::UnusableCredentials)?;
-        let expiration_text = field("Expiration")?;
-        let expiration = OffsetDateTime::parse(&expiration_text, &Rfc3339)
-            .map_err(|_| StsClientError::MissingField("Expiration"))?;
         Ok(IssuedSession {
-            credentials: Credentials::new(
-                access_key_id,
-                SecretString::new(secret),
-                SecretString::new(token),
-                expiration,
-            ),
-            assumed_role_arn: crate::text::printable(&field("Arn")?, 2048),
-            assumed_role_id: crate::text::printable(&field("AssumedRoleId")?, 2048),
+            credentials: assumed.credentials,
+            assumed_role_arn: assumed.arn,
+            assumed_role_id: assumed.assumed_role_id,
             account: account.to_owned(),
             source_identity: grant.source_identity.clone(),
+            role_arn: grant.role_arn.clone(),
         })
     }
 }

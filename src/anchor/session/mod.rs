@@ -9,10 +9,10 @@ use time::OffsetDateTime;
 
 use self::certificate::{check_chain, check_leaf};
 use super::config::{
-    default_attribute_mappings, AnchorState, Condition, ConditionTest, ProfileConfig, RoleConfig,
-    TrustAnchor, MAX_DURATION_SECONDS,
+    default_attribute_mappings, AnchorState, ProfileConfig, RoleConfig, TrustAnchor,
+    MAX_DURATION_SECONDS,
 };
-use super::tags::{glob_match, invalid_tags, session_tags, source_identity, Tag};
+use super::tags::{condition_holds, invalid_tags, session_tags, source_identity, Tag};
 use crate::rolesanywhere::verify::{VerifiedRequest, VerifyError};
 
 /// How far X-Amz-Date may be from the anchor's clock.
@@ -87,6 +87,18 @@ pub struct Grant {
     pub tags: Vec<Tag>,
 }
 
+impl Grant {
+    /// The session to mint for this grant.
+    pub fn mint_request(&self) -> super::sts::MintRequest<'_> {
+        super::sts::MintRequest {
+            role_arn: &self.role_arn,
+            session_name: &self.session_name,
+            source_identity: &self.source_identity,
+            duration_seconds: self.duration_seconds,
+        }
+    }
+}
+
 /// Decides a verified CreateSession request at time `now`, check by check in the service's
 /// order: the signature's time and region, the resources, the certificate and chain, the
 /// session name, the session tags and role conditions, the duration.
@@ -119,7 +131,9 @@ pub fn decide(
     let source_identity = source_identity(common_name, &request.leaf.serial_hex());
     let account = state.account_id.as_str();
     for condition in &role.conditions {
-        if !condition_holds(condition, &tags, &source_identity, &anchor.arn, account) {
+        let value_of =
+            |key: &str| request_value(key, &tags, &source_identity, &anchor.arn, account);
+        if !condition_holds(condition, value_of) {
             return Err(access_denied(
                 unable,
                 format!(
@@ -312,33 +326,22 @@ fn granted_duration(
     Ok(duration)
 }
 
-fn condition_holds(
-    condition: &Condition,
-    tags: &[Tag],
-    source_identity: &str,
-    source_arn: &str,
-    account: &str,
-) -> bool {
-    let value: Option<&str> = if let Some(tag) = condition.key.strip_prefix("aws:PrincipalTag/") {
-        tags.iter().find(|(k, _)| k == tag).map(|(_, v)| v.as_str())
-    } else {
-        match condition.key.as_str() {
-            "sts:SourceIdentity" => Some(source_identity),
-            "aws:SourceArn" => Some(source_arn),
-            "aws:SourceAccount" => Some(account),
-            _ => None,
-        }
-    };
-    match (condition.test, value) {
-        (ConditionTest::StringNotEquals, None) => true,
-        (_, None) => false,
-        (ConditionTest::StringEquals | ConditionTest::ArnEquals, Some(v)) => {
-            condition.values.iter().any(|c| c == v)
-        }
-        (ConditionTest::StringNotEquals, Some(v)) => !condition.values.iter().any(|c| c == v),
-        (ConditionTest::StringLike | ConditionTest::ArnLike, Some(v)) => {
-            condition.values.iter().any(|c| glob_match(c, v))
-        }
+/// The value a CreateSession request has for a trust-policy condition key.
+fn request_value<'a>(
+    key: &str,
+    tags: &'a [Tag],
+    source_identity: &'a str,
+    source_arn: &'a str,
+    account: &'a str,
+) -> Option<&'a str> {
+    if let Some(tag) = key.strip_prefix("aws:PrincipalTag/") {
+        return tags.iter().find(|(k, _)| k == tag).map(|(_, v)| v.as_str());
+    }
+    match key {
+        "sts:SourceIdentity" => Some(source_identity),
+        "aws:SourceArn" => Some(source_arn),
+        "aws:SourceAccount" => Some(account),
+        _ => None,
     }
 }
 
