@@ -14,8 +14,10 @@
 //! ```
 //! Keys are the flag names; relative paths are relative to the config file.
 
+pub mod chain;
 mod proxy_listener;
 
+pub use self::chain::{AssumeRoleSettings, ChainHop, ChainSettings};
 pub use self::proxy_listener::ProxyListenerConfig;
 
 use std::collections::BTreeMap;
@@ -26,6 +28,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::clock::Clock;
+use crate::credentials::attribution::NameTemplate;
 use crate::http::{build_client, ClientOptions, HttpSetupError};
 use crate::identity::file::Passphrase;
 use crate::identity::key_ref::{IdentitySources, KeyRef, KeyRefError};
@@ -78,6 +81,13 @@ pub struct ProfileSettings {
     pub timeout: Option<f64>,
     /// Where `tessera login` signs the person in and enrols (`[profiles.NAME.login]`).
     pub login: Option<crate::login::LoginSettings>,
+    /// The profile whose credentials this one's `assume-role` starts from.
+    pub source_profile: Option<String>,
+    /// A role assumed with the credentials (`[profiles.NAME.assume-role]`).
+    pub assume_role: Option<AssumeRoleSettings>,
+    /// The chain walked from `source-profile` and `assume-role` (never in the file).
+    #[serde(skip)]
+    pub chain: Option<ChainSettings>,
 }
 
 macro_rules! overlay_fields {
@@ -109,7 +119,10 @@ impl ProfileSettings {
             use_dualstack_endpoint,
             connect_timeout,
             timeout,
-            login
+            login,
+            source_profile,
+            assume_role,
+            chain
         )
     }
 
@@ -223,6 +236,40 @@ pub enum ConfigError {
     /// The HTTP client cannot be built.
     #[error(transparent)]
     Http(#[from] HttpSetupError),
+    /// A profile with `source-profile` that is not only a link of a chain.
+    #[error("profile '{profile}' names source-profile '{source_profile}', so its certificate and Roles Anywhere settings come from '{source_profile}': give it a [profiles.{profile}.assume-role] table with role-arn, and nothing else")]
+    ChainedProfileSettings {
+        /// The profile.
+        profile: String,
+        /// Its source profile.
+        source_profile: String,
+    },
+    /// `source-profile` links that come back to a profile.
+    #[error("source-profile links in {} form a cycle: {cycle}; the chain must end at a profile with a certificate", path.display())]
+    ChainCycle {
+        /// The profiles, in order, the first repeated at the end.
+        cycle: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// One `assume-role` table is invalid.
+    #[error("[profiles.{profile}.assume-role]")]
+    Hop {
+        /// The profile.
+        profile: String,
+        /// What is wrong.
+        #[source]
+        source: Box<ConfigError>,
+    },
+    /// A chained session shorter than AssumeRole allows.
+    #[error("duration {0} is under the 900 seconds AssumeRole allows")]
+    ChainDuration(u64),
+    /// An STS endpoint that is not a URL.
+    #[error("sts-endpoint '{0}' is not a URL")]
+    StsEndpoint(String),
+    /// A name template that cannot be used.
+    #[error(transparent)]
+    Template(#[from] crate::credentials::attribution::TemplateError),
     /// A timeout is not a positive number.
     #[error("--{0} must be a positive number of seconds")]
     Timeout(&'static str),
@@ -302,8 +349,9 @@ fn renewal_for(
     name: Option<&str>,
 ) -> Option<crate::login::renew::Renewal> {
     let enrol_url = settings.login.as_ref()?.enrol_url.as_deref()?;
+    let root = settings.chain.as_ref().map(|c| c.root.as_str());
     Some(crate::login::renew::Renewal {
-        profile: name.unwrap_or("default").to_owned(),
+        profile: root.or(name).unwrap_or("default").to_owned(),
         enrol_url: crate::oidc::discovery::usable_url(enrol_url.trim_end_matches('/'))?,
         certificate: sources.certificate.file()?.to_owned(),
         chain: sources
@@ -335,6 +383,10 @@ pub struct ResolvedProfile {
     pub timeout: Duration,
     /// How the certificate renews itself, for a profile `tessera login` set up.
     pub renewal: Option<crate::login::renew::Renewal>,
+    /// CreateSession's role session name when it is a template (filled per certificate).
+    pub session_name_template: Option<NameTemplate>,
+    /// The roles assumed after CreateSession, first to last (role chaining).
+    pub chain: Vec<ChainHop>,
 }
 
 fn seconds(flag: &'static str, value: f64) -> Result<Duration, ConfigError> {
@@ -370,6 +422,16 @@ impl ResolvedProfile {
         let role_arn = settings
             .role_arn
             .ok_or_else(|| missing("role ARN", "role-arn", "ROLE_ARN"))?;
+        let session_name_template = settings
+            .role_session_name
+            .as_deref()
+            .filter(|name| name.contains('{'))
+            .map(|name| NameTemplate::parse("role-session-name", name))
+            .transpose()?;
+        let literal_name = settings
+            .role_session_name
+            .as_deref()
+            .filter(|_| session_name_template.is_none());
         let params = SessionParams::new(
             &trust_anchor_arn,
             &profile_arn,
@@ -377,7 +439,7 @@ impl ResolvedProfile {
             settings
                 .session_duration
                 .unwrap_or(u64::from(DEFAULT_SESSION_SECONDS)),
-            settings.role_session_name.as_deref(),
+            literal_name,
         )?;
         let region = params.region(settings.region.as_deref())?;
         let variant = EndpointVariant {
@@ -385,6 +447,15 @@ impl ResolvedProfile {
             dual_stack: settings.use_dualstack_endpoint.unwrap_or(false),
         };
         let endpoint = endpoint::resolve(settings.endpoint.as_deref(), &region, variant)?;
+        let overridden = settings.endpoint.is_some().then_some(&endpoint);
+        let chain = match &settings.chain {
+            Some(chain) => chain::resolve_hops(chain, overridden, &region)?,
+            None => Vec::new(),
+        };
+        let needs_tls = endpoint.scheme_str() == Some("https")
+            || chain
+                .iter()
+                .any(|hop| hop.sts_endpoint.scheme_str() == Some("https"));
         let client_options = ClientOptions {
             ca_bundle: settings.ca_bundle,
             insecure_skip_verify: settings.no_verify_ssl.unwrap_or(false),
@@ -394,7 +465,7 @@ impl ResolvedProfile {
                     .connect_timeout
                     .unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECONDS),
             )?,
-            needs_tls: endpoint.scheme_str() == Some("https"),
+            needs_tls,
         };
         Ok(Self {
             name: name.map(str::to_owned),
@@ -405,6 +476,8 @@ impl ResolvedProfile {
             region,
             client_options,
             renewal,
+            session_name_template,
+            chain,
             timeout: seconds(
                 "timeout",
                 settings.timeout.unwrap_or(DEFAULT_TIMEOUT_SECONDS),

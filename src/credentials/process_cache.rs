@@ -157,6 +157,7 @@ fn cache_key(
     let params = &profile.params;
     let duration = params.duration_seconds.to_string();
     let endpoint = profile.endpoint.to_string();
+    let attribution = attribution_key(profile);
     let key = CacheKey::new(&[
         identity.digest.as_str().as_bytes(),
         proven.as_bytes(),
@@ -167,8 +168,33 @@ fn cache_key(
         params.role_session_name.as_deref().unwrap_or("").as_bytes(),
         endpoint.as_bytes(),
         profile.region.as_bytes(),
+        attribution.as_bytes(),
     ]);
     Ok((key, unlocked))
+}
+
+/// The inputs beyond CreateSession's that change the answer: a templated session name and
+/// every hop of the chain, each field length-prefixed so no two chains share a key.
+fn attribution_key(profile: &ResolvedProfile) -> String {
+    let field = |value: &str| format!("{}:{value};", value.len());
+    let optional = |value: Option<String>| value.map_or("-;".to_owned(), |v| field(&v));
+    let mut key = optional(
+        profile
+            .session_name_template
+            .as_ref()
+            .map(|t| t.to_string()),
+    );
+    for hop in &profile.chain {
+        key.push_str(&field(hop.role_arn.as_str()));
+        key.push_str(&optional(hop.external_id.clone()));
+        key.push_str(&field(&hop.duration_seconds.to_string()));
+        key.push_str(&optional(hop.session_name.as_ref().map(|t| t.to_string())));
+        key.push_str(&optional(
+            hop.source_identity.as_ref().map(|t| t.to_string()),
+        ));
+        key.push_str(&field(&hop.sts_endpoint.to_string()));
+    }
+    key
 }
 
 /// Calls CreateSession (on `runtime`) without a cache.
@@ -229,9 +255,13 @@ fn fetch_with(
     runtime: &Runtime,
 ) -> Result<Credentials, ProviderError> {
     let identity = renewed_if_due(profile, identity, clock.as_ref(), runtime)?;
-    let client = profile.client(clock)?;
-    let credentials =
-        runtime.block_on(client.create_session(&profile.params, identity.as_ref()))?;
+    let client = profile.client(clock.clone())?;
+    let credentials = runtime.block_on(super::chain::obtain(
+        profile,
+        &client,
+        identity.as_ref(),
+        clock.as_ref(),
+    ))?;
     tracing::debug!(
         access_key_id = credentials.access_key_id(),
         "obtained credentials valid until {}",

@@ -39,6 +39,15 @@ pub enum ProviderError {
     /// A login certificate expired: only a new sign-in helps.
     #[error("{0}")]
     LoginExpired(String),
+    /// A hop of the role chain, or the session's attribution, failed.
+    #[error(transparent)]
+    Chain(Box<super::chain::ChainError>),
+}
+
+impl From<super::chain::ChainError> for ProviderError {
+    fn from(error: super::chain::ChainError) -> Self {
+        ProviderError::Chain(Box::new(error))
+    }
 }
 
 /// What a failure says about the next attempt; it drives the refresher's back-off.
@@ -68,6 +77,8 @@ impl ProviderError {
                 IdentityError::Expired { .. } | IdentityError::NotYetValid { .. },
             )
             | ProviderError::LoginExpired(_) => ErrorKind::Credentials,
+            ProviderError::Chain(error) if error.is_transient() => ErrorKind::Transient,
+            ProviderError::Chain(_) => ErrorKind::Credentials,
             ProviderError::Client(_) | ProviderError::Identity(_) | ProviderError::Config(_) => {
                 ErrorKind::Configuration
             }
@@ -236,15 +247,22 @@ impl CredentialProvider for RolesAnywhereProvider {
                 self.clock.now(),
             );
             valid.map_err(|e| login_expiry(&self.profile, e.into()))?;
-            Ok(self
-                .client
-                .create_session(&self.profile.params, identity.as_ref())
-                .await?)
+            super::chain::obtain(
+                &self.profile,
+                &self.client,
+                identity.as_ref(),
+                self.clock.as_ref(),
+            )
+            .await
         })
     }
 
     fn session_duration(&self) -> Duration {
-        Duration::seconds(i64::from(self.profile.params.duration_seconds))
+        let seconds = match self.profile.chain.last() {
+            Some(hop) => hop.duration_seconds,
+            None => self.profile.params.duration_seconds,
+        };
+        Duration::seconds(i64::from(seconds))
     }
 
     fn certificate_not_after(&self) -> Option<time::OffsetDateTime> {

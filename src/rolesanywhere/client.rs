@@ -135,6 +135,11 @@ impl RolesAnywhereClient {
         }
     }
 
+    /// The HTTP client (also used for the STS calls of a role chain).
+    pub fn http(&self) -> &HttpsClient {
+        &self.http
+    }
+
     /// The endpoint requests go to.
     pub fn endpoint(&self) -> &Uri {
         &self.endpoint

@@ -133,6 +133,17 @@ const ROLE: ArnShape = ArnShape {
     example: "arn:aws:iam::ACCOUNT:role/NAME",
 };
 
+/// An IAM role ARN given by `setting` (named in the error).
+pub fn parse_role_arn(value: &str, setting: &'static str) -> Result<Arn, ParamError> {
+    parse_arn(
+        value,
+        &ArnShape {
+            flag: setting,
+            ..ROLE
+        },
+    )
+}
+
 fn parse_arn(value: &str, shape: &ArnShape) -> Result<Arn, ParamError> {
     let fail = |reason: String| ParamError::Arn {
         flag: shape.flag,

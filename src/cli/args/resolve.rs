@@ -73,9 +73,12 @@ impl RequestArgs {
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
             login: None,
+            source_profile: None,
+            assume_role: None,
+            chain: None,
         };
         let profile = match (name, config) {
-            (Some(name), Some(config)) => config.file.profile(name, &config.path)?,
+            (Some(name), Some(config)) => config.file.chained_profile(name, &config.path)?,
             _ => ProfileSettings::default(),
         };
         let aws_env = ProfileSettings {
