@@ -124,7 +124,7 @@ const CASES: &[Case] = &[
     case("config file that is not TOML", "credential-process --config %bad.toml --profile a",
         "config %bad.toml is invalid: unclosed table, expected `]`", 1),
     case("config file with an unknown setting", "credential-process --config %unknown.toml --profile a",
-        "config %unknown.toml is invalid: unknown field `bogus_key`, expected one of `certificate`, `private-key`, `intermediates`, `pkcs11-lib`, `trust-anchor-arn`, `profile-arn`, `role-arn`, `region`, `endpoint`, `session-duration`, `role-session-name`, `ca-bundle`, `no-verify-ssl`, `use-fips-endpoint`, `use-dualstack-endpoint`, `connect-timeout`, `timeout`, `login`", 1),
+        "config %unknown.toml is invalid: unknown field `bogus_key`, expected one of `certificate`, `private-key`, `intermediates`, `pkcs11-lib`, `trust-anchor-arn`, `profile-arn`, `role-arn`, `region`, `endpoint`, `session-duration`, `role-session-name`, `ca-bundle`, `no-verify-ssl`, `use-fips-endpoint`, `use-dualstack-endpoint`, `connect-timeout`, `timeout`, `login`, `source-profile`, `assume-role`", 1),
     case("profile not in the config file", "credential-process --config %good.toml --profile nosuch",
         "profile 'nosuch' is not in %good.toml (profiles there: a)", 1),
     case("missing ARNs", "credential-process $ID $OFFLINE",
@@ -198,6 +198,8 @@ const CASES: &[Case] = &[
         "--federation-endpoint 'http://signin.example/federation' must be an https:// URL (http:// only on loopback)", 1),
     case("console: a session duration AWS does not accept", "console $ID $ARNS $OFFLINE --duration 60",
         "invalid value '60' for '--duration <SECONDS>': 60 is not in 900..=43200", 2),
+    case("console: expired credentials (the certificate behind them expired)", "console --certificate @leaf-expired.pem --private-key @leaf-expired.key $ARNS $OFFLINE",
+        "certificate $CERTS/leaf-expired.pem expired on 2021-01-01T00:00:00Z (valid 2020-01-01T00:00:00Z to 2021-01-01T00:00:00Z); renew or reissue it", 1),
     // login and logout
     case("login: no issuer yet", "login --profile dev --config %login.toml --aws-config-file %aws-config",
         "--issuer is required for profile 'dev' (pass it once; login keeps it in the profile)", 1),

@@ -132,6 +132,7 @@ impl Chained {
             session_name: &self.session_name,
             source_identity: &self.source_identity,
             duration_seconds: self.duration_seconds,
+            chained: true,
         }
     }
 }

@@ -124,6 +124,13 @@ impl Federation {
             Ok(session) => session,
             Err(error) => return Reply::json_error(400, &error.message),
         };
+        if duration.is_some() && session.chained {
+            // As AWS: role-chained credentials cannot ask for a console session length.
+            return Reply::json_error(
+                400,
+                "SessionDuration cannot be used with credentials from role chaining",
+            );
+        }
         let Ok(token) = random_token() else {
             return Reply::json_error(500, "the anchor could not make a sign-in token");
         };

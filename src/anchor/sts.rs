@@ -33,6 +33,8 @@ pub struct IssuedSession {
     pub source_identity: String,
     /// The IAM role the session is of: `arn:aws:iam::<account>:role/<role>`.
     pub role_arn: String,
+    /// Whether it came from AssumeRole with role credentials (role chaining).
+    pub chained: bool,
 }
 
 /// What a new session is: its role, name, source identity and length.
@@ -46,6 +48,8 @@ pub struct MintRequest<'a> {
     pub source_identity: &'a str,
     /// Session length.
     pub duration_seconds: u32,
+    /// Whether this is role chaining (AssumeRole with role credentials).
+    pub chained: bool,
 }
 
 /// An authenticated STS call: the session that signed it and its parameters (query and
@@ -152,6 +156,7 @@ impl SessionStore {
             account: account.to_owned(),
             source_identity: grant.source_identity.to_owned(),
             role_arn: grant.role_arn.to_owned(),
+            chained: grant.chained,
         };
         if let Ok(mut sessions) = self.sessions.lock() {
             if sessions.len() >= MAX_SESSIONS {
@@ -305,6 +310,7 @@ mod tests {
             session_name: "s",
             source_identity: "CN=s",
             duration_seconds: 3600,
+            chained: false,
         };
         store.mint(request, NOW).unwrap()
     }

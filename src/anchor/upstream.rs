@@ -64,6 +64,7 @@ impl UpstreamSts {
             account: account.to_owned(),
             source_identity: grant.source_identity.clone(),
             role_arn: grant.role_arn.clone(),
+            chained: false,
         })
     }
 }

@@ -15,9 +15,11 @@
 //! Keys are the flag names; relative paths are relative to the config file.
 
 pub mod chain;
+mod error;
 mod proxy_listener;
 
 pub use self::chain::{AssumeRoleSettings, ChainHop, ChainSettings};
+pub use self::error::ConfigError;
 pub use self::proxy_listener::ProxyListenerConfig;
 
 use std::collections::BTreeMap;
@@ -29,12 +31,12 @@ use serde::Deserialize;
 
 use crate::clock::Clock;
 use crate::credentials::attribution::NameTemplate;
-use crate::http::{build_client, ClientOptions, HttpSetupError};
+use crate::http::{build_client, ClientOptions};
 use crate::identity::file::Passphrase;
-use crate::identity::key_ref::{IdentitySources, KeyRef, KeyRefError};
+use crate::identity::key_ref::{IdentitySources, KeyRef};
 use crate::rolesanywhere::client::RolesAnywhereClient;
-use crate::rolesanywhere::endpoint::{self, EndpointError, EndpointVariant};
-use crate::rolesanywhere::model::{ParamError, SessionParams, DEFAULT_SESSION_SECONDS};
+use crate::rolesanywhere::endpoint::{self, EndpointVariant};
+use crate::rolesanywhere::model::{SessionParams, DEFAULT_SESSION_SECONDS};
 
 /// Default connect timeout, seconds.
 pub const DEFAULT_CONNECT_TIMEOUT_SECONDS: f64 = 5.0;
@@ -181,108 +183,6 @@ pub struct ConfigFile {
     pub imds: Option<String>,
 }
 
-/// Why settings cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file cannot be read.
-    #[error("cannot read config {}", path.display())]
-    Read {
-        /// The path.
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML of the expected shape.
-    #[error("config {} is invalid: {message}", path.display())]
-    Parse {
-        /// The path.
-        path: PathBuf,
-        /// One line.
-        message: String,
-    },
-    /// The profile is not in the file.
-    #[error("profile '{name}' is not in {} (profiles there: {known})", path.display())]
-    UnknownProfile {
-        /// The name asked for.
-        name: String,
-        /// The file.
-        path: PathBuf,
-        /// Names that exist.
-        known: String,
-    },
-    /// A required setting is missing everywhere.
-    #[error("no {setting}: pass --{flag} (or set TESSERA_{env}){}", profile.as_deref().map(|p| format!(", or set `{flag}` in profile '{p}'")).unwrap_or_default())]
-    Missing {
-        /// Human name.
-        setting: &'static str,
-        /// Flag / config key.
-        flag: &'static str,
-        /// Env suffix.
-        env: &'static str,
-        /// The profile in use.
-        profile: Option<String>,
-    },
-    /// A parameter is invalid.
-    #[error(transparent)]
-    Param(#[from] ParamError),
-    /// A certificate or key value that does not parse.
-    #[error(transparent)]
-    KeyRef(#[from] KeyRefError),
-    /// The endpoint cannot be resolved.
-    #[error(transparent)]
-    Endpoint(#[from] EndpointError),
-    /// The HTTP client cannot be built.
-    #[error(transparent)]
-    Http(#[from] HttpSetupError),
-    /// A profile with `source-profile` that is not only a link of a chain.
-    #[error("profile '{profile}' names source-profile '{source_profile}', so its certificate and Roles Anywhere settings come from '{source_profile}': give it a [profiles.{profile}.assume-role] table with role-arn, and nothing else")]
-    ChainedProfileSettings {
-        /// The profile.
-        profile: String,
-        /// Its source profile.
-        source_profile: String,
-    },
-    /// `source-profile` links that come back to a profile.
-    #[error("source-profile links in {} form a cycle: {cycle}; the chain must end at a profile with a certificate", path.display())]
-    ChainCycle {
-        /// The profiles, in order, the first repeated at the end.
-        cycle: String,
-        /// The file.
-        path: PathBuf,
-    },
-    /// One `assume-role` table is invalid.
-    #[error("[profiles.{profile}.assume-role]")]
-    Hop {
-        /// The profile.
-        profile: String,
-        /// What is wrong.
-        #[source]
-        source: Box<ConfigError>,
-    },
-    /// A chained session shorter than AssumeRole allows.
-    #[error("duration {0} is under the 900 seconds AssumeRole allows")]
-    ChainDuration(u64),
-    /// An STS endpoint that is not a URL.
-    #[error("sts-endpoint '{0}' is not a URL")]
-    StsEndpoint(String),
-    /// A name template that cannot be used.
-    #[error(transparent)]
-    Template(#[from] crate::credentials::attribution::TemplateError),
-    /// A timeout is not a positive number.
-    #[error("--{0} must be a positive number of seconds")]
-    Timeout(&'static str),
-    /// A profile name that could not be a file name or a metrics label.
-    #[error("profile name '{}' in {} is invalid: {PROFILE_NAME_RULE}", crate::text::printable(name, 80), path.display())]
-    InvalidProfileName {
-        /// The name.
-        name: String,
-        /// The file.
-        path: PathBuf,
-    },
-}
-
 /// What a profile name may be, as said in errors.
 pub const PROFILE_NAME_RULE: &str =
     "use 1-64 of A-Z, a-z, 0-9, '.', '_' and '-', not starting with '.'";
@@ -389,6 +289,19 @@ pub struct ResolvedProfile {
     pub chain: Vec<ChainHop>,
 }
 
+/// CreateSession's role session name: a literal (validated with the other parameters) or a
+/// template filled from the certificate at each request.
+fn split_session_name(
+    name: Option<&str>,
+) -> Result<(Option<&str>, Option<NameTemplate>), ConfigError> {
+    match name {
+        Some(text) if text.contains('{') => {
+            Ok((None, Some(NameTemplate::parse("role-session-name", text)?)))
+        }
+        literal => Ok((literal, None)),
+    }
+}
+
 fn seconds(flag: &'static str, value: f64) -> Result<Duration, ConfigError> {
     Duration::try_from_secs_f64(value)
         .ok()
@@ -422,16 +335,8 @@ impl ResolvedProfile {
         let role_arn = settings
             .role_arn
             .ok_or_else(|| missing("role ARN", "role-arn", "ROLE_ARN"))?;
-        let session_name_template = settings
-            .role_session_name
-            .as_deref()
-            .filter(|name| name.contains('{'))
-            .map(|name| NameTemplate::parse("role-session-name", name))
-            .transpose()?;
-        let literal_name = settings
-            .role_session_name
-            .as_deref()
-            .filter(|_| session_name_template.is_none());
+        let (literal_name, session_name_template) =
+            split_session_name(settings.role_session_name.as_deref())?;
         let params = SessionParams::new(
             &trust_anchor_arn,
             &profile_arn,

@@ -16,6 +16,7 @@ fn caller(source_identity: &str) -> IssuedSession {
         session_name: "alice",
         source_identity,
         duration_seconds: 3600,
+        chained: false,
     };
     store
         .mint(request, datetime!(2026-06-01 12:00 UTC))

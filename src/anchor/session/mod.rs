@@ -95,6 +95,7 @@ impl Grant {
             session_name: &self.session_name,
             source_identity: &self.source_identity,
             duration_seconds: self.duration_seconds,
+            chained: false,
         }
     }
 }
