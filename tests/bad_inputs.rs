@@ -200,6 +200,11 @@ const CASES: &[Case] = &[
         "invalid value '60' for '--duration <SECONDS>': 60 is not in 900..=43200", 2),
     case("console: expired credentials (the certificate behind them expired)", "console --certificate @leaf-expired.pem --private-key @leaf-expired.key $ARNS $OFFLINE",
         "certificate $CERTS/leaf-expired.pem expired on 2021-01-01T00:00:00Z (valid 2020-01-01T00:00:00Z to 2021-01-01T00:00:00Z); renew or reissue it", 1),
+    // role chaining
+    case("login: a chained profile has no certificate of its own", "login --profile admin --config %chained.toml --aws-config-file %aws-config",
+        "profile 'admin' takes its credentials from 'a' (source-profile), so it has no certificate of its own; use --profile a", 1),
+    case("chaining: a chained session shorter than AssumeRole allows", "credential-process --config %chained.toml --profile admin --certificate @leaf-p256.pem --private-key @leaf-p256.key $ARNS $OFFLINE",
+        "[profiles.admin.assume-role]: duration 60 is under the 900 seconds AssumeRole allows", 1),
     // login and logout
     case("login: no issuer yet", "login --profile dev --config %login.toml --aws-config-file %aws-config",
         "--issuer is required for profile 'dev' (pass it once; login keeps it in the profile)", 1),
@@ -300,6 +305,10 @@ impl Scratch {
         write("bad.toml", b"[profile\nx=");
         write("unknown.toml", b"[profiles.a]\nbogus_key = 1\n");
         write("good.toml", b"[profiles.a]\nregion = \"us-east-1\"\n");
+        write(
+            "chained.toml",
+            b"[profiles.admin]\nsource-profile = \"a\"\nassume-role = { role-arn = \"arn:aws:iam::123456789012:role/admin\", duration = 60 }\n[profiles.a]\ncertificate = \"x.pem\"\n",
+        );
         write(
             "escaping.toml",
             b"[profiles.\"../escaped\"]\nregion = \"us-east-1\"\n",

@@ -44,12 +44,12 @@ pub enum ChainError {
         hint: String,
     },
     /// A name template does not fit the certificate.
-    #[error("profile {profile}: {source}")]
+    #[error("profile {profile}: {problem}")]
     Template {
         /// The profile.
         profile: String,
         /// What is wrong.
-        source: TemplateError,
+        problem: TemplateError,
     },
 }
 
@@ -116,9 +116,9 @@ fn session_params<'a>(
     };
     let name = template
         .fill("role-session-name", identity.certificate())
-        .map_err(|source| ChainError::Template {
+        .map_err(|problem| ChainError::Template {
             profile: profile_name(profile),
-            source,
+            problem,
         })?;
     let mut params = profile.params.clone();
     params.role_session_name = Some(name);
@@ -179,9 +179,9 @@ async fn assume(
     identity: &dyn Signer,
     clock: &dyn Clock,
 ) -> Result<crate::sts::AssumedRole, ChainError> {
-    let template_error = |source| ChainError::Template {
+    let template_error = |problem| ChainError::Template {
         profile: hop.profile.clone(),
-        source,
+        problem,
     };
     let certificate = identity.certificate();
     let session_name = match &hop.session_name {

@@ -287,3 +287,28 @@ def test_a_chain_against_moto_with_signatures_enforced(tessera_bin, moto_server,
         assert f"cannot assume arn:aws:iam::{ACCOUNT}:role/closed at {moto_server}/: STS answered HTTP 403 AccessDenied" in line, line
     finally:
         upstream.stop()
+
+
+def test_exec_and_serve_hand_out_the_chained_role(chain, tmp_path):
+    aws = [str(AWS), "sts", "get-caller-identity", "--endpoint-url", chain.url, "--region", "us-east-1", "--output", "json"]
+    out = run_tessera(chain.bin, ["exec", "--config", str(chain.config), "--profile", "audit", "--", *aws])
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["Arn"] == "arn:aws:sts::333344445555:assumed-role/audit/alice@example.com-audit"
+
+    tokens = tmp_path / "tokens"
+    log = tmp_path / "serve.log"
+    with open(log, "w") as err:
+        serve = subprocess.Popen([chain.bin, "serve", "--config", str(chain.config), "--profile", "admin", "--listen", "127.0.0.1:0",
+                                  "--admin-listen", "127.0.0.1:0", "--token-dir", str(tokens)],
+                                 stdout=subprocess.PIPE, stderr=err, text=True, env=clean_env())
+    try:
+        address = re.search(r"listening on http://(\S+) ", serve.stdout.readline()).group(1)
+        env = clean_env(AWS_CONTAINER_CREDENTIALS_FULL_URI=f"http://{address}/v1/credentials/admin",
+                        AWS_CONTAINER_AUTHORIZATION_TOKEN=(tokens / "admin.token").read_text().strip(),
+                        AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+        result = subprocess.run(aws, capture_output=True, text=True, env=env, timeout=120)
+        assert result.returncode == 0, result.stderr + log.read_text()
+        assert json.loads(result.stdout)["Arn"] == "arn:aws:sts::222233334444:assumed-role/admin/alice@example.com"
+    finally:
+        serve.terminate()
+        serve.wait(timeout=10)

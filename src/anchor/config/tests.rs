@@ -15,6 +15,10 @@ fn the_example_config_parses() {
         example.roles[0].conditions[0].test,
         ConditionTest::ArnEquals
     );
+    let chained = &example.roles[1];
+    assert_eq!(chained.trusted_principals, [example.roles[0].arn.clone()]);
+    assert_eq!(chained.assume_role_conditions[0].key, "sts:ExternalId");
+    validate_role(chained).unwrap();
 }
 
 #[test]

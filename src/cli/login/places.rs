@@ -88,7 +88,13 @@ pub(super) fn existing_profile(config: &Path, name: &str) -> anyhow::Result<Prof
         return Ok(ProfileSettings::default());
     }
     let file = ConfigFile::read(config)?;
-    Ok(file.profiles.get(name).cloned().unwrap_or_default())
+    let existing = file.profiles.get(name).cloned().unwrap_or_default();
+    if let Some(source) = &existing.source_profile {
+        anyhow::bail!(
+            "profile '{name}' takes its credentials from '{source}' (source-profile), so it has no certificate of its own; use --profile {source}"
+        );
+    }
+    Ok(existing)
 }
 
 pub(super) fn resolve(config: &Path, name: &str) -> anyhow::Result<ResolvedProfile> {
