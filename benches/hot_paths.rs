@@ -179,7 +179,7 @@ fn serving(c: &mut Criterion) {
         query: String::new(),
         headers: vec![("host".into(), "127.0.0.1:9911".into())],
         body: bytes::Bytes::new(),
-        peer: "127.0.0.1:40000".parse().expect("address"),
+        peer: tessera::server::Peer::Tcp("127.0.0.1:40000".parse().expect("address")),
     };
     c.bench_function("imds_credentials_handler", |b| {
         b.iter(|| agent.handle(&request))

@@ -4,7 +4,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::Response;
@@ -50,8 +49,9 @@ impl Service {
     }
 
     /// Serves a handler of whole requests on `listener` until stop.
-    pub fn serve<H, F>(&mut self, listener: TcpListener, handler: H)
+    pub fn serve<L, H, F>(&mut self, listener: L, handler: H)
     where
+        L: server::Listener,
         H: Fn(Incoming) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Reply> + Send + 'static,
     {
@@ -59,8 +59,9 @@ impl Service {
     }
 
     /// As [`Service::serve`], over TLS when `tls` is given.
-    pub fn serve_tls<H, F>(&mut self, listener: TcpListener, tls: Option<TlsAcceptor>, handler: H)
+    pub fn serve_tls<L, H, F>(&mut self, listener: L, tls: Option<TlsAcceptor>, handler: H)
     where
+        L: server::Listener,
         H: Fn(Incoming) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Reply> + Send + 'static,
     {
@@ -75,7 +76,7 @@ impl Service {
     /// Serves a streaming handler (the proxy's) on `listener` until stop.
     pub fn serve_streaming<H, F, B>(&mut self, listener: TcpListener, handler: H)
     where
-        H: Fn(http::Request<hyper::body::Incoming>, SocketAddr) -> F
+        H: Fn(http::Request<hyper::body::Incoming>, server::Peer) -> F
             + Clone
             + Send
             + Sync
@@ -129,7 +130,7 @@ mod tests {
     #[tokio::test]
     async fn stop_closes_the_listeners_and_tells_the_watchers() {
         let mut service = Service::new(Duration::from_secs(1));
-        let listener = server::bind(SocketAddr::from(([127, 0, 0, 1], 0)), 1).unwrap();
+        let listener = server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), 1).unwrap();
         let address = listener.local_addr().unwrap();
         service.serve(listener, |_incoming| async {
             Reply::new(200, "text/plain", "ok\n")

@@ -88,7 +88,7 @@ fuzz_target!(|data: &[u8]| {
             .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
             .collect(),
         body: bytes::Bytes::from(body.as_bytes().to_vec()),
-        peer: "127.0.0.1:40000".parse().expect("address"),
+        peer: tessera::server::Peer::Tcp("127.0.0.1:40000".parse().expect("address")),
     };
     let reply = agent().handle(&request);
     // The property: the secret leaves only for a request that proved itself, with the ECS

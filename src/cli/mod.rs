@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod anchor;
 mod args;
+mod audit;
 mod browser;
 mod ca;
 mod console;
@@ -94,6 +95,8 @@ pub enum Command {
     Ca(ca::CaArgs),
     /// Keys in the OS keyring: import, list, delete (use them as --private-key keyring:NAME).
     Key(key::KeyArgs),
+    /// Print serve's audit log: who got which role, and who was refused.
+    Audit(audit::AuditArgs),
     /// Check a health URL (an admin listener's /healthz); exit 0 only on a 2xx answer.
     Health(health::HealthArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -133,6 +136,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Console(args) => success(console::run(args)),
         Command::Logout(args) => success(login::logout(args)),
         Command::Health(args) => success(health::run(args)),
+        Command::Audit(args) => success(audit::run(args)),
         Command::Completions(args) => success(docs::completions(&args)),
         Command::Man(args) => success(docs::man(&args)),
         Command::Version => success(outln!("tessera {}", env!("CARGO_PKG_VERSION"))),

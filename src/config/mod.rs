@@ -15,10 +15,12 @@
 //! Keys are the flag names; relative paths are relative to the config file.
 
 pub mod chain;
+mod consumer;
 mod error;
 mod proxy_listener;
 
 pub use self::chain::{AssumeRoleSettings, ChainHop, ChainSettings};
+pub use self::consumer::ConsumerConfig;
 pub use self::error::ConfigError;
 pub use self::proxy_listener::ProxyListenerConfig;
 
@@ -181,6 +183,12 @@ pub struct ConfigFile {
     /// The profile `serve` answers IMDS for; IMDS is off without it (or `--imds`).
     #[serde(default)]
     pub imds: Option<String>,
+    /// Who may fetch which profiles from `serve` (none declared: every local client as before).
+    #[serde(default)]
+    pub consumers: Vec<ConsumerConfig>,
+    /// `serve`'s audit log (also `--audit-log`).
+    #[serde(default, rename = "audit-log", alias = "audit_log")]
+    pub audit_log: Option<PathBuf>,
 }
 
 /// What a profile name may be, as said in errors.
@@ -226,6 +234,14 @@ impl ConfigFile {
             .into_iter()
             .map(|(name, p)| (name, p.rebase(base)))
             .collect();
+        for consumer in &mut file.consumers {
+            if let Some(path) = consumer.token_file.as_mut().filter(|p| p.is_relative()) {
+                *path = base.join(&*path);
+            }
+        }
+        if let Some(path) = file.audit_log.as_mut().filter(|p| p.is_relative()) {
+            *path = base.join(&*path);
+        }
         Ok(file)
     }
 

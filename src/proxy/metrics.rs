@@ -8,16 +8,13 @@ use std::time::Duration as StdDuration;
 
 use crate::metrics_text::{Kind, MetricsText};
 
+/// Upper bounds of the upstream latency buckets, seconds.
+const LATENCY_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// The counters with one series per listener, in the order of [`MetricsInner::scalars`].
-const SCALARS: [(&str, &str); 5] = [
-    (
-        "tessera_proxy_upstream_latency_seconds_sum",
-        "Total time to the upstream's response headers.",
-    ),
-    (
-        "tessera_proxy_upstream_latency_seconds_count",
-        "Upstream responses timed.",
-    ),
+const SCALARS: [(&str, &str); 3] = [
     (
         "tessera_proxy_request_bytes_total",
         "Request body bytes declared by clients.",
@@ -48,6 +45,9 @@ pub struct ProxyMetrics {
 #[derive(Debug, Default, Clone)]
 struct MetricsInner {
     requests: BTreeMap<(String, u16), u64>,
+    /// Observations per bucket of [`LATENCY_BUCKETS`] (not cumulative); slower ones only
+    /// count in `latency_count`.
+    latency_buckets: [u64; LATENCY_BUCKETS.len()],
     latency_seconds_sum: f64,
     latency_count: u64,
     bytes_in: u64,
@@ -57,10 +57,8 @@ struct MetricsInner {
 
 impl MetricsInner {
     /// The values of [`SCALARS`].
-    fn scalars(&self) -> [String; 5] {
+    fn scalars(&self) -> [String; 3] {
         [
-            self.latency_seconds_sum.to_string(),
-            self.latency_count.to_string(),
             self.bytes_in.to_string(),
             self.bytes_out.to_string(),
             self.signing_failures.to_string(),
@@ -79,7 +77,11 @@ impl ProxyMetrics {
                 OTHER_SERVICE
             };
             *m.requests.entry((service.to_owned(), status)).or_default() += 1;
-            m.latency_seconds_sum += latency.as_secs_f64();
+            let seconds = latency.as_secs_f64();
+            if let Some(bucket) = LATENCY_BUCKETS.iter().position(|bound| seconds <= *bound) {
+                m.latency_buckets[bucket] += 1;
+            }
+            m.latency_seconds_sum += seconds;
             m.latency_count += 1;
             m.bytes_in += bytes_in;
         }
@@ -123,6 +125,24 @@ impl ProxyMetrics {
                 ];
                 page.sample(&labels, count);
             }
+        }
+        page.family(
+            "tessera_proxy_upstream_latency_seconds",
+            Kind::Histogram,
+            "Time to the upstream's response headers.",
+        );
+        for (listener, m) in &snapshots {
+            let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS
+                .iter()
+                .copied()
+                .zip(m.latency_buckets)
+                .collect();
+            page.histogram(
+                &[("listener", listener)],
+                &buckets,
+                m.latency_seconds_sum,
+                m.latency_count,
+            );
         }
         for (i, (name, help)) in SCALARS.iter().enumerate() {
             page.family(name, Kind::Counter, help);

@@ -43,18 +43,18 @@ pub fn handle(agent: &Agent, request: &Incoming, loopback_only: bool) -> Reply {
     }
 }
 
-/// The Prometheus page: each profile's refreshes, expiry, certificate and health, the
-/// listener's requests, and the proxies serve runs.
-fn metrics(agent: &Agent) -> String {
-    let now = agent.clock.now();
-    let profiles = agent.profiles();
-    let mut page = MetricsText::new();
+/// Each profile's refreshes, expiry, certificate and health.
+fn profile_families(
+    page: &mut MetricsText,
+    profiles: &std::collections::BTreeMap<String, std::sync::Arc<super::ServedProfile>>,
+    now: time::OffsetDateTime,
+) {
     page.family(
         "tessera_credentials_refreshes_total",
         Kind::Counter,
         "Credential refreshes by outcome.",
     );
-    for (name, profile) in &profiles {
+    for (name, profile) in profiles {
         let snapshot = profile.cache.snapshot();
         page.sample(
             &[("profile", name), ("outcome", "success")],
@@ -70,7 +70,7 @@ fn metrics(agent: &Agent) -> String {
         Kind::Gauge,
         "Seconds until the held credentials expire.",
     );
-    for (name, profile) in &profiles {
+    for (name, profile) in profiles {
         if let Some(credentials) = profile.cache.snapshot().credentials {
             page.sample(
                 &[("profile", name)],
@@ -83,7 +83,7 @@ fn metrics(agent: &Agent) -> String {
         Kind::Gauge,
         "NotAfter of the certificate in use (Unix time).",
     );
-    for (name, profile) in &profiles {
+    for (name, profile) in profiles {
         if let Some(not_after) = profile.cache.certificate_not_after() {
             page.sample(&[("profile", name)], not_after.unix_timestamp());
         }
@@ -93,7 +93,7 @@ fn metrics(agent: &Agent) -> String {
         Kind::Gauge,
         "1 for the profile's current health state.",
     );
-    for (name, profile) in &profiles {
+    for (name, profile) in profiles {
         page.sample(
             &[
                 ("profile", name),
@@ -102,6 +102,15 @@ fn metrics(agent: &Agent) -> String {
             1,
         );
     }
+}
+
+/// The Prometheus page: each profile's refreshes, expiry, certificate and health, the
+/// listener's requests, and the proxies serve runs.
+fn metrics(agent: &Agent) -> String {
+    let now = agent.clock.now();
+    let profiles = agent.profiles();
+    let mut page = MetricsText::new();
+    profile_families(&mut page, &profiles, now);
     page.family(
         "tessera_serve_requests_total",
         Kind::Counter,
@@ -110,6 +119,21 @@ fn metrics(agent: &Agent) -> String {
     for ((endpoint, status), count) in agent.requests.snapshot() {
         page.sample(
             &[("endpoint", endpoint), ("status", &status.to_string())],
+            count,
+        );
+    }
+    page.family(
+        "tessera_consumer_fetches_total",
+        Kind::Counter,
+        "Credential fetches by consumer ('-' without consumers), profile and outcome.",
+    );
+    for ((consumer, profile, outcome), count) in agent.fetches.snapshot() {
+        page.sample(
+            &[
+                ("consumer", &consumer),
+                ("profile", &profile),
+                ("outcome", outcome),
+            ],
             count,
         );
     }

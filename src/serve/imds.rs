@@ -11,8 +11,10 @@ use http::Method;
 use serde_json::json;
 use tokio::time::Instant;
 
+use super::audit::{AuditRecord, Event};
+use super::consumers::Caller;
 use super::refusal::{refuse, Family};
-use super::{Agent, ImdsOptions};
+use super::{Agent, ImdsOptions, ServedProfile};
 use crate::server::{Incoming, Reply};
 
 /// Tokens kept at most; the oldest are evicted first.
@@ -114,8 +116,36 @@ pub fn handle(agent: &Agent, options: &ImdsOptions, request: &Incoming) -> Reply
     if role != served.role_name() {
         return error(404, "Not Found");
     }
+    credentials(agent, &options.profile, &served, extended, request)
+}
+
+/// The credentials document, when IMDS may hand it out: with `[[consumers]]` declared, only
+/// when one opted the host in (`imds = true`) and is granted the IMDS profile. Audited.
+fn credentials(
+    agent: &Agent,
+    profile: &str,
+    served: &ServedProfile,
+    extended: bool,
+    request: &Incoming,
+) -> Reply {
+    let caller = Caller::of(request.peer);
+    let mut record = AuditRecord::request(agent.clock.now(), Event::Refused, "imds", &caller);
+    record.profile = Some(profile.to_owned());
+    let consumers = agent.consumers();
+    let consumer = consumers.for_imds().filter(|c| c.may_fetch(profile));
+    if !consumers.is_empty() && consumer.is_none() {
+        let reason =
+            "IMDS is not opted in: no [[consumers]] entry with imds = true is granted this profile";
+        agent.audit(&AuditRecord {
+            reason: Some(reason.into()),
+            ..record
+        });
+        return error(403, reason);
+    }
+    let consumer = consumer.map(|c| c.name.clone());
     match served.cache.current() {
         Ok(credentials) => {
+            agent.handed_out(record, consumer, profile, &served.role_arn, &credentials);
             let last_updated = credentials.issued_at().unwrap_or_else(|| agent.clock.now());
             let account = extended.then(|| served.account_id());
             Reply::secret(
@@ -124,11 +154,18 @@ pub fn handle(agent: &Agent, options: &ImdsOptions, request: &Incoming) -> Reply
                 credentials.to_imds_json(last_updated, account),
             )
         }
-        Err(unavailable) => Reply::new(
-            503,
-            "application/json",
-            json!({ "Code": "CredentialsUnavailable", "Message": unavailable.0 }).to_string(),
-        ),
+        Err(unavailable) => {
+            agent.audit(&AuditRecord {
+                consumer,
+                reason: Some(unavailable.0.clone()),
+                ..record
+            });
+            Reply::new(
+                503,
+                "application/json",
+                json!({ "Code": "CredentialsUnavailable", "Message": unavailable.0 }).to_string(),
+            )
+        }
     }
 }
 

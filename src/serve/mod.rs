@@ -3,11 +3,16 @@
 //! container-credentials endpoint (one listener), and operators watch an admin listener.
 
 pub mod admin;
+pub mod audit;
+pub mod audit_query;
+mod consumer_metrics;
+pub mod consumers;
 pub mod ecs;
 pub mod imds;
 pub mod imds_choice;
 pub mod proxies;
 pub mod refusal;
+pub mod socket;
 pub mod supervisor;
 
 use std::collections::BTreeMap;
@@ -97,6 +102,12 @@ pub struct Agent {
     pub requests: RequestCounters,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    // Who may fetch what; replaced with the profiles on reload.
+    consumers: RwLock<Arc<consumers::Consumers>>,
+    /// The audit log, when one is configured.
+    pub audit: Option<audit::AuditLog>,
+    /// Fetches by consumer, profile and outcome.
+    pub fetches: consumer_metrics::FetchCounters,
 }
 
 /// Host header values every deployment accepts: loopback names and the link-local addresses
@@ -127,6 +138,64 @@ impl Agent {
             imds_tokens: imds::TokenStore::default(),
             requests: RequestCounters::default(),
             clock,
+            consumers: RwLock::new(Arc::new(consumers::Consumers::default())),
+            audit: None,
+            fetches: consumer_metrics::FetchCounters::default(),
+        }
+    }
+
+    /// The same agent with consumers and an audit log.
+    pub fn with_consumers(
+        mut self,
+        consumers: consumers::Consumers,
+        audit: Option<audit::AuditLog>,
+    ) -> Self {
+        self.consumers = RwLock::new(Arc::new(consumers));
+        self.audit = audit;
+        self
+    }
+
+    /// The consumers in force.
+    pub fn consumers(&self) -> Arc<consumers::Consumers> {
+        self.consumers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the consumers (configuration reload).
+    pub fn set_consumers(&self, consumers: consumers::Consumers) {
+        *self
+            .consumers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(consumers);
+    }
+
+    /// Counts and audits credentials handed out (`record` says to whom, on which channel).
+    pub fn handed_out(
+        &self,
+        record: audit::AuditRecord,
+        consumer: Option<String>,
+        profile: &str,
+        role_arn: &str,
+        credentials: &crate::aws_credentials::Credentials,
+    ) {
+        self.fetches
+            .count(consumer.as_deref().unwrap_or("-"), profile, "granted");
+        self.audit(&audit::AuditRecord {
+            event: Some(audit::Event::Credentials),
+            consumer,
+            role_arn: Some(role_arn.to_owned()),
+            access_key_id: Some(credentials.access_key_id().to_owned()),
+            expiration: Some(crate::time_format::rfc3339(credentials.expiration())),
+            ..record
+        });
+    }
+
+    /// Appends to the audit log, if there is one.
+    pub fn audit(&self, record: &audit::AuditRecord) {
+        if let Some(log) = &self.audit {
+            log.write(record);
         }
     }
 
@@ -171,18 +240,23 @@ impl Agent {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = profiles;
     }
 
-    /// Routes a request on the credentials listener.
+    /// Routes a request on the credentials listener or the socket. Over TCP the Host must be
+    /// a loopback or metadata address (a DNS-rebinding page cannot name one); a Unix socket
+    /// has no such attack, and no IMDS.
     pub fn handle(&self, request: &Incoming) -> Reply {
         let host = request.header("host").unwrap_or_default();
-        if !host_allowed(host, &self.options.extra_hosts) {
+        let tcp = matches!(request.peer, crate::server::Peer::Tcp(_));
+        if tcp && !host_allowed(host, &self.options.extra_hosts) {
             self.requests.count("refused", 403);
             let family = refusal::Family::of_path(&request.path);
             let message = "Host header is not a loopback or metadata address";
             return refusal::refuse(family, 403, "Forbidden", message);
         }
-        let (endpoint, reply) = if let (Some(options), true) =
-            (&self.options.imds, request.path.starts_with("/latest/"))
-        {
+        let (endpoint, reply) = if let (Some(options), true, true) = (
+            &self.options.imds,
+            tcp,
+            request.path.starts_with("/latest/"),
+        ) {
             ("imds", imds::handle(self, options, request))
         } else if let Some(profile) = request.path.strip_prefix("/v1/credentials/") {
             ("ecs", ecs::handle(self, profile, request))
@@ -216,6 +290,19 @@ pub fn listen(
     service.serve(admin, move |incoming| {
         let agent = admin_agent.clone();
         async move { admin::handle(&agent, &incoming, loopback_only) }
+    });
+}
+
+/// Serves `agent`'s ECS-style API on a Unix socket (`serve --socket`).
+pub fn listen_socket(
+    agent: &Arc<Agent>,
+    service: &mut crate::service::Service,
+    socket: tokio::net::UnixListener,
+) {
+    let agent = agent.clone();
+    service.serve(socket, move |incoming| {
+        let agent = agent.clone();
+        async move { agent.handle(&incoming) }
     });
 }
 

@@ -76,7 +76,7 @@ fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Incoming {
         query: String::new(),
         headers: all,
         body: bytes::Bytes::new(),
-        peer: std::net::SocketAddr::from(([127, 0, 0, 1], 40000)),
+        peer: crate::server::Peer::Tcp(std::net::SocketAddr::from(([127, 0, 0, 1], 40000))),
     }
 }
 

@@ -1,8 +1,6 @@
 //! What handlers see and return: [`Incoming`] (a fully read request) and [`Reply`], and the
 //! loopback-Host rule for admin listeners.
 
-use std::net::SocketAddr;
-
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
@@ -22,7 +20,7 @@ pub struct Incoming {
     /// Body.
     pub body: Bytes,
     /// The client.
-    pub peer: SocketAddr,
+    pub peer: super::Peer,
 }
 
 impl Incoming {

@@ -1,11 +1,10 @@
-//! The one inbound HTTP stack: hyper 1 over TCP (HTTP/1.1), optionally rustls (HTTP/2 or HTTP/1.1
-//! by ALPN), with a connection limit, a header-read timeout, a body cap and an accept loop that
+//! The one inbound HTTP stack: hyper 1 over TCP or a Unix socket (HTTP/1.1), optionally rustls
+//! (HTTP/2 or HTTP/1.1 by ALPN), with a connection limit, a header-read timeout, a body cap and an accept loop that
 //! stops on a shutdown signal. Handlers see a fully read [`Incoming`] request and return a
 //! [`Reply`].
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +14,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
@@ -32,10 +30,12 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 mod listen;
 mod message;
+mod peer;
 
 pub use self::listen::{bind, tls_acceptor, BindError, TlsSetupError};
 use self::message::to_response;
 pub use self::message::{foreign_host, Incoming, Reply};
+pub use self::peer::{Listener, Peer, UnixPeer};
 
 /// Listener options.
 #[derive(Clone)]
@@ -65,12 +65,13 @@ impl std::fmt::Debug for ListenOptions {
 }
 
 /// Serves `handler` (which sees fully read requests) until `shutdown` completes.
-pub async fn serve<H, F>(
-    listener: TcpListener,
+pub async fn serve<L, H, F>(
+    listener: L,
     options: ListenOptions,
     handler: H,
     shutdown: impl Future<Output = ()>,
 ) where
+    L: Listener,
     H: Fn(Incoming) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Reply> + Send + 'static,
 {
@@ -82,13 +83,14 @@ pub async fn serve<H, F>(
 /// response with any body type, until `shutdown` completes; then drains: the listener closes (new
 /// connections are refused), idle connections close, and requests in flight may finish within
 /// [`ListenOptions::drain_timeout`] before the rest are cut.
-pub async fn serve_streaming<H, F, B>(
-    listener: TcpListener,
+pub async fn serve_streaming<L, H, F, B>(
+    listener: L,
     options: ListenOptions,
     handler: H,
     shutdown: impl Future<Output = ()>,
 ) where
-    H: Fn(http::Request<hyper::body::Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    L: Listener,
+    H: Fn(http::Request<hyper::body::Incoming>, Peer) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
     B: hyper::body::Body + Send + 'static,
     B::Data: Send,
@@ -112,11 +114,6 @@ pub async fn serve_streaming<H, F, B>(
             },
             () = &mut shutdown => break,
         };
-        // Responses go out in more than one write (head, body, TLS records); without this, Nagle
-        // holds the last one back until the peer's delayed ACK, adding ~40 ms per exchange.
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%peer, "cannot set TCP_NODELAY: {error}");
-        }
         let handler = handler.clone();
         let tls = options.tls.clone();
         let drain_signal = drain_signal.clone();
@@ -152,8 +149,8 @@ pub async fn serve_streaming<H, F, B>(
 
 /// Stops accepting, asks every connection to finish, and waits until they have (each returns
 /// its permit) or `deadline` passes.
-async fn drain(
-    listener: TcpListener,
+async fn drain<L>(
+    listener: L,
     draining: &watch::Sender<bool>,
     permits: &Semaphore,
     deadline: Duration,
@@ -283,7 +280,7 @@ async fn idle(activity: &mut watch::Receiver<usize>) {
 
 async fn respond<H, F>(
     handler: H,
-    peer: SocketAddr,
+    peer: Peer,
     request: http::Request<hyper::body::Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible>
 where

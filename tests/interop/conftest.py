@@ -158,6 +158,13 @@ def moto_server():
     process.wait(timeout=10)
 
 
+def promtool_check(text):
+    """`promtool check metrics` (Debian's prometheus package) must accept a /metrics page."""
+    result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr + text
+    return text
+
+
 def moto_bootstrap(moto_url):
     """With moto's auth still off: an IAM user with an access key, and a role `app` it may assume.
     Returns the user's access key (AccessKeyId, SecretAccessKey)."""

@@ -13,7 +13,7 @@ import pytest
 
 import pki_builder
 import ra_client
-from conftest import CERTS, clean_env, identity_args, moto_bootstrap, moto_enforce_auth, run_tessera
+from conftest import CERTS, clean_env, identity_args, moto_bootstrap, moto_enforce_auth, promtool_check, run_tessera
 
 ACCOUNT = "123456789012"
 ARN = f"arn:aws:rolesanywhere:us-east-1:{ACCOUNT}"
@@ -208,7 +208,7 @@ def test_metrics_count_create_session_outcomes(anchor):
         body={"durationSeconds": 900, "profileArn": profile("p"), "roleArn": f"{ROLE}/app", "trustAnchorArn": ta("ta")}), cafile=anchor.cafile)
     assert status == 201
     count = lambda text: int(re.search(r'tessera_anchor_create_session_total\{outcome="success"\} (\d+)', text).group(1)) if "success" in text else 0
-    assert count(anchor.metrics()) == count(before) + 1
+    assert count(promtool_check(anchor.metrics())) == count(before) + 1
 
 
 def test_the_response_has_the_service_shape(anchor):

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from conftest import CERTS, clean_env, moto_bootstrap, moto_enforce_auth, wait_until_answers
+from conftest import CERTS, clean_env, moto_bootstrap, moto_enforce_auth, promtool_check, wait_until_answers
 from test_anchor import ROLE, Anchor, profile, ta
 
 SIZE_MIB = 200
@@ -89,7 +89,8 @@ def test_s3_and_sts_through_the_proxy_and_not_without_it(proxied, tmp_path):
         assert status(direct) >= 400 and b"big.bin" not in direct.stdout and b"assumed-role" not in direct.stdout
 
     with urllib.request.urlopen(f"http://{s3.admin}/metrics", timeout=5) as response:
-        metrics = response.read().decode()
+        metrics = promtool_check(response.read().decode())
+    assert re.search(r'tessera_proxy_upstream_latency_seconds_bucket\{listener="[^"]+",le="\+Inf"\} [1-9]', metrics)
     assert re.search(r'tessera_proxy_requests_total\{listener="[^"]+",service="s3",status="200"\}', metrics)
     assert re.search(rf'tessera_proxy_request_bytes_total\{{listener="[^"]+"\}} {SIZE_MIB * 1024 * 1024}\n', metrics)
     out = int(re.search(r'tessera_proxy_response_bytes_total\{listener="[^"]+"\} (\d+)', metrics).group(1))
@@ -226,7 +227,7 @@ signing-region = "us-east-1"
         assert status(identity) == 200 and b":assumed-role/app/" in identity.stdout
         assert status(curl("-X", "PUT", f"http://{proxies[1]}/served-bucket")) == 200
         with urllib.request.urlopen(f"http://{admin}/metrics", timeout=5) as response:
-            metrics = response.read().decode()
+            metrics = promtool_check(response.read().decode())
         assert 'tessera_credentials_refreshes_total{profile="dev",outcome="success"} 1' in metrics
         assert f'tessera_proxy_requests_total{{listener="{proxies[0]}",service="sts",status="200"}} 1' in metrics
     finally:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CERTS, clean_env, free_port
+from conftest import CERTS, clean_env, free_port, promtool_check
 
 ACCOUNT = "123456789012"
 TA = f"arn:aws:rolesanywhere:us-east-1:{ACCOUNT}:trust-anchor/ta"
@@ -95,6 +95,37 @@ def stack(tessera_bin, tmp_path):
     yield serve
     serve.stop()
     anchor.stop()
+
+
+def test_a_real_prometheus_scrapes_serve(stack, tmp_path):
+    """Debian's Prometheus server scrapes serve's admin listener and reads the expiry back."""
+    import json as json_module
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tessera\n"
+                      f"    static_configs:\n      - targets: ['{stack.admin}']\n")
+    log = tmp_path / "prometheus.log"
+    prometheus = subprocess.Popen(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                                   f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    query = f"http://127.0.0.1:{port}/api/v1/query?query=tessera_credentials_seconds_to_expiry"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(query, timeout=2) as response:
+                    result = json_module.load(response)["data"]["result"]
+                if result:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        (series,) = result
+        assert series["metric"]["profile"] == "default" and series["metric"]["job"] == "tessera"
+        assert 0 < float(series["value"][1]) <= 3600
+    finally:
+        prometheus.terminate()
+        prometheus.wait(timeout=10)
 
 
 def sdk_caller_identity(env_extra, anchor_url):
@@ -216,7 +247,7 @@ def test_admin_endpoints(stack):
     with urllib.request.urlopen(f"http://{stack.admin}/healthz", timeout=5) as response:
         assert response.status == 200
     with urllib.request.urlopen(f"http://{stack.admin}/metrics", timeout=5) as response:
-        metrics = response.read().decode()
+        metrics = promtool_check(response.read().decode())
     assert 'tessera_credentials_refreshes_total{profile="default",outcome="success"} 1' in metrics
     assert 'tessera_credentials_health{profile="default",state="fresh"} 1' in metrics
     assert re.search(r'tessera_certificate_not_after_seconds\{profile="default"\} \d{10}', metrics)

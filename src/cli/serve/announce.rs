@@ -12,6 +12,7 @@ pub(super) fn announce(
     address: SocketAddr,
     admin_address: SocketAddr,
     token_dir: &std::path::Path,
+    socket: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "tessera serve listening on http://{address} (IMDS and ECS), admin on http://{admin_address}")?;
@@ -24,6 +25,14 @@ pub(super) fn announce(
             out,
             "ECS profile {name}: AWS_CONTAINER_CREDENTIALS_FULL_URI=http://{address}/v1/credentials/{name} AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}",
             token_file(token_dir, name).display()
+        )?;
+    }
+    if let Some(socket) = socket {
+        writeln!(
+            out,
+            "socket: the ECS API on {} (curl --unix-socket {} http://localhost/v1/credentials/PROFILE)",
+            socket.display(),
+            socket.display()
         )?;
     }
     out.flush()?;

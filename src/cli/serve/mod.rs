@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Args;
 
 use self::announce::announce;
-use self::profiles::{default_token_dir, imds_options, load_config, profile_specs};
+use self::profiles::{default_token_dir, imds_options, load_config, profile_specs, served_labels};
 use super::args::{LoadedConfig, RequestArgs};
 use super::systemd::{notify_systemd, notify_when_ready};
 use crate::clock::{Clock, SystemClock};
@@ -20,6 +20,7 @@ use crate::server;
 use crate::service::{termination, Service};
 
 mod announce;
+mod consumers;
 mod profiles;
 
 /// Flags of `serve`.
@@ -66,19 +67,31 @@ pub struct ServeArgs {
     /// Secret) instead of generating one. Re-read when a profile is reloaded.
     #[arg(long, env = "TESSERA_TOKENS_FROM", value_name = "DIR")]
     tokens_from: Option<PathBuf>,
+    /// Also serve the ECS-style API (/v1/credentials/<profile>) on this Unix socket (0600, or
+    /// 0660 with --socket-group). With [[consumers]], callers are told apart by uid.
+    #[arg(long, env = "TESSERA_SOCKET", value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// The group (name or gid) that may connect to --socket (mode 0660).
+    #[arg(long, value_name = "GROUP", requires = "socket")]
+    socket_group: Option<String>,
+    /// Append one JSON line per credential handed out, refusal and refresh to FILE (0600,
+    /// rotated at 16 MiB), as does `audit-log` in the config file.
+    #[arg(long, env = "TESSERA_AUDIT_LOG", value_name = "FILE")]
+    audit_log: Option<PathBuf>,
 }
 
 pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    for addr in [args.listen, args.admin_listen] {
-        anyhow::ensure!(
-            addr.ip().is_loopback() || args.allow_remote,
-            "--listen/--admin-listen {addr} is not a loopback address; pass --allow-remote to serve other hosts (ECS then needs its token from them, and IMDS stays off)"
-        );
-    }
+    check_addresses(&args)?;
     // Checked before any key is loaded, so the error is the first thing printed.
     let config = load_config(&args)?;
     let imds = imds_options(&args, config.as_ref())?;
+    let consumers = consumers::load(
+        config.as_ref(),
+        &served_labels(&args, config.as_ref())?,
+        imds.as_ref(),
+    )?;
+    let audit = consumers::audit_log(&args, config.as_ref())?;
     let token_dir = args
         .token_dir
         .clone()
@@ -105,19 +118,28 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             Vec::new()
         };
-        let agent = Arc::new(Agent::new(
-            served.clone(),
-            ServeOptions { imds, extra_hosts },
-            clock.clone(),
-        ));
+        let agent = Arc::new(
+            Agent::new(
+                served.clone(),
+                ServeOptions { imds, extra_hosts },
+                clock.clone(),
+            )
+            .with_consumers(consumers, audit),
+        );
+        watch_refreshes(&agent, &served, &service);
         let listener = server::bind(args.listen, args.hop_limit)?;
         let admin_listener = server::bind(args.admin_listen, args.hop_limit)?;
+        let socket = consumers::bind_socket(&args)?;
         announce(
             &agent,
             listener.local_addr()?,
             admin_listener.local_addr()?,
             &token_dir,
+            args.socket.as_deref(),
         )?;
+        if let Some(socket) = socket {
+            crate::serve::listen_socket(&agent, &mut service, socket);
+        }
         start_proxies(config.as_ref(), &served, &agent, &clock, &mut service)?;
         crate::serve::listen(
             &agent,
@@ -130,7 +152,7 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         loop {
             tokio::select! {
                 () = &mut terminated => break,
-                _ = hangups.recv() => reload(&args, &mut supervisor, &agent),
+                _ = hangups.recv() => reload(&args, &mut supervisor, &agent, &service),
             }
         }
         tracing::info!("shutting down");
@@ -138,6 +160,17 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         service.stop().await;
         anyhow::Ok(())
     })
+}
+
+/// Non-loopback listeners only with --allow-remote.
+fn check_addresses(args: &ServeArgs) -> anyhow::Result<()> {
+    for addr in [args.listen, args.admin_listen] {
+        anyhow::ensure!(
+            addr.ip().is_loopback() || args.allow_remote,
+            "--listen/--admin-listen {addr} is not a loopback address; pass --allow-remote to serve other hosts (ECS then needs its token from them, and IMDS stays off)"
+        );
+    }
+    Ok(())
 }
 
 /// Starts the config file's `[[proxies]]` and prints where each listens.
@@ -162,18 +195,46 @@ fn start_proxies(
     Ok(())
 }
 
-/// SIGHUP: reads the config file again and applies it; a bad configuration is refused and the
-/// running one stays in force.
-fn reload(args: &ServeArgs, supervisor: &mut Supervisor, agent: &Agent) {
+/// Audits the refreshes of `served`'s profiles (each watcher ends with its cache).
+fn watch_refreshes(
+    agent: &Arc<Agent>,
+    served: &std::collections::BTreeMap<String, Arc<crate::serve::ServedProfile>>,
+    service: &Service,
+) {
+    for (name, profile) in served {
+        crate::serve::audit::watch_refreshes(
+            agent.clone(),
+            name.clone(),
+            profile.cache.subscribe(),
+            service.stopping(),
+        );
+    }
+}
+
+/// SIGHUP: reads the config file again and applies it (profiles and consumers); a bad
+/// configuration is refused and the running one stays in force.
+fn reload(args: &ServeArgs, supervisor: &mut Supervisor, agent: &Arc<Agent>, service: &Service) {
     notify_systemd(&[sd_notify::NotifyState::Reloading]);
-    let reloaded = load_config(args)
-        .and_then(|config| profile_specs(args, config.as_ref()))
-        .and_then(|specs| Ok(supervisor.apply(specs)?));
+    let before = supervisor.served();
+    let reloaded = load_config(args).and_then(|config| {
+        let imds = agent.options.imds.as_ref();
+        let labels = served_labels(args, config.as_ref())?;
+        let consumers = consumers::load(config.as_ref(), &labels, imds)?;
+        supervisor.apply(profile_specs(args, config.as_ref())?)?;
+        Ok(consumers)
+    });
     match reloaded {
-        Ok(()) => {
+        Ok(consumers) => {
             let served = supervisor.served();
             tracing::info!(profiles = ?served.keys().collect::<Vec<_>>(), "configuration reloaded");
+            let changed = served
+                .iter()
+                .filter(|(name, p)| !before.get(*name).is_some_and(|old| Arc::ptr_eq(old, p)))
+                .map(|(name, p)| (name.clone(), p.clone()))
+                .collect();
+            watch_refreshes(agent, &changed, service);
             agent.set_profiles(served);
+            agent.set_consumers(consumers);
         }
         Err(error) => tracing::error!(
             "configuration reload failed ({error:#}); keeping the running configuration"

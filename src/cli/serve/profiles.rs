@@ -44,6 +44,17 @@ pub(super) fn profile_names(
     Ok(config.file.profiles.keys().cloned().map(Some).collect())
 }
 
+/// The names the served profiles go by (a flags-only profile is `default`).
+pub(super) fn served_labels(
+    args: &ServeArgs,
+    config: Option<&LoadedConfig>,
+) -> anyhow::Result<Vec<String>> {
+    Ok(profile_names(args, config)?
+        .into_iter()
+        .map(|n| n.unwrap_or_else(|| FLAGS_PROFILE.to_owned()))
+        .collect())
+}
+
 /// The profiles to serve, resolved from the config file (read once) and flags.
 pub(super) fn profile_specs(
     args: &ServeArgs,
@@ -71,10 +82,7 @@ pub(super) fn imds_options(
     args: &ServeArgs,
     config: Option<&LoadedConfig>,
 ) -> anyhow::Result<Option<ImdsOptions>> {
-    let served: Vec<String> = profile_names(args, config)?
-        .into_iter()
-        .map(|n| n.unwrap_or_else(|| FLAGS_PROFILE.to_owned()))
-        .collect();
+    let served = served_labels(args, config)?;
     let request = ImdsRequest {
         flag: args.imds.as_deref(),
         config: config.and_then(|c| c.file.imds.as_deref()),

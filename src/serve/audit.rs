@@ -1,0 +1,259 @@
+//! `serve`'s audit log: one JSON line per credential handed out, per refusal and per refresh,
+//! appended (O_APPEND) to a 0600 file that rotates by size. It never holds a secret: only
+//! names, ARNs, access key ids, times and reasons.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+/// Size at which the file is rotated to `FILE.1` (the previous `FILE.1` is dropped).
+pub const ROTATE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Event {
+    /// Credentials were handed out.
+    Credentials,
+    /// A request was refused.
+    Refused,
+    /// A profile's credentials were refreshed (or failed to be).
+    Refresh,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// RFC 3339.
+    pub time: String,
+    /// What happened.
+    pub event: Option<Event>,
+    /// `ecs`, `imds`, `socket` (or `refresh`).
+    pub channel: &'static str,
+    /// The consumer's name, when one was matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<String>,
+    /// A socket peer's uid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// A socket peer's pid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// A socket peer's executable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executable: Option<String>,
+    /// A TCP client's address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+    /// The profile asked for (as sent, made printable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// The role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// The credentials' access key id (not a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// When they expire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<String>,
+    /// The certificate serial (refreshes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// `success` or `failure` (refreshes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<&'static str>,
+    /// Why a request was refused, or a refresh failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl AuditRecord {
+    /// A record of a request on `channel` from `caller`, at `now`.
+    pub fn request(
+        now: time::OffsetDateTime,
+        event: Event,
+        channel: &'static str,
+        caller: &super::consumers::Caller,
+    ) -> Self {
+        let mut record = Self {
+            time: crate::time_format::rfc3339(now),
+            event: Some(event),
+            channel,
+            ..Self::default()
+        };
+        match caller.peer {
+            crate::server::Peer::Tcp(address) => record.remote = Some(address.to_string()),
+            crate::server::Peer::Unix(peer) => {
+                record.uid = Some(peer.uid);
+                record.pid = peer.pid;
+                record.executable = caller
+                    .executable
+                    .as_ref()
+                    .map(|p| crate::text::printable(&p.to_string_lossy(), 256));
+            }
+        }
+        record
+    }
+}
+
+/// Why the log cannot be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the audit log {}", path.display())]
+pub struct AuditOpenError {
+    path: PathBuf,
+    #[source]
+    source: std::io::Error,
+}
+
+/// The open log.
+#[derive(Debug)]
+pub struct AuditLog {
+    path: PathBuf,
+    // A sync mutex: held for one append (and a rare rotation), never across an await.
+    file: Mutex<File>,
+}
+
+fn open(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        // Security: never written through a symlink someone planted in its place.
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+}
+
+impl AuditLog {
+    /// Opens (creating 0600) the log at `path`.
+    pub fn open(path: &Path) -> Result<Self, AuditOpenError> {
+        let file = open(path).map_err(|source| AuditOpenError {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Appends one record as a line; rotates first when the file has grown past
+    /// [`ROTATE_BYTES`]. A failed write is logged, never fatal.
+    pub fn write(&self, record: &AuditRecord) {
+        let Ok(mut line) = serde_json::to_string(record) else {
+            return;
+        };
+        line.push('\n');
+        let mut file = self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if file.metadata().is_ok_and(|m| m.len() >= ROTATE_BYTES) {
+            let rotated = self.path.with_extension(match self.path.extension() {
+                Some(ext) => format!("{}.1", ext.to_string_lossy()),
+                None => "1".to_owned(),
+            });
+            match std::fs::rename(&self.path, &rotated).and_then(|()| open(&self.path)) {
+                Ok(fresh) => *file = fresh,
+                Err(error) => tracing::warn!("cannot rotate the audit log: {error}"),
+            }
+        }
+        if let Err(error) = file.write_all(line.as_bytes()) {
+            tracing::warn!(
+                "cannot write the audit log {}: {error}",
+                self.path.display()
+            );
+        }
+    }
+}
+
+/// Writes a `refresh` record each time a profile's refresh ends, until its cache is dropped (a
+/// reload replaced it) or the agent stops.
+pub fn watch_refreshes(
+    agent: std::sync::Arc<super::Agent>,
+    profile: String,
+    mut states: tokio::sync::watch::Receiver<crate::credentials::refresh::Snapshot>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    if agent.audit.is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        // From zero: a refresh that ended before this task started is written too.
+        let (mut successes, mut failures) = (0, 0);
+        let mut first = true;
+        loop {
+            if !std::mem::take(&mut first) {
+                tokio::select! {
+                    changed = states.changed() => if changed.is_err() { return },
+                    _ = stopping.wait_for(|stop| *stop) => return,
+                }
+            }
+            let state = states.borrow_and_update().clone();
+            let outcome = if state.successes > successes {
+                "success"
+            } else if state.failures > failures {
+                "failure"
+            } else {
+                continue;
+            };
+            (successes, failures) = (state.successes, state.failures);
+            let credentials = state.credentials.filter(|_| outcome == "success");
+            agent.audit(&AuditRecord {
+                time: crate::time_format::rfc3339(agent.clock.now()),
+                event: Some(Event::Refresh),
+                channel: "refresh",
+                profile: Some(profile.clone()),
+                outcome: Some(outcome),
+                access_key_id: credentials.as_ref().map(|c| c.access_key_id().to_owned()),
+                expiration: credentials
+                    .as_ref()
+                    .map(|c| crate::time_format::rfc3339(c.expiration())),
+                reason: state.last_error.filter(|_| outcome == "failure"),
+                ..AuditRecord::default()
+            });
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn records_are_json_lines_in_a_0600_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open(&path).unwrap();
+        log.write(&AuditRecord {
+            time: "2026-12-01T00:00:00Z".into(),
+            event: Some(Event::Refused),
+            channel: "socket",
+            uid: Some(1001),
+            profile: Some("b".into()),
+            reason: Some("not granted".into()),
+            ..AuditRecord::default()
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "{\"time\":\"2026-12-01T00:00:00Z\",\"event\":\"refused\",\"channel\":\"socket\",\"uid\":1001,\"profile\":\"b\",\"reason\":\"not granted\"}\n"
+        );
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn a_symlink_in_place_of_the_log_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), &path).unwrap();
+        assert!(AuditLog::open(&path).is_err());
+    }
+}
