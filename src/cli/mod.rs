@@ -34,6 +34,7 @@ mod read_certificate_data;
 mod secret_args;
 mod serve;
 mod sign_string;
+mod status;
 mod systemd;
 mod update;
 
@@ -97,6 +98,8 @@ pub enum Command {
     Key(key::KeyArgs),
     /// Print serve's audit log: who got which role, and who was refused.
     Audit(audit::AuditArgs),
+    /// Print serve's status (its admin listener's /status.json) in the terminal.
+    Status(status::StatusArgs),
     /// Check a health URL (an admin listener's /healthz); exit 0 only on a 2xx answer.
     Health(health::HealthArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -137,6 +140,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Logout(args) => success(login::logout(args)),
         Command::Health(args) => success(health::run(args)),
         Command::Audit(args) => success(audit::run(args)),
+        Command::Status(args) => success(status::run(args)),
         Command::Completions(args) => success(docs::completions(&args)),
         Command::Man(args) => success(docs::man(&args)),
         Command::Version => success(outln!("tessera {}", env!("CARGO_PKG_VERSION"))),

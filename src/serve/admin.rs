@@ -1,5 +1,7 @@
 //! The admin listener: `/healthz` (the process is up), `/readyz` (every profile has credentials
-//! safe to hand out) and `/metrics` (Prometheus text).
+//! safe to hand out), `/metrics` (Prometheus text), and the status page (`/status`, HTML, and
+//! `/status.json`). A loopback Host is required (DNS rebinding), and a browser request from
+//! another origin is refused.
 
 use serde_json::json;
 
@@ -16,7 +18,17 @@ pub fn handle(agent: &Agent, request: &Incoming, loopback_only: bool) -> Reply {
     {
         return refused;
     }
+    if let Some(reason) = cross_origin(request) {
+        return super::refusal::refuse(super::refusal::Family::Admin, 403, "Forbidden", reason);
+    }
     match request.path.as_str() {
+        "/status" => status_page(agent),
+        "/status.json" => Reply::new(
+            200,
+            "application/json",
+            serde_json::to_string(&super::status::report(agent, agent.clock.now()))
+                .unwrap_or_default(),
+        ),
         "/healthz" => Reply::new(200, "text/plain", "ok\n"),
         "/readyz" => {
             let profiles = agent.profiles();
@@ -38,9 +50,47 @@ pub fn handle(agent: &Agent, request: &Incoming, loopback_only: bool) -> Reply {
             super::refusal::Family::Admin,
             404,
             "NotFound",
-            "the admin listener serves /healthz, /readyz and /metrics",
+            "the admin listener serves /healthz, /readyz, /metrics, /status and /status.json",
         ),
     }
+}
+
+/// Why a browser request comes from another site, if it does: a `Sec-Fetch-Site` other than
+/// `none` or `same-origin`, or an `Origin` that is not this listener's.
+fn cross_origin(request: &Incoming) -> Option<&'static str> {
+    if let Some(site) = request.header("sec-fetch-site") {
+        if site != "none" && site != "same-origin" {
+            return Some("cross-site requests are refused");
+        }
+    }
+    let origin = request.header("origin")?;
+    let host = request.header("host").unwrap_or_default();
+    let same = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .is_some_and(|authority| authority.eq_ignore_ascii_case(host));
+    (!same).then_some("requests from another origin are refused")
+}
+
+/// `/status`: the page, with headers that keep it to itself.
+fn status_page(agent: &Agent) -> Reply {
+    let report = super::status::report(agent, agent.clock.now());
+    let mut reply = Reply::new(
+        200,
+        "text/html; charset=utf-8",
+        super::status_page::render(&report),
+    );
+    reply.headers.extend([
+        (
+            "content-security-policy",
+            super::status_page::content_security_policy(),
+        ),
+        ("x-content-type-options", "nosniff".to_owned()),
+        ("x-frame-options", "DENY".to_owned()),
+        ("referrer-policy", "no-referrer".to_owned()),
+        ("cache-control", "no-store".to_owned()),
+    ]);
+    reply
 }
 
 /// Each profile's refreshes, expiry, certificate and health.

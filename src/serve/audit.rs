@@ -141,6 +141,26 @@ impl AuditLog {
         })
     }
 
+    /// The last `n` records (as written; each is JSON without secrets), from the file's last
+    /// 64 KiB.
+    pub fn tail(&self, n: usize) -> Vec<serde_json::Value> {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(mut file) = File::open(&self.path) else {
+            return Vec::new();
+        };
+        let length = file.metadata().map(|m| m.len()).unwrap_or_default();
+        let start = length.saturating_sub(64 * 1024);
+        let mut text = String::new();
+        if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_string(&mut text).is_err() {
+            return Vec::new();
+        }
+        let lines: Vec<&str> = text.lines().skip(usize::from(start > 0)).collect();
+        lines[lines.len().saturating_sub(n)..]
+            .iter()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
     /// Appends one record as a line; rotates first when the file has grown past
     /// [`ROTATE_BYTES`]. A failed write is logged, never fatal.
     pub fn write(&self, record: &AuditRecord) {
@@ -169,55 +189,6 @@ impl AuditLog {
             );
         }
     }
-}
-
-/// Writes a `refresh` record each time a profile's refresh ends, until its cache is dropped (a
-/// reload replaced it) or the agent stops.
-pub fn watch_refreshes(
-    agent: std::sync::Arc<super::Agent>,
-    profile: String,
-    mut states: tokio::sync::watch::Receiver<crate::credentials::refresh::Snapshot>,
-    mut stopping: tokio::sync::watch::Receiver<bool>,
-) {
-    if agent.audit.is_none() {
-        return;
-    }
-    tokio::spawn(async move {
-        // From zero: a refresh that ended before this task started is written too.
-        let (mut successes, mut failures) = (0, 0);
-        let mut first = true;
-        loop {
-            if !std::mem::take(&mut first) {
-                tokio::select! {
-                    changed = states.changed() => if changed.is_err() { return },
-                    _ = stopping.wait_for(|stop| *stop) => return,
-                }
-            }
-            let state = states.borrow_and_update().clone();
-            let outcome = if state.successes > successes {
-                "success"
-            } else if state.failures > failures {
-                "failure"
-            } else {
-                continue;
-            };
-            (successes, failures) = (state.successes, state.failures);
-            let credentials = state.credentials.filter(|_| outcome == "success");
-            agent.audit(&AuditRecord {
-                time: crate::time_format::rfc3339(agent.clock.now()),
-                event: Some(Event::Refresh),
-                channel: "refresh",
-                profile: Some(profile.clone()),
-                outcome: Some(outcome),
-                access_key_id: credentials.as_ref().map(|c| c.access_key_id().to_owned()),
-                expiration: credentials
-                    .as_ref()
-                    .map(|c| crate::time_format::rfc3339(c.expiration())),
-                reason: state.last_error.filter(|_| outcome == "failure"),
-                ..AuditRecord::default()
-            });
-        }
-    });
 }
 
 #[cfg(test)]

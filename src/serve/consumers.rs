@@ -145,6 +145,14 @@ impl Consumers {
         Ok(Self { list })
     }
 
+    /// Each consumer's name and granted profiles (for the status page).
+    pub fn grants(&self) -> Vec<(String, Vec<String>)> {
+        self.list
+            .iter()
+            .map(|c| (c.name.clone(), c.profiles.iter().cloned().collect()))
+            .collect()
+    }
+
     /// Whether none are declared (today's rules apply).
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()

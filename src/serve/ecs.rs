@@ -64,7 +64,7 @@ pub fn handle(agent: &Agent, profile: &str, request: &Incoming) -> Reply {
         }
         Err(refusal) => {
             if let Some(consumer) = &refusal.consumer {
-                agent.fetches.count(consumer, profile, "refused");
+                agent.fetches.count(consumer, profile, "refused", now);
             }
             agent.audit(&AuditRecord {
                 consumer: refusal.consumer,

@@ -5,14 +5,17 @@
 pub mod admin;
 pub mod audit;
 pub mod audit_query;
-mod consumer_metrics;
+pub mod consumer_metrics;
 pub mod consumers;
 pub mod ecs;
+pub mod history;
 pub mod imds;
 pub mod imds_choice;
 pub mod proxies;
 pub mod refusal;
 pub mod socket;
+pub mod status;
+pub mod status_page;
 pub mod supervisor;
 
 use std::collections::BTreeMap;
@@ -108,6 +111,8 @@ pub struct Agent {
     pub audit: Option<audit::AuditLog>,
     /// Fetches by consumer, profile and outcome.
     pub fetches: consumer_metrics::FetchCounters,
+    /// Each profile's recent refreshes.
+    pub history: history::RefreshHistory,
 }
 
 /// Host header values every deployment accepts: loopback names and the link-local addresses
@@ -141,6 +146,7 @@ impl Agent {
             consumers: RwLock::new(Arc::new(consumers::Consumers::default())),
             audit: None,
             fetches: consumer_metrics::FetchCounters::default(),
+            history: history::RefreshHistory::default(),
         }
     }
 
@@ -180,8 +186,9 @@ impl Agent {
         role_arn: &str,
         credentials: &crate::aws_credentials::Credentials,
     ) {
+        let consumer_name = consumer.as_deref().unwrap_or("-");
         self.fetches
-            .count(consumer.as_deref().unwrap_or("-"), profile, "granted");
+            .count(consumer_name, profile, "granted", self.clock.now());
         self.audit(&audit::AuditRecord {
             event: Some(audit::Event::Credentials),
             consumer,

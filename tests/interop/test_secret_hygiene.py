@@ -72,7 +72,8 @@ def test_no_secret_in_any_log_or_unrelated_output(tessera_bin, anchor, tmp_path)
     serve_log = tmp_path / "serve.log"
     with open(serve_log, "w") as err:
         serve = subprocess.Popen([tessera_bin, "--debug", "serve", *flags(anchor), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-                                  "--token-dir", str(tmp_path / "tokens"), "--imds"], stdout=subprocess.PIPE, stderr=err, text=True,
+                                  "--token-dir", str(tmp_path / "tokens"), "--imds", "--audit-log", str(tmp_path / "audit.log")],
+                                 stdout=subprocess.PIPE, stderr=err, text=True,
                                  env=clean_env(TESSERA_KEY_PASSPHRASE=PASSPHRASE, **TRACE))
     try:
         lines = [serve.stdout.readline() for _ in range(3)]
@@ -105,6 +106,12 @@ def test_no_secret_in_any_log_or_unrelated_output(tessera_bin, anchor, tmp_path)
         assert call("GET", "/v1/credentials/default", {"Authorization": ecs_token})[0] == 200
         assert call("GET", "/v1/credentials/default", {"Authorization": "wrong-token"})[0] == 401
         logs["serve stdout"] = "".join(lines)
+        for page in ("/status", "/status.json", "/metrics"):
+            with urllib.request.urlopen(f"http://{admin}{page}", timeout=5) as response:
+                logs[f"serve admin {page}"] = response.read().decode()
+        audit = (tmp_path / "audit.log").read_text()
+        assert '"event":"credentials","channel":"imds"' in audit and '"event":"credentials","channel":"ecs"' in audit, audit
+        logs["serve audit log"] = audit
     finally:
         serve.terminate()
         serve.wait(timeout=10)

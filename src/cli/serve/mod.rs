@@ -195,14 +195,14 @@ fn start_proxies(
     Ok(())
 }
 
-/// Audits the refreshes of `served`'s profiles (each watcher ends with its cache).
+/// Records (and audits) the refreshes of `served`'s profiles; each watcher ends with its cache.
 fn watch_refreshes(
     agent: &Arc<Agent>,
     served: &std::collections::BTreeMap<String, Arc<crate::serve::ServedProfile>>,
     service: &Service,
 ) {
     for (name, profile) in served {
-        crate::serve::audit::watch_refreshes(
+        crate::serve::history::watch_refreshes(
             agent.clone(),
             name.clone(),
             profile.cache.subscribe(),
