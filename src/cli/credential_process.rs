@@ -33,12 +33,61 @@ pub struct CredentialProcessArgs {
     /// Cache directory (default: $XDG_CACHE_HOME/tessera, else ~/.cache/tessera).
     #[arg(long, env = "TESSERA_CACHE_DIR", value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// Ask a running `serve --socket SOCKET` for the profile first (default socket:
+    /// $XDG_RUNTIME_DIR/tessera/serve.sock); without an agent, or one that does not serve the
+    /// profile, obtain the credentials as usual.
+    #[arg(long, value_name = "SOCKET", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    agent: Option<PathBuf>,
+}
+
+/// The agent socket `--agent` names, or the default one.
+fn agent_socket(flag: &std::path::Path) -> Option<PathBuf> {
+    if !flag.as_os_str().is_empty() {
+        return Some(flag.to_owned());
+    }
+    super::args::xdg_path(
+        "XDG_RUNTIME_DIR",
+        "tessera/serve.sock",
+        ".cache/tessera/serve.sock",
+    )
+}
+
+/// The agent's credentials for the profile, if an agent serves it.
+fn from_agent(
+    args: &CredentialProcessArgs,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<Option<crate::aws_credentials::Credentials>> {
+    use crate::credentials::agent_client::{self, AgentAnswer};
+    let Some(socket) = args.agent.as_deref().and_then(agent_socket) else {
+        return Ok(None);
+    };
+    let profile = args.request.profile.as_deref().unwrap_or("default");
+    match runtime.block_on(agent_client::fetch(&socket, profile))? {
+        AgentAnswer::Credentials(credentials) => Ok(Some(credentials)),
+        AgentAnswer::NotRunning(why) => {
+            tracing::debug!(
+                "no agent at {} ({why}); obtaining the credentials directly",
+                socket.display()
+            );
+            Ok(None)
+        }
+        AgentAnswer::NotServed => {
+            tracing::debug!(
+                "the agent at {} does not serve profile {profile}; obtaining the credentials directly",
+                socket.display()
+            );
+            Ok(None)
+        }
+    }
 }
 
 pub(super) fn run(args: CredentialProcessArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let profile = args.request.resolve()?;
     let runtime = super::runtime()?;
+    if let Some(credentials) = from_agent(&args, &runtime)? {
+        return print(&credentials);
+    }
+    let profile = args.request.resolve()?;
     let cache = match (args.cache, cache_dir(args.cache_dir.clone())) {
         (CacheMode::None, _) => None,
         (_, None) => {
@@ -51,6 +100,11 @@ pub(super) fn run(args: CredentialProcessArgs) -> anyhow::Result<()> {
         Some(cache) => cache.credentials(&profile, clock, &runtime)?,
         None => process_cache::fetch(&profile, clock, &runtime)?,
     };
+    print(&credentials)
+}
+
+/// Writes the credential_process document to stdout.
+fn print(credentials: &crate::aws_credentials::Credentials) -> anyhow::Result<()> {
     let json = credentials.to_process_json();
     let mut stdout = std::io::stdout().lock();
     stdout

@@ -2,6 +2,7 @@
 //! cross-process caches and the shared credentials file. The credentials value itself is
 //! [`crate::aws_credentials`].
 
+pub mod agent_client;
 pub mod attribution;
 pub mod aws_config;
 pub mod cache_key;

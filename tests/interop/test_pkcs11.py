@@ -233,3 +233,47 @@ def test_serve_signs_every_refresh_with_the_token_key(tessera_bin, token, tmp_pa
     finally:
         serve.stop()
         anchor.stop()
+
+
+def test_credential_process_agent_asks_serve_so_the_pin_is_given_once(tessera_bin, token, tmp_path):
+    """20 AWS CLI calls through `credential-process --agent`: serve, holding the PIN, answers
+    each from memory. The CLI's side has no PIN, no token configuration and no cache, so it
+    could not have used the token itself; the anchor sees serve's one CreateSession."""
+    import urllib.request
+    port = free_port()
+    anchor = start_anchor(tessera_bin, tmp_path, port)
+    socket = tmp_path / "serve.sock"
+    log = tmp_path / "serve.log"
+    args = [tessera_bin, "serve", "--private-key", "pkcs11:token=tessera;object=p256", "--pkcs11-lib", MODULE,
+            "--trust-anchor-arn", SERVE_TA, "--profile-arn", SERVE_PROFILE, "--role-arn", SERVE_ROLE, "--endpoint", f"http://127.0.0.1:{port}",
+            "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--token-dir", str(tmp_path / "tokens"), "--socket", str(socket)]
+    serve = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True,
+                             env=clean_env(SOFTHSM2_CONF=str(token.conf), TESSERA_PKCS11_PIN=PIN))
+    try:
+        serve.admin = re.search(r"admin on http://(\S+)", serve.stdout.readline()).group(1)
+        deadline = time.monotonic() + 20
+        while not ready(serve):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        config = tmp_path / "aws-config"
+        config.write_text(f"[profile agent]\nregion = us-east-1\ncredential_process = {tessera_bin} credential-process --agent={socket}\n")
+        aws_bin = Path(shutil.which("aws") or Path(__import__("sys").executable).parent / "aws")
+        env = clean_env(AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+        assert "SOFTHSM2_CONF" not in env and "TESSERA_PKCS11_PIN" not in env
+        for _ in range(20):
+            result = subprocess.run([str(aws_bin), "sts", "get-caller-identity", "--profile", "agent", "--endpoint-url", f"http://127.0.0.1:{port}",
+                                     "--output", "json"], capture_output=True, text=True, env=env, timeout=60)
+            assert result.returncode == 0, result.stderr
+            assert json.loads(result.stdout)["Arn"].startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/app/")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+        assert 'tessera_anchor_create_session_total{outcome="success"} 1\n' in metrics, metrics
+        # Without the agent, the same command has nothing to sign with: one line, not a hang.
+        serve.terminate()
+        serve.wait(timeout=10)
+        alone = run_tessera(tessera_bin, ["credential-process", f"--agent={socket}"])
+        assert alone.returncode == 1 and alone.stderr.startswith("tessera: no certificate"), alone.stderr
+    finally:
+        serve.terminate()
+        serve.wait(timeout=10)
+        anchor.stop()
