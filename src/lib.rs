@@ -8,6 +8,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod anchor;
+pub mod audit;
 pub mod aws_credentials;
 pub mod cli;
 pub mod clock;

@@ -26,6 +26,18 @@ struct Inner {
     /// When tessera received them: with the expiration, the session's real length (a profile
     /// may grant less than was asked for).
     issued_at: Option<OffsetDateTime>,
+    /// Where they came from, for audit lines: CreateSession's request id and the certificate's
+    /// serial (neither is a secret).
+    provenance: Provenance,
+}
+
+/// Where a set of credentials came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provenance {
+    /// CreateSession's `x-amzn-RequestId`.
+    pub request_id: Option<String>,
+    /// The serial (hex) of the certificate that signed CreateSession.
+    pub serial: Option<String>,
 }
 
 impl Credentials {
@@ -42,7 +54,22 @@ impl Credentials {
             session_token,
             expiration,
             issued_at: None,
+            provenance: Provenance::default(),
         }))
+    }
+
+    /// The same credentials, recorded as coming from `provenance`.
+    pub fn with_provenance(self, provenance: Provenance) -> Self {
+        let inner = Arc::unwrap_or_clone(self.0);
+        Self(Arc::new(Inner {
+            provenance,
+            ..inner
+        }))
+    }
+
+    /// Where they came from, as far as known.
+    pub fn provenance(&self) -> &Provenance {
+        &self.0.provenance
     }
 
     /// Records when the credentials were received.

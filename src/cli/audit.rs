@@ -1,4 +1,4 @@
-//! `tessera audit`: prints serve's audit log, filtered; the reading is [`crate::serve::audit_query`].
+//! `tessera audit`: prints serve's audit log, filtered; the reading is [`crate::audit::query`].
 
 use std::path::PathBuf;
 
@@ -6,8 +6,8 @@ use anyhow::Context;
 use clap::Args;
 use time::OffsetDateTime;
 
+use crate::audit::query::{self, AuditFilter};
 use crate::clock::{Clock, SystemClock};
-use crate::serve::audit_query::{self, AuditFilter};
 
 /// Flags of `audit`.
 #[derive(Debug, Args)]
@@ -78,7 +78,7 @@ pub(super) fn run(args: AuditArgs) -> anyhow::Result<()> {
         profile: args.profile,
         consumer: args.consumer,
     };
-    for record in audit_query::read(&path, &filter)? {
+    for record in query::read(&path, &filter)? {
         if args.json {
             outln!("{record}")?;
             continue;

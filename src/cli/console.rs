@@ -44,6 +44,7 @@ pub(super) fn run(args: ConsoleArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let runtime = super::runtime()?;
     let credentials = process_cache::fetch(&profile, clock.clone(), &runtime)?;
+    crate::audit::record_profile_handout(&profile, "console", &credentials, clock.now());
     let options = crate::http::ClientOptions {
         needs_tls: endpoint.scheme_str() == Some("https"),
         ..profile.client_options.clone()

@@ -97,9 +97,10 @@ pub(super) fn run(args: CredentialProcessArgs) -> anyhow::Result<()> {
         (mode, Some(dir)) => ProcessCache::open(dir, mode == CacheMode::Keyring),
     };
     let credentials = match cache {
-        Some(cache) => cache.credentials(&profile, clock, &runtime)?,
-        None => process_cache::fetch(&profile, clock, &runtime)?,
+        Some(cache) => cache.credentials(&profile, clock.clone(), &runtime)?,
+        None => process_cache::fetch(&profile, clock.clone(), &runtime)?,
     };
+    crate::audit::record_profile_handout(&profile, "process", &credentials, clock.now());
     print(&credentials)
 }
 

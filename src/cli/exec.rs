@@ -61,7 +61,9 @@ pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
     })?;
     let resolved = args.request.resolve()?;
     let region = resolved.region.clone();
-    let role_arn = resolved.params.role_arn.as_str().to_owned();
+    let role_arn = resolved.final_role_arn().to_owned();
+    let audit_log = resolved.audit_log.clone();
+    let profile_name = resolved.name.clone();
     let provider = Arc::new(RolesAnywhereProvider::new(resolved, clock.clone())?);
     let mut child = child_command(program, rest, &region);
     super::server_runtime()?.block_on(async move {
@@ -75,6 +77,14 @@ pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
             with_private_endpoint(&mut child, served, clock).await?
         } else {
             let credentials = provider.provide().await?;
+            crate::audit::record_handout(
+                audit_log.as_deref(),
+                "exec",
+                profile_name.as_deref(),
+                &role_arn,
+                &credentials,
+                clock.now(),
+            );
             child
                 .env("AWS_ACCESS_KEY_ID", credentials.access_key_id())
                 .env(

@@ -47,6 +47,27 @@ fn credentials_path(flag: Option<PathBuf>) -> Option<PathBuf> {
         .or_else(|| super::args::env_path("HOME").map(|home| home.join(".aws/credentials")))
 }
 
+/// Where the credentials written are audited.
+struct Audit {
+    log: Option<PathBuf>,
+    profile: String,
+    role_arn: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl Audit {
+    fn record(&self, credentials: &crate::aws_credentials::Credentials) {
+        crate::audit::record_handout(
+            self.log.as_deref(),
+            "update",
+            Some(&self.profile),
+            &self.role_arn,
+            credentials,
+            self.clock.now(),
+        );
+    }
+}
+
 pub(super) fn run(args: UpdateArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let path = credentials_path(args.credentials_file.clone())
@@ -57,11 +78,19 @@ pub(super) fn run(args: UpdateArgs) -> anyhow::Result<()> {
         .name
         .clone()
         .unwrap_or_else(|| "default".to_owned());
+    let audit = Audit {
+        log: resolved.audit_log.clone(),
+        profile: label.clone(),
+        role_arn: resolved.final_role_arn().to_owned(),
+        clock: clock.clone(),
+    };
     let provider = Arc::new(RolesAnywhereProvider::new(resolved, clock.clone())?);
     let runtime = super::server_runtime()?;
     if args.once {
         let credentials = runtime.block_on(provider.provide())?;
-        return Ok(write_profile(&path, &args.aws_profile, &credentials)?);
+        write_profile(&path, &args.aws_profile, &credentials)?;
+        audit.record(&credentials);
+        return Ok(());
     }
     let cache = CredentialCache::new(provider, clock);
     let mut updates = cache.subscribe();
@@ -81,7 +110,10 @@ pub(super) fn run(args: UpdateArgs) -> anyhow::Result<()> {
                     if let Some(credentials) = latest.filter(|c| written.as_deref() != Some(c.access_key_id())) {
                         // A failed write is retried with the next refresh; the loop survives it.
                         match write_profile(&path, &args.aws_profile, &credentials) {
-                            Ok(()) => written = Some(credentials.access_key_id().to_owned()),
+                            Ok(()) => {
+                                audit.record(&credentials);
+                                written = Some(credentials.access_key_id().to_owned());
+                            }
                             Err(error) => {
                                 tracing::error!("{}", crate::text::with_causes(&error))
                             }

@@ -92,6 +92,10 @@ pub struct ProfileSettings {
     /// The chain walked from `source-profile` and `assume-role` (never in the file).
     #[serde(skip)]
     pub chain: Option<ChainSettings>,
+    /// The audit log credentials handed out are written to (the file's `audit-log`, or
+    /// `TESSERA_AUDIT_LOG`; never a profile key).
+    #[serde(skip)]
+    pub audit_log: Option<PathBuf>,
 }
 
 macro_rules! overlay_fields {
@@ -126,7 +130,8 @@ impl ProfileSettings {
             login,
             source_profile,
             assume_role,
-            chain
+            chain,
+            audit_log
         )
     }
 
@@ -303,6 +308,8 @@ pub struct ResolvedProfile {
     pub session_name_template: Option<NameTemplate>,
     /// The roles assumed after CreateSession, first to last (role chaining).
     pub chain: Vec<ChainHop>,
+    /// Where credentials handed out are audited, if anywhere.
+    pub audit_log: Option<PathBuf>,
 }
 
 /// CreateSession's role session name: a literal (validated with the other parameters) or a
@@ -399,11 +406,20 @@ impl ResolvedProfile {
             renewal,
             session_name_template,
             chain,
+            audit_log: settings.audit_log,
             timeout: seconds(
                 "timeout",
                 settings.timeout.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
             )?,
         })
+    }
+
+    /// The role whose credentials this profile ends with: the last hop's, else CreateSession's.
+    pub fn final_role_arn(&self) -> &str {
+        match self.chain.last() {
+            Some(hop) => hop.role_arn.as_str(),
+            None => self.params.role_arn.as_str(),
+        }
     }
 
     /// Builds the CreateSession client.

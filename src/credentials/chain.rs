@@ -150,6 +150,7 @@ pub async fn obtain(
         }
         other => other?,
     };
+    let provenance = credentials.provenance().clone();
     let mut caller_role = params.role_arn.to_string();
     for hop in &profile.chain {
         let assumed = assume(
@@ -164,7 +165,7 @@ pub async fn obtain(
         .await?;
         caller_role = role_of_session(&assumed.arn, hop.role_arn.as_str());
         tracing::debug!(role = %assumed.arn, "assumed the next role of the chain");
-        credentials = assumed.credentials;
+        credentials = assumed.credentials.with_provenance(provenance.clone());
     }
     Ok(credentials)
 }

@@ -269,7 +269,13 @@ impl RolesAnywhereClient {
         if !status.is_success() {
             return Err(service_error(status, error_type, request_id, &body));
         }
-        self.parse_credentials(status, &body, now)
+        let provenance = crate::aws_credentials::Provenance {
+            request_id: request_id.map(|id| crate::text::printable(&id, 100)),
+            serial: Some(signer.certificate().serial_hex()),
+        };
+        Ok(self
+            .parse_credentials(status, &body, now)?
+            .with_provenance(provenance))
     }
 
     fn parse_credentials(

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use http::Method;
 
-use super::audit::{AuditRecord, Event};
 use super::consumers::Caller;
 use super::refusal::{refuse, Family};
 use super::{Agent, ServedProfile};
+use crate::audit::{AuditRecord, Event};
 use crate::server::{Incoming, Peer, Reply};
 
 /// A refused request: its answer and, for the audit log, the consumer and the reason.

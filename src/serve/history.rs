@@ -9,8 +9,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use super::audit::{AuditRecord, Event};
 use super::Agent;
+use crate::audit::{AuditRecord, Event};
 use crate::credentials::refresh::Snapshot;
 
 /// Refreshes kept per profile.
@@ -26,6 +26,12 @@ pub struct RefreshEntry {
     /// The new credentials' access key id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_key_id: Option<String>,
+    /// CreateSession's request id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The serial (hex) of the certificate that signed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -71,14 +77,14 @@ fn ended(state: &Snapshot, seen: (u64, u64), at: OffsetDateTime) -> Option<Refre
     } else {
         return None;
     };
+    let fresh = state.credentials.as_ref().filter(|_| outcome == "success");
+    let provenance = fresh.map(|c| c.provenance().clone()).unwrap_or_default();
     Some(RefreshEntry {
         at: crate::time_format::rfc3339(at),
         outcome,
-        access_key_id: state
-            .credentials
-            .as_ref()
-            .filter(|_| outcome == "success")
-            .map(|c| c.access_key_id().to_owned()),
+        access_key_id: fresh.map(|c| c.access_key_id().to_owned()),
+        request_id: provenance.request_id,
+        serial: provenance.serial,
         reason: state.last_error.clone().filter(|_| outcome == "failure"),
     })
 }
@@ -114,6 +120,8 @@ pub fn watch_refreshes(
                 profile: Some(profile.clone()),
                 outcome: Some(entry.outcome),
                 access_key_id: entry.access_key_id.clone(),
+                request_id: entry.request_id.clone(),
+                serial: entry.serial.clone(),
                 expiration: state
                     .credentials
                     .as_ref()

@@ -11,10 +11,10 @@ use http::Method;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::audit::{AuditRecord, Event};
 use super::consumers::Caller;
 use super::refusal::{refuse, Family};
 use super::{Agent, ImdsOptions, ServedProfile};
+use crate::audit::{AuditRecord, Event};
 use crate::server::{Incoming, Reply};
 
 /// Tokens kept at most; the oldest are evicted first.

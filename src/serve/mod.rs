@@ -3,8 +3,6 @@
 //! container-credentials endpoint (one listener), and operators watch an admin listener.
 
 pub mod admin;
-pub mod audit;
-pub mod audit_query;
 pub mod consumer_metrics;
 pub mod consumers;
 pub mod ecs;
@@ -108,7 +106,7 @@ pub struct Agent {
     // Who may fetch what; replaced with the profiles on reload.
     consumers: RwLock<Arc<consumers::Consumers>>,
     /// The audit log, when one is configured.
-    pub audit: Option<audit::AuditLog>,
+    pub audit: Option<crate::audit::AuditLog>,
     /// Fetches by consumer, profile and outcome.
     pub fetches: consumer_metrics::FetchCounters,
     /// Each profile's recent refreshes.
@@ -154,7 +152,7 @@ impl Agent {
     pub fn with_consumers(
         mut self,
         consumers: consumers::Consumers,
-        audit: Option<audit::AuditLog>,
+        audit: Option<crate::audit::AuditLog>,
     ) -> Self {
         self.consumers = RwLock::new(Arc::new(consumers));
         self.audit = audit;
@@ -180,7 +178,7 @@ impl Agent {
     /// Counts and audits credentials handed out (`record` says to whom, on which channel).
     pub fn handed_out(
         &self,
-        record: audit::AuditRecord,
+        record: crate::audit::AuditRecord,
         consumer: Option<String>,
         profile: &str,
         role_arn: &str,
@@ -189,18 +187,11 @@ impl Agent {
         let consumer_name = consumer.as_deref().unwrap_or("-");
         self.fetches
             .count(consumer_name, profile, "granted", self.clock.now());
-        self.audit(&audit::AuditRecord {
-            event: Some(audit::Event::Credentials),
-            consumer,
-            role_arn: Some(role_arn.to_owned()),
-            access_key_id: Some(credentials.access_key_id().to_owned()),
-            expiration: Some(crate::time_format::rfc3339(credentials.expiration())),
-            ..record
-        });
+        self.audit(&record.handout(consumer, role_arn, credentials));
     }
 
     /// Appends to the audit log, if there is one.
-    pub fn audit(&self, record: &audit::AuditRecord) {
+    pub fn audit(&self, record: &crate::audit::AuditRecord) {
         if let Some(log) = &self.audit {
             log.write(record);
         }

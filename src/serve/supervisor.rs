@@ -123,7 +123,7 @@ impl Supervisor {
         settings: ProfileSettings,
         resolved: ResolvedProfile,
     ) -> Result<Running, SupervisorError> {
-        let role_arn = resolved.params.role_arn.as_str().to_owned();
+        let role_arn = resolved.final_role_arn().to_owned();
         let region = resolved.region.clone();
         let provider = RolesAnywhereProvider::new(resolved, self.clock.clone())?;
         let ecs_token = self.token(&label)?;

@@ -96,8 +96,11 @@ def test_each_consumer_gets_its_own_profile_and_a_403_for_the_others(agent):
             assert line["access_key_id"].startswith("ASIA") and line["role_arn"].endswith(":role/app") and line["expiration"], line
         else:
             assert "is not granted this profile" in line["reason"], line
-    refreshes = {line["profile"] for line in lines if line["event"] == "refresh" and line["outcome"] == "success"}
-    assert refreshes == {"a", "b"}
+    refreshes = [line for line in lines if line["event"] == "refresh" and line["outcome"] == "success"]
+    assert {line["profile"] for line in refreshes} == {"a", "b"}
+    for line in refreshes:
+        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", line["request_id"]), line
+        assert line["serial"] == "0123456789abcdef01" and line["access_key_id"].startswith("ASIA"), line
     secret = json.loads(mine[1])
     text = agent.audit.read_text()
     assert secret["SecretAccessKey"] not in text and secret["Token"] not in text
@@ -128,3 +131,27 @@ def test_imds_with_consumers_needs_a_host_wide_opt_in(tessera_bin, tmp_path):
     assert out.returncode == 1
     assert out.stderr.splitlines()[0] == ("tessera: IMDS is on for profile a, but with [[consumers]] declared it needs one with "
                                           "imds = true that is granted a (IMDS cannot tell local processes apart)"), out.stderr
+
+
+def test_every_one_shot_channel_writes_an_audit_line(tessera_bin, tmp_path):
+    port = free_port()
+    anchor = start_anchor(tessera_bin, tmp_path, port)
+    audit = tmp_path / "audit.log"
+    config = tmp_path / "config.toml"
+    config.write_text(f'audit-log = "{audit}"\n' + profile_toml("a", port))
+    common = ["--config", str(config), "--profile", "a"]
+    try:
+        for args in (["credential-process", *common], ["exec", *common, "--", "true"],
+                     ["update", "--once", "--credentials-file", str(tmp_path / "credentials"), *common],
+                     ["console", *common, "--print", "--federation-endpoint", f"http://127.0.0.1:{port}/federation"]):
+            out = run_tessera(tessera_bin, args)
+            assert out.returncode == 0, (args, out.stderr)
+    finally:
+        anchor.stop()
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [line["channel"] for line in lines] == ["process", "exec", "update", "console"]
+    for line in lines:
+        assert line["event"] == "credentials" and line["profile"] == "a" and line["role_arn"].endswith(":role/app"), line
+        assert line["uid"] == os.geteuid() and line["pid"] > 0 and line["executable"] == str(Path(tessera_bin).resolve()), line
+        assert line["access_key_id"].startswith("ASIA") and line["expiration"].endswith("Z"), line
+    assert "SecretAccessKey" not in audit.read_text()

@@ -76,11 +76,15 @@ impl RequestArgs {
             source_profile: None,
             assume_role: None,
             chain: None,
+            audit_log: std::env::var_os("TESSERA_AUDIT_LOG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
         };
-        let profile = match (name, config) {
+        let mut profile = match (name, config) {
             (Some(name), Some(config)) => config.file.chained_profile(name, &config.path)?,
             _ => ProfileSettings::default(),
         };
+        profile.audit_log = config.and_then(|c| c.file.audit_log.clone());
         let aws_env = ProfileSettings {
             endpoint: std::env::var("AWS_ENDPOINT_URL_ROLESANYWHERE")
                 .ok()

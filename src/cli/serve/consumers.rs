@@ -3,8 +3,8 @@
 use anyhow::Context;
 
 use super::ServeArgs;
+use crate::audit::AuditLog;
 use crate::cli::args::LoadedConfig;
-use crate::serve::audit::AuditLog;
 use crate::serve::consumers::Consumers;
 use crate::serve::ImdsOptions;
 

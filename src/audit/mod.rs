@@ -1,6 +1,7 @@
-//! `serve`'s audit log: one JSON line per credential handed out, per refusal and per refresh,
-//! appended (O_APPEND) to a 0600 file that rotates by size. It never holds a secret: only
-//! names, ARNs, access key ids, times and reasons.
+//! The audit log: one JSON line per credential handed out (by serve, credential-process, exec,
+//! update and console), per refusal and per refresh, appended (O_APPEND) to a 0600 file that
+//! rotates by size. It never holds a secret: only names, ARNs, access key ids, times and
+//! reasons. `query.rs` reads it back.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -9,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::Serialize;
+
+pub mod query;
 
 /// Size at which the file is rotated to `FILE.1` (the previous `FILE.1` is dropped).
 pub const ROTATE_BYTES: u64 = 16 * 1024 * 1024;
@@ -61,9 +64,12 @@ pub struct AuditRecord {
     /// When they expire.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expiration: Option<String>,
-    /// The certificate serial (refreshes).
+    /// The certificate serial, hex (refreshes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serial: Option<String>,
+    /// CreateSession's request id (refreshes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     /// `success` or `failure` (refreshes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<&'static str>,
@@ -78,7 +84,7 @@ impl AuditRecord {
         now: time::OffsetDateTime,
         event: Event,
         channel: &'static str,
-        caller: &super::consumers::Caller,
+        caller: &crate::serve::consumers::Caller,
     ) -> Self {
         let mut record = Self {
             time: crate::time_format::rfc3339(now),
@@ -99,6 +105,80 @@ impl AuditRecord {
         }
         record
     }
+}
+
+impl AuditRecord {
+    /// A record of credentials this very process hands out (credential-process, exec, update,
+    /// console): its uid, pid and executable.
+    pub fn this_process(now: time::OffsetDateTime, channel: &'static str) -> Self {
+        Self {
+            time: crate::time_format::rfc3339(now),
+            event: Some(Event::Credentials),
+            channel,
+            uid: Some(rustix::process::getuid().as_raw()),
+            pid: i32::try_from(std::process::id()).ok(),
+            executable: std::env::current_exe()
+                .ok()
+                .map(|p| crate::text::printable(&p.to_string_lossy(), 256)),
+            ..Self::default()
+        }
+    }
+
+    /// `self` as a handout of `credentials` for `role_arn`.
+    pub fn handout(
+        self,
+        consumer: Option<String>,
+        role_arn: &str,
+        credentials: &crate::aws_credentials::Credentials,
+    ) -> Self {
+        Self {
+            event: Some(Event::Credentials),
+            consumer,
+            role_arn: Some(role_arn.to_owned()),
+            access_key_id: Some(credentials.access_key_id().to_owned()),
+            expiration: Some(crate::time_format::rfc3339(credentials.expiration())),
+            ..self
+        }
+    }
+}
+
+/// Appends one record of credentials handed out by this process for `profile` to `log`, if
+/// there is one; a log that cannot be opened is a warning, never a failure.
+pub fn record_handout(
+    log: Option<&Path>,
+    channel: &'static str,
+    profile: Option<&str>,
+    role_arn: &str,
+    credentials: &crate::aws_credentials::Credentials,
+    now: time::OffsetDateTime,
+) {
+    let Some(path) = log else { return };
+    match AuditLog::open(path) {
+        Ok(log) => {
+            let mut record =
+                AuditRecord::this_process(now, channel).handout(None, role_arn, credentials);
+            record.profile = Some(profile.unwrap_or("default").to_owned());
+            log.write(&record);
+        }
+        Err(error) => tracing::warn!("{}", crate::text::with_causes(&error)),
+    }
+}
+
+/// [`record_handout`] for a resolved profile.
+pub fn record_profile_handout(
+    profile: &crate::config::ResolvedProfile,
+    channel: &'static str,
+    credentials: &crate::aws_credentials::Credentials,
+    now: time::OffsetDateTime,
+) {
+    record_handout(
+        profile.audit_log.as_deref(),
+        channel,
+        profile.name.as_deref(),
+        profile.final_role_arn(),
+        credentials,
+        now,
+    );
 }
 
 /// Why the log cannot be opened.
