@@ -39,6 +39,9 @@ pub struct ProxyArgs {
     /// Where signing credentials come from.
     #[arg(long, value_enum, default_value_t = CredentialsFrom::RolesAnywhere)]
     credentials: CredentialsFrom,
+    /// Append one JSON line per refused request to FILE (0600), as serve's audit log does.
+    #[arg(long, env = "TESSERA_AUDIT_LOG", value_name = "FILE")]
+    audit_log: Option<std::path::PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "TESSERA_PROXY_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -132,7 +135,11 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
             }
         };
         let client = build_client_for::<ProxyBody>(&client_options)?;
-        let proxy = Arc::new(Proxy::new(settings, credentials, client, clock));
+        let audit = match &args.audit_log {
+            Some(path) => Some(Arc::new(crate::audit::AuditLog::open(path)?)),
+            None => None,
+        };
+        let proxy = Arc::new(Proxy::new(settings, credentials, client, clock).with_audit(audit));
         let listener = server::bind(args.listen, args.hop_limit)?;
         let admin = server::bind(args.admin_listen, args.hop_limit)?;
         let address = listener.local_addr()?;
@@ -141,9 +148,9 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
             admin.local_addr()?
         )?;
         let forwarding = proxy.clone();
-        service.serve_streaming(listener, move |request, _peer| {
+        service.serve_streaming(listener, move |request, peer| {
             let proxy = forwarding.clone();
-            async move { Ok::<Response<ProxyBody>, Infallible>(proxy.handle(request).await) }
+            async move { Ok::<Response<ProxyBody>, Infallible>(proxy.handle(request, peer).await) }
         });
         let loopback_only = !args.allow_remote;
         let listen = address.to_string();

@@ -63,6 +63,8 @@ pub struct Proxy {
     clock: Arc<dyn Clock>,
     /// Counters.
     pub metrics: ProxyMetrics,
+    /// Where refusals are audited (the proxy hands out no credentials, so they are its lines).
+    audit: Option<Arc<crate::audit::AuditLog>>,
 }
 
 /// A request the proxy answers itself: the status and the reason (a JSON `message`).
@@ -135,7 +137,14 @@ impl Proxy {
             client,
             clock,
             metrics: ProxyMetrics::default(),
+            audit: None,
         }
+    }
+
+    /// The same proxy, auditing its refusals to `log`.
+    pub fn with_audit(mut self, log: Option<Arc<crate::audit::AuditLog>>) -> Self {
+        self.audit = log;
+        self
     }
 
     /// The credentials to sign with, or why there are none.
@@ -285,11 +294,28 @@ impl Proxy {
         })
     }
 
-    /// Forwards one request.
-    pub async fn handle(&self, request: Request<hyper::body::Incoming>) -> Response<ProxyBody> {
+    /// Forwards one request from `peer`; a refusal is audited.
+    pub async fn handle(
+        &self,
+        request: Request<hyper::body::Incoming>,
+        peer: crate::server::Peer,
+    ) -> Response<ProxyBody> {
         match self.try_handle(request).await {
             Ok(response) => response,
-            Err(refusal) => refusal.response(),
+            Err(refusal) => {
+                if let Some(log) = &self.audit {
+                    let caller = crate::serve::consumers::Caller::of(peer);
+                    let mut record = crate::audit::AuditRecord::request(
+                        self.clock.now(),
+                        crate::audit::Event::Refused,
+                        "proxy",
+                        &caller,
+                    );
+                    record.reason = Some(refusal.message.clone());
+                    log.write(&record);
+                }
+                refusal.response()
+            }
         }
     }
 

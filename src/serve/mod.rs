@@ -106,7 +106,7 @@ pub struct Agent {
     // Who may fetch what; replaced with the profiles on reload.
     consumers: RwLock<Arc<consumers::Consumers>>,
     /// The audit log, when one is configured.
-    pub audit: Option<crate::audit::AuditLog>,
+    pub audit: Option<Arc<crate::audit::AuditLog>>,
     /// Fetches by consumer, profile and outcome.
     pub fetches: consumer_metrics::FetchCounters,
     /// Each profile's recent refreshes.
@@ -155,7 +155,7 @@ impl Agent {
         audit: Option<crate::audit::AuditLog>,
     ) -> Self {
         self.consumers = RwLock::new(Arc::new(consumers));
-        self.audit = audit;
+        self.audit = audit.map(Arc::new);
         self
     }
 

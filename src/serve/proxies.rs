@@ -86,18 +86,21 @@ pub fn start(
                 error,
             })?;
         let client = build_client_for::<ProxyBody>(client_options)?;
-        let proxy = Arc::new(Proxy::new(
-            settings,
-            CredentialSource::Cache(cache),
-            client,
-            clock.clone(),
-        ));
+        let proxy = Arc::new(
+            Proxy::new(
+                settings,
+                CredentialSource::Cache(cache),
+                client,
+                clock.clone(),
+            )
+            .with_audit(agent.audit.clone()),
+        );
         let listener = server::bind(entry.listen, entry.hop_limit)?;
         let address = listener.local_addr().map_err(ProxyStartError::Address)?;
         agent.add_proxy(address.to_string(), proxy.clone());
-        service.serve_streaming(listener, move |request, _peer| {
+        service.serve_streaming(listener, move |request, peer| {
             let proxy = proxy.clone();
-            async move { Ok::<_, std::convert::Infallible>(proxy.handle(request).await) }
+            async move { Ok::<_, std::convert::Infallible>(proxy.handle(request, peer).await) }
         });
         started.push(StartedProxy { address, profile });
     }

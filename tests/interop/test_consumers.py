@@ -155,3 +155,21 @@ def test_every_one_shot_channel_writes_an_audit_line(tessera_bin, tmp_path):
         assert line["uid"] == os.geteuid() and line["pid"] > 0 and line["executable"] == str(Path(tessera_bin).resolve()), line
         assert line["access_key_id"].startswith("ASIA") and line["expiration"].endswith("Z"), line
     assert "SecretAccessKey" not in audit.read_text()
+
+
+def test_the_proxy_audits_what_it_refuses(tessera_bin, tmp_path):
+    audit = tmp_path / "audit.log"
+    proxy = subprocess.Popen([tessera_bin, "proxy", "--credentials", "env", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+                              "--upstream", "http://127.0.0.1:9", "--audit-log", str(audit)], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True,
+                             env=clean_env(AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE", AWS_SECRET_ACCESS_KEY="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"))
+    try:
+        address = re.search(r"listening on http://(\S+),", proxy.stdout.readline()).group(1)
+        assert curl("-H", "Origin: http://evil.example", f"http://{address}/")[0] == 403
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
+    (line,) = [json.loads(text) for text in audit.read_text().splitlines()]
+    assert line["event"] == "refused" and line["channel"] == "proxy" and re.fullmatch(r"127\.0\.0\.1:\d+", line["remote"]), line
+    assert line["reason"] == "requests from web browsers are refused; a browser app needs require-token", line
+    assert "wJalrXUtnFEMI" not in audit.read_text()
