@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+pub mod journal;
 pub mod query;
 
 /// Size at which the file is rotated to `FILE.1` (the previous `FILE.1` is dropped).
@@ -190,12 +191,13 @@ pub struct AuditOpenError {
     source: std::io::Error,
 }
 
-/// The open log.
+/// The open log: a file, or the journal (`journal` as the path).
 #[derive(Debug)]
 pub struct AuditLog {
     path: PathBuf,
     // A sync mutex: held for one append (and a rare rotation), never across an await.
-    file: Mutex<File>,
+    file: Option<Mutex<File>>,
+    journal: Option<journal::Journal>,
 }
 
 fn open(path: &Path) -> std::io::Result<File> {
@@ -209,15 +211,25 @@ fn open(path: &Path) -> std::io::Result<File> {
 }
 
 impl AuditLog {
-    /// Opens (creating 0600) the log at `path`.
+    /// Opens (creating 0600) the log at `path`; `journal` means the systemd journal.
     pub fn open(path: &Path) -> Result<Self, AuditOpenError> {
-        let file = open(path).map_err(|source| AuditOpenError {
+        let failed = |source| AuditOpenError {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        if path == Path::new("journal") {
+            let journal =
+                journal::Journal::connect(Path::new(journal::JOURNAL_SOCKET)).map_err(failed)?;
+            return Ok(Self {
+                path: path.to_owned(),
+                file: None,
+                journal: Some(journal),
+            });
+        }
         Ok(Self {
             path: path.to_owned(),
-            file: Mutex::new(file),
+            file: Some(Mutex::new(open(path).map_err(failed)?)),
+            journal: None,
         })
     }
 
@@ -225,6 +237,9 @@ impl AuditLog {
     /// 64 KiB.
     pub fn tail(&self, n: usize) -> Vec<serde_json::Value> {
         use std::io::{Read, Seek, SeekFrom};
+        if self.journal.is_some() {
+            return Vec::new();
+        }
         let Ok(mut file) = File::open(&self.path) else {
             return Vec::new();
         };
@@ -244,12 +259,15 @@ impl AuditLog {
     /// Appends one record as a line; rotates first when the file has grown past
     /// [`ROTATE_BYTES`]. A failed write is logged, never fatal.
     pub fn write(&self, record: &AuditRecord) {
+        if let Some(journal) = &self.journal {
+            return journal.send(record);
+        }
+        let Some(file) = &self.file else { return };
         let Ok(mut line) = serde_json::to_string(record) else {
             return;
         };
         line.push('\n');
-        let mut file = self
-            .file
+        let mut file = file
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if file.metadata().is_ok_and(|m| m.len() >= ROTATE_BYTES) {

@@ -173,3 +173,35 @@ def test_the_proxy_audits_what_it_refuses(tessera_bin, tmp_path):
     assert line["event"] == "refused" and line["channel"] == "proxy" and re.fullmatch(r"127\.0\.0\.1:\d+", line["remote"]), line
     assert line["reason"] == "requests from web browsers are refused; a browser app needs require-token", line
     assert "wJalrXUtnFEMI" not in audit.read_text()
+
+
+def test_audit_records_reach_a_real_journald(tessera_bin, tmp_path, as_other_user):
+    """`audit-log = "journal"`: Debian's systemd-journald, started in a private mount namespace
+    with its own /run, receives the record; journalctl reads its fields back."""
+    assert Path("/lib/systemd/systemd-journald").exists(), "systemd-journald is missing (Debian's systemd package)"
+    port = free_port()
+    anchor = start_anchor(tessera_bin, tmp_path, port)
+    config = tmp_path / "config.toml"
+    config.write_text(profile_toml("a", port))
+    script = f"""set -e
+mount -t tmpfs none /run
+mkdir -p /run/systemd/journal
+/lib/systemd/systemd-journald &
+for i in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done
+TESSERA_AUDIT_LOG=journal TESSERA_CACHE=none {tessera_bin} credential-process --config {config} --profile a > {tmp_path}/out.json
+for i in $(seq 100); do journalctl -D /run/log/journal -o json --no-pager SYSLOG_IDENTIFIER=tessera > {tmp_path}/journal.json; [ -s {tmp_path}/journal.json ] && break; sleep 0.05; done
+kill $!
+"""
+    try:
+        out = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script], capture_output=True, text=True,
+                             env=clean_env(), timeout=60)
+    finally:
+        anchor.stop()
+    assert out.returncode == 0, out.stderr
+    credentials = json.loads((tmp_path / "out.json").read_text())
+    (entry,) = [json.loads(line) for line in (tmp_path / "journal.json").read_text().splitlines()]
+    assert entry["MESSAGE"] == "audit: credentials process profile a", entry
+    assert entry["TESSERA_EVENT"] == "credentials" and entry["TESSERA_CHANNEL"] == "process" and entry["_TRANSPORT"] == "journal"
+    assert entry["TESSERA_ACCESS_KEY_ID"] == credentials["AccessKeyId"] and entry["TESSERA_ROLE_ARN"].endswith(":role/app")
+    assert entry["TESSERA_UID"] == "0" and entry["TESSERA_PID"] == entry["_PID"]
+    assert credentials["SecretAccessKey"] not in json.dumps(entry) and credentials["SessionToken"] not in json.dumps(entry)
