@@ -59,7 +59,7 @@ token-file = "{token}"
                      "--admin-listen", "127.0.0.1:0", "--token-dir", str(tmp_path / "tokens"),
                      "--socket", str(socket), "--socket-group", str(NOBODY)], tmp_path / "serve.log", lines=5)
     serve.address, serve.admin = re.search(r"listening on http://(\S+) .* admin on http://(\S+)", serve.lines[0]).groups()
-    serve.socket, serve.audit, serve.run_as_other = socket, tmp_path / "audit.log", as_other_user
+    serve.socket, serve.audit, serve.run_as_other, serve.bin = socket, tmp_path / "audit.log", as_other_user, tessera_bin
     assert "socket: the ECS API on" in serve.lines[4], serve.lines
     deadline = time.monotonic() + 20
     while curl(f"http://{serve.admin}/readyz")[0] != 200:
@@ -101,6 +101,11 @@ def test_each_consumer_gets_its_own_profile_and_a_403_for_the_others(agent):
     for line in refreshes:
         assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", line["request_id"]), line
         assert line["serial"] == "0123456789abcdef01" and line["access_key_id"].startswith("ASIA"), line
+    printed = run_tessera(agent.bin, ["audit", "--file", str(agent.audit), "--consumer", "nobody-app", "--since", "1h"])
+    assert printed.returncode == 0, printed.stderr
+    rows = printed.stdout.splitlines()
+    assert len(rows) == 2 and " credentials " in rows[0] and " refused " in rows[1] and f"uid {NOBODY}" in rows[0], rows
+    assert "consumer 'nobody-app' is not granted this profile" in rows[1], rows
     secret = json.loads(mine[1])
     text = agent.audit.read_text()
     assert secret["SecretAccessKey"] not in text and secret["Token"] not in text
