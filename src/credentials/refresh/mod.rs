@@ -73,11 +73,26 @@ pub struct CredentialCache {
     provider: Arc<dyn CredentialProvider>,
     clock: Arc<dyn Clock>,
     state: watch::Sender<Snapshot>,
+    /// Set by a read that finds the held credentials no longer safe (the wall clock jumped:
+    /// a suspend, a corrected clock); the refresher then refreshes at once, unless it is
+    /// backing off after a failure.
+    stale_read: tokio::sync::Notify,
+    /// How often the waiting refresher looks at the wall clock and the identity files.
+    poll: StdDuration,
 }
 
 impl CredentialCache {
     /// A cache for `provider`; call [`CredentialCache::run`] to start refreshing.
     pub fn new(provider: Arc<dyn CredentialProvider>, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Self::with_poll(provider, clock, ROTATION_POLL)
+    }
+
+    /// As [`CredentialCache::new`], looking at the wall clock and the files every `poll`.
+    pub fn with_poll(
+        provider: Arc<dyn CredentialProvider>,
+        clock: Arc<dyn Clock>,
+        poll: StdDuration,
+    ) -> Arc<Self> {
         let (state, _) = watch::channel(Snapshot {
             credentials: None,
             last_error: None,
@@ -89,6 +104,8 @@ impl CredentialCache {
             provider,
             clock,
             state,
+            stale_read: tokio::sync::Notify::new(),
+            poll,
         })
     }
 
@@ -133,10 +150,13 @@ impl CredentialCache {
             Some(c) if c.is_fresh(self.clock.now(), self.provider.session_duration()) => {
                 Ok(c.clone())
             }
-            Some(_) => Err(Unavailable(format!(
-                "credentials are about to expire and refreshing failed: {}",
-                snapshot.last_error.as_deref().unwrap_or("refresh pending")
-            ))),
+            Some(_) => {
+                self.stale_read.notify_one();
+                Err(Unavailable(format!(
+                    "credentials are about to expire and refreshing failed: {}",
+                    snapshot.last_error.as_deref().unwrap_or("refresh pending")
+                )))
+            }
             None => Err(Unavailable(match &snapshot.last_error {
                 Some(error) => format!("no credentials yet: {error}"),
                 None => "no credentials yet: the first refresh is running".into(),
@@ -169,7 +189,8 @@ impl CredentialCache {
         let mut consecutive_failures: u32 = 0;
         loop {
             let next = self.refresh_once(label, &mut consecutive_failures).await;
-            if !self.wait_until(next, label, shutdown).await {
+            let woken_by_reads = consecutive_failures == 0;
+            if !self.wait_until(next, label, shutdown, woken_by_reads).await {
                 return;
             }
         }
@@ -219,13 +240,15 @@ impl CredentialCache {
         }
     }
 
-    /// Waits for `next` (by the wall clock, checked at least every [`ROTATION_POLL`]), a
-    /// rotation of the identity files, or shutdown; `false` on shutdown.
+    /// Waits for `next` (by the wall clock, checked at least every poll), a rotation of the
+    /// identity files, shutdown, or (with `woken_by_reads`: not while backing off) a read that
+    /// found the credentials unsafe; `false` on shutdown.
     async fn wait_until(
         &self,
         next: OffsetDateTime,
         label: &str,
         shutdown: &mut watch::Receiver<bool>,
+        woken_by_reads: bool,
     ) -> bool {
         loop {
             let left = next - self.clock.now();
@@ -233,11 +256,22 @@ impl CredentialCache {
                 return true;
             }
             let nap = StdDuration::try_from(left)
-                .unwrap_or(ROTATION_POLL)
-                .min(ROTATION_POLL);
+                .unwrap_or(self.poll)
+                .min(self.poll);
+            let stale_read = async {
+                if woken_by_reads {
+                    self.stale_read.notified().await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
             tokio::select! {
                 _ = tokio::time::sleep(nap) => {}
                 _ = shutdown.changed() => return false,
+                () = stale_read => {
+                    tracing::info!(profile = %label, "the credentials are no longer safe by the wall clock (a suspend or a clock change); refreshing now");
+                    return true;
+                }
             }
             if *shutdown.borrow() {
                 return false;
@@ -264,5 +298,7 @@ pub fn backoff(kind: ErrorKind, failures: u32) -> Duration {
     }
 }
 
+#[cfg(test)]
+mod simulation;
 #[cfg(test)]
 mod tests;
