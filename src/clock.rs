@@ -25,6 +25,17 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock moved by a fixed offset: an endpoint whose clock is off (the anchor's
+/// `--clock-offset`, for exercising clients' skew handling).
+#[derive(Debug, Clone, Copy)]
+pub struct OffsetClock(pub time::Duration);
+
+impl Clock for OffsetClock {
+    fn now(&self) -> OffsetDateTime {
+        SystemClock.now() + self.0
+    }
+}
+
 /// A clock stuck at one instant, for tests and golden vectors.
 #[derive(Debug, Clone, Copy)]
 pub struct FixedClock(pub OffsetDateTime);

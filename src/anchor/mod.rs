@@ -135,7 +135,7 @@ impl Anchor {
                 Reply {
                     status: 201,
                     content_type: "application/json",
-                    headers: vec![("x-amzn-RequestId", id)],
+                    headers: vec![("x-amzn-RequestId", id), ("date", http_date(now))],
                     body: session_json(
                         &session,
                         &grant,
@@ -147,7 +147,9 @@ impl Anchor {
             Err(refusal) => {
                 self.count("tessera_anchor_create_session_total", refusal.code);
                 tracing::warn!(request_id = %id, status = refusal.status, code = refusal.code, "CreateSession refused: {}", refusal.check);
-                refusal_reply(&refusal, id)
+                let mut reply = refusal_reply(&refusal, id);
+                reply.headers.push(("date", http_date(now)));
+                reply
             }
         }
     }
@@ -331,6 +333,12 @@ fn session_json(
             &id[20..32]
         ),
     })
+}
+
+/// The anchor's time as an HTTP `Date` (its clock may be offset), which clients read to
+/// measure their skew.
+fn http_date(now: time::OffsetDateTime) -> String {
+    httpdate::fmt_http_date(std::time::SystemTime::from(now))
 }
 
 fn refusal_reply(refusal: &Refusal, id: String) -> Reply {

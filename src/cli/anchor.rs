@@ -10,7 +10,7 @@ use clap::Args;
 use super::local_anchor::{self, DEFAULT_LISTEN};
 use crate::anchor::config::AnchorConfig;
 use crate::anchor::upstream::UpstreamSts;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, OffsetClock, SystemClock};
 use crate::http::build_client;
 use crate::pki::DEFAULT_CA_DIR;
 use crate::service::{termination, Service};
@@ -21,6 +21,11 @@ pub struct AnchorArgs {
     /// Anchor config (TOML). Without it, a default is generated from the local CA.
     #[arg(long, env = "TESSERA_ANCHOR_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Run the anchor's clock this many seconds ahead (negative: behind) of this machine's, to
+    /// see how clients cope with an endpoint whose clock is off.
+    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true, default_value_t = 0,
+          value_parser = clap::value_parser!(i64).range(-86_400..=86_400))]
+    clock_offset: i64,
     /// Local CA directory (created if missing) for the default config and the TLS certificate.
     #[arg(long, env = "TESSERA_CA_DIR", default_value = DEFAULT_CA_DIR, value_name = "DIR")]
     ca_dir: PathBuf,
@@ -67,7 +72,10 @@ pub struct AnchorArgs {
 }
 
 pub(super) fn run(args: AnchorArgs) -> anyhow::Result<()> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = match args.clock_offset {
+        0 => Arc::new(SystemClock),
+        seconds => Arc::new(OffsetClock(time::Duration::seconds(seconds))),
+    };
     let now = clock.now();
     // A broken config is reported before anything is created on disk.
     let config = match args.config.as_deref() {

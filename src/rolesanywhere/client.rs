@@ -17,7 +17,8 @@ use super::sign::sign_create_session;
 use crate::aws_credentials::Credentials;
 use crate::clock::Clock;
 use crate::http::HttpsClient;
-use crate::identity::{SignError, Signer};
+pub use super::client_error::ClientError;
+use crate::identity::Signer;
 use crate::secret::SecretString;
 
 /// Attempts per CreateSession call (first try plus retries).
@@ -31,77 +32,6 @@ const BACKOFF_BASE: Duration = Duration::from_millis(200);
 /// Longest single backoff.
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
 
-/// Why CreateSession did not produce credentials.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// Signing failed (key unavailable).
-    #[error("cannot sign the CreateSession request")]
-    Sign(#[source] SignError),
-    /// TLS handshake failed.
-    #[error("TLS connection to {endpoint} failed: {detail}; if the endpoint uses a private CA pass --ca-bundle")]
-    Tls {
-        /// The endpoint.
-        endpoint: String,
-        /// The TLS error chain, flattened.
-        detail: String,
-    },
-    /// The endpoint could not be reached.
-    #[error("cannot reach Roles Anywhere endpoint {endpoint}: {detail}; check --endpoint, the network and proxy settings")]
-    Transport {
-        /// The endpoint.
-        endpoint: String,
-        /// The transport error chain, flattened.
-        detail: String,
-    },
-    /// The time budget ran out.
-    #[error("CreateSession at {endpoint} did not complete within {seconds} s (--timeout)")]
-    Timeout {
-        /// The endpoint.
-        endpoint: String,
-        /// The budget.
-        seconds: u64,
-    },
-    /// The service answered with an error.
-    #[error("CreateSession failed: HTTP {status} {code}: {message}{}", request_id.as_deref().map(|id| format!(" (request id {id})")).unwrap_or_default())]
-    Service {
-        /// HTTP status.
-        status: u16,
-        /// AWS error code (`AccessDeniedException`, …) or `UnknownError`.
-        code: String,
-        /// The service's message.
-        message: String,
-        /// `x-amzn-RequestId`, when sent.
-        request_id: Option<String>,
-    },
-    /// A success status with a body that is not a usable CreateSession response.
-    #[error("CreateSession at {endpoint} returned HTTP {status} with an unusable body: {detail}")]
-    MalformedResponse {
-        /// The endpoint.
-        endpoint: String,
-        /// HTTP status.
-        status: u16,
-        /// What is wrong.
-        detail: String,
-    },
-}
-
-impl ClientError {
-    /// Whether another attempt may succeed: transport trouble, 5xx, 429 and throttling.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            ClientError::Transport { .. } | ClientError::Timeout { .. } => true,
-            ClientError::Service { status, code, .. } => {
-                *status >= 500
-                    || *status == 429
-                    || code.contains("Throttl")
-                    || code == "TooManyRequestsException"
-            }
-            _ => false,
-        }
-    }
-}
-
 /// A CreateSession client bound to one endpoint and region.
 #[derive(Debug, Clone)]
 pub struct RolesAnywhereClient {
@@ -112,7 +42,15 @@ pub struct RolesAnywhereClient {
     timeout: Duration,
     max_attempts: u32,
     clock: Arc<dyn Clock>,
+    /// The endpoint's clock minus ours, seconds, from its `Date` headers (0 within 5 s);
+    /// requests are signed with our clock plus this.
+    skew_seconds: Arc<std::sync::atomic::AtomicI64>,
 }
+
+/// Skew below this is clock-reading noise (Date has 1 s resolution), not corrected.
+const SKEW_NOISE_SECONDS: i64 = 5;
+/// Skew above this is worth a warning.
+const SKEW_WARNING_SECONDS: i64 = 60;
 
 impl RolesAnywhereClient {
     /// A client for `endpoint`, signing for `region`.
@@ -132,12 +70,45 @@ impl RolesAnywhereClient {
             timeout,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             clock,
+            skew_seconds: Arc::new(std::sync::atomic::AtomicI64::new(0)),
         }
     }
 
     /// The HTTP client (also used for the STS calls of a role chain).
     pub fn http(&self) -> &HttpsClient {
         &self.http
+    }
+
+    /// Measures the skew from a response's `Date`, and says so when it changes.
+    fn observe_date(&self, headers: &http::HeaderMap) {
+        let Some(date) = header_text(headers, "date")
+            .and_then(|v| httpdate::parse_http_date(&v).ok())
+            .map(OffsetDateTime::from)
+        else {
+            return;
+        };
+        let measured = (date - self.clock.now()).whole_seconds();
+        let skew = if measured.abs() < SKEW_NOISE_SECONDS {
+            0
+        } else {
+            measured
+        };
+        let previous = self
+            .skew_seconds
+            .swap(skew, std::sync::atomic::Ordering::Relaxed);
+        if skew != previous && (skew - previous).abs() >= SKEW_NOISE_SECONDS {
+            let direction = if skew >= 0 { "ahead of" } else { "behind" };
+            let line = format!(
+                "the clock of {} is {} s {direction} this machine's; requests are signed with its time",
+                self.endpoint_text(),
+                skew.abs()
+            );
+            if skew.abs() > SKEW_WARNING_SECONDS {
+                tracing::warn!("{line}");
+            } else {
+                tracing::info!("{line}");
+            }
+        }
     }
 
     /// The endpoint requests go to.
@@ -197,8 +168,14 @@ impl RolesAnywhereClient {
         signer: &dyn Signer,
     ) -> Result<Credentials, ClientError> {
         let mut attempt = 1;
+        let mut resigned = false;
         loop {
             match self.attempt(params, signer).await {
+                // The endpoint's Date, read from this very refusal, corrects the signing time.
+                Err(e) if !resigned && e.is_signature_expired() => {
+                    tracing::warn!("CreateSession was refused for the signature's time ({e}); signing again with the endpoint's clock");
+                    resigned = true;
+                }
                 Err(e) if e.is_retryable() && attempt < self.max_attempts => {
                     let delay = backoff(attempt);
                     tracing::warn!(
@@ -219,7 +196,8 @@ impl RolesAnywhereClient {
         params: &SessionParams,
         signer: &dyn Signer,
     ) -> Result<Credentials, ClientError> {
-        let now = self.clock.now();
+        let skew = self.skew_seconds.load(std::sync::atomic::Ordering::Relaxed);
+        let now = self.clock.now() + time::Duration::seconds(skew);
         let signed = sign_create_session(params, &self.host, &self.region, signer, now)
             .map_err(ClientError::Sign)?;
         let base = self.endpoint.to_string();
@@ -241,6 +219,7 @@ impl RolesAnywhereClient {
             .await
             .map_err(|e| self.transport_error(&e))?;
         let status = response.status();
+        self.observe_date(response.headers());
         let error_type = header_text(response.headers(), "x-amzn-errortype");
         let request_id = header_text(response.headers(), "x-amzn-requestid");
         let body = match Limited::new(response.into_body(), MAX_RESPONSE_BYTES)

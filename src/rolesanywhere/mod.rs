@@ -3,6 +3,7 @@
 
 pub mod canonical;
 pub mod client;
+mod client_error;
 pub mod endpoint;
 pub mod model;
 pub mod sign;

@@ -466,3 +466,22 @@ def test_doctor_reports_what_only_the_service_can_judge(tessera_bin, anchor, cas
     failing = _failing_lines(result)
     assert [name for name, _ in failing] == ["CreateSession"], result.stdout
     assert problem in failing[0][1] and fix in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("offset", [600, -600])
+def test_a_ten_minute_skew_at_the_anchor_is_answered_by_one_retry(tessera_bin, tmp_path, offset):
+    skewed = Anchor(tessera_bin, tmp_path, tls=False, extra_args=["--clock-offset", str(offset)])
+    try:
+        identity = identity_args("leaf-p256.pem", "leaf-p256.key", "intermediate.pem")
+        out = run_tessera(tessera_bin, ["credential-process", *identity, "--trust-anchor-arn", ta("ta"), "--profile-arn", profile("p"),
+                                        "--role-arn", f"{ROLE}/app", "--endpoint", skewed.url])
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["AccessKeyId"].startswith("ASIA")
+        direction = "ahead of" if offset > 0 else "behind"
+        assert re.search(rf"the clock of {re.escape(skewed.url)}/? is (599|600|601) s {direction} this machine's", out.stderr), out.stderr
+        assert out.stderr.count("signing again with the endpoint's clock") == 1, out.stderr
+        metrics = skewed.metrics()
+        assert 'tessera_anchor_create_session_total{outcome="AccessDeniedException"} 1' in metrics, metrics
+        assert 'tessera_anchor_create_session_total{outcome="success"} 1' in metrics, metrics
+    finally:
+        skewed.stop()
