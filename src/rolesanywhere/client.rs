@@ -11,13 +11,13 @@ use http_body_util::{BodyExt, Full, Limited};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+pub use super::client_error::ClientError;
 use super::endpoint::host_header;
 use super::model::{CreateSessionResponse, SessionParams};
 use super::sign::sign_create_session;
 use crate::aws_credentials::Credentials;
 use crate::clock::Clock;
 use crate::http::HttpsClient;
-pub use super::client_error::ClientError;
 use crate::identity::Signer;
 use crate::secret::SecretString;
 

@@ -17,6 +17,8 @@ use crate::clock::Clock;
 pub const ROTATION_POLL: StdDuration = StdDuration::from_secs(2);
 /// Longest wait between attempts that failed for a transient reason.
 pub const MAX_BACKOFF: Duration = Duration::seconds(60);
+/// After a refresh, how long before a read that finds the credentials unsafe may start another.
+pub const READ_WAKE_GAP: StdDuration = StdDuration::from_secs(10);
 /// First wait after a configuration or credential error.
 pub const SLOW_BACKOFF_START: Duration = Duration::seconds(10);
 /// Longest wait between attempts that failed for a configuration or credential reason.
@@ -189,7 +191,11 @@ impl CredentialCache {
         let mut consecutive_failures: u32 = 0;
         loop {
             let next = self.refresh_once(label, &mut consecutive_failures).await;
-            let woken_by_reads = consecutive_failures == 0;
+            // Reads may wake it early only after a success, and then at most once per
+            // READ_WAKE_GAP: credentials that are unsafe the moment they arrive (a far-off
+            // endpoint clock) must not turn every read into a CreateSession.
+            let woken_by_reads =
+                (consecutive_failures == 0).then(|| crate::clock::monotonic_now() + READ_WAKE_GAP);
             if !self.wait_until(next, label, shutdown, woken_by_reads).await {
                 return;
             }
@@ -241,14 +247,14 @@ impl CredentialCache {
     }
 
     /// Waits for `next` (by the wall clock, checked at least every poll), a rotation of the
-    /// identity files, shutdown, or (with `woken_by_reads`: not while backing off) a read that
-    /// found the credentials unsafe; `false` on shutdown.
+    /// identity files, shutdown, or (from `woken_by_reads` on, if given) a read that found the
+    /// credentials unsafe; `false` on shutdown.
     async fn wait_until(
         &self,
         next: OffsetDateTime,
         label: &str,
         shutdown: &mut watch::Receiver<bool>,
-        woken_by_reads: bool,
+        woken_by_reads: Option<tokio::time::Instant>,
     ) -> bool {
         loop {
             let left = next - self.clock.now();
@@ -259,10 +265,12 @@ impl CredentialCache {
                 .unwrap_or(self.poll)
                 .min(self.poll);
             let stale_read = async {
-                if woken_by_reads {
-                    self.stale_read.notified().await;
-                } else {
-                    std::future::pending::<()>().await;
+                match woken_by_reads {
+                    Some(from) => {
+                        tokio::time::sleep_until(from).await;
+                        self.stale_read.notified().await;
+                    }
+                    None => std::future::pending::<()>().await,
                 }
             };
             tokio::select! {

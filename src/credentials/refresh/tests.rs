@@ -231,3 +231,20 @@ async fn a_wall_clock_jump_past_the_refresh_time_refreshes_on_the_next_tick() {
     assert_eq!(provider.calls.load(Ordering::SeqCst), 2);
     assert_eq!(cache.health(), Health::Fresh);
 }
+
+#[tokio::test(start_paused = true)]
+async fn reads_of_credentials_unsafe_on_arrival_do_not_turn_into_a_create_session_each() {
+    // A far-off endpoint clock: every session arrives with a minute left, inside the margin.
+    let script = (0..1000)
+        .map(|_| Answer::Issue(Duration::minutes(1)))
+        .collect();
+    let (cache, provider, _stop) = start(script);
+    for _ in 0..300 {
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+        assert!(cache.current().is_err());
+    }
+    // 30 s of reads every 100 ms: the schedule (10 s before such a session's margin) and at
+    // most one read-started refresh per READ_WAKE_GAP, not one per read (which would be ~300).
+    let calls = provider.calls.load(Ordering::SeqCst);
+    assert!((2..=8).contains(&calls), "{calls} CreateSessions in 30 s");
+}
