@@ -87,6 +87,52 @@ impl Clock for ManualClock {
     }
 }
 
+/// Notices jumps of the wall clock against the monotonic clock: a suspend (the monotonic
+/// clock stands still while the machine sleeps), or the clock being set. Cheap enough for
+/// every read.
+#[derive(Debug)]
+pub struct JumpWatch {
+    origin: tokio::time::Instant,
+    /// Wall time minus monotonic time since `origin`, in milliseconds, when last looked at.
+    offset_ms: std::sync::atomic::AtomicI64,
+}
+
+/// Differences between the clocks below this are drift and scheduling noise, not a jump.
+const JUMP_THRESHOLD_MS: i64 = 2_000;
+
+impl JumpWatch {
+    /// Starts watching `clock`.
+    pub fn new(clock: &dyn Clock) -> Self {
+        let origin = monotonic_now();
+        Self {
+            origin,
+            offset_ms: std::sync::atomic::AtomicI64::new(Self::offset_ms(clock, origin)),
+        }
+    }
+
+    fn offset_ms(clock: &dyn Clock, origin: tokio::time::Instant) -> i64 {
+        let wall_ms = i64::try_from(clock.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        let mono_ms = i64::try_from((monotonic_now() - origin).as_millis()).unwrap_or(i64::MAX);
+        wall_ms.saturating_sub(mono_ms)
+    }
+
+    /// How far the wall clock jumped since the last look (forward is positive), once per jump.
+    pub fn jumped(&self, clock: &dyn Clock) -> Option<time::Duration> {
+        use std::sync::atomic::Ordering;
+        let now = Self::offset_ms(clock, self.origin);
+        let seen = self.offset_ms.load(Ordering::Relaxed);
+        let moved = now.saturating_sub(seen);
+        if moved.abs() < JUMP_THRESHOLD_MS {
+            return None;
+        }
+        // Only the caller that moves the mark reports the jump.
+        self.offset_ms
+            .compare_exchange(seen, now, Ordering::Relaxed, Ordering::Relaxed)
+            .ok()
+            .map(|_| time::Duration::milliseconds(moved))
+    }
+}
+
 /// The monotonic clock, for elapsed times (latency, token lifetimes). It is tokio's, so tests
 /// with paused time control it.
 #[allow(clippy::disallowed_methods)] // the single sanctioned read of the monotonic clock
@@ -110,5 +156,18 @@ mod tests {
             clock.now(),
             start + time::Duration::seconds(90) + time::Duration::hours(8)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_jump_of_the_wall_clock_is_reported_once_and_time_passing_is_not_a_jump() {
+        let clock = ManualClock::new(time::macros::datetime!(2026-01-01 00:00:00 UTC));
+        let watch = JumpWatch::new(&clock);
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        assert_eq!(watch.jumped(&clock), None);
+        clock.jump(time::Duration::hours(9));
+        assert_eq!(watch.jumped(&clock), Some(time::Duration::hours(9)));
+        assert_eq!(watch.jumped(&clock), None);
+        clock.jump(time::Duration::minutes(-5));
+        assert_eq!(watch.jumped(&clock), Some(time::Duration::minutes(-5)));
     }
 }

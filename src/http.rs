@@ -26,6 +26,12 @@ use tokio::net::TcpStream;
 /// How long a TCP connect may take unless told otherwise.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a pooled connection may stay unused before it is closed (hyper's default is 90 s).
+/// Refreshes minutes apart then each open a new connection, with a new DNS lookup, so an
+/// address that moved or a network path that died (a laptop that changed networks) costs no
+/// failed request; calls close together still share one.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Error type of the connector chain.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -43,6 +49,65 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Whether TLS will be used at all (an `http://` endpoint needs no roots).
     pub needs_tls: bool,
+    /// The configuration's proxy settings (a reload that changes them builds a new client).
+    pub proxy: ProxySettings,
+}
+
+/// The proxy settings of a configuration file; each one set overrides its environment
+/// variables, and one left out falls back to them.
+#[derive(Clone, Default, PartialEq)]
+pub struct ProxySettings {
+    /// `https-proxy`: the proxy for HTTPS requests, `""` for none (over `HTTPS_PROXY` and
+    /// `ALL_PROXY`).
+    pub https_proxy: Option<String>,
+    /// `no-proxy`: hosts reached directly (over `NO_PROXY`).
+    pub no_proxy: Option<String>,
+}
+
+impl std::fmt::Debug for ProxySettings {
+    // A proxy URL may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxySettings")
+            .field("https_proxy", &self.https_proxy.as_ref().map(|_| "<set>"))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
+}
+
+impl ProxySettings {
+    /// Checks that `https-proxy`, when set to anything but `""`, is an `http://HOST[:PORT]` URL.
+    /// The message does not repeat the value: it may hold a password.
+    pub fn check(&self) -> Result<(), &'static str> {
+        match self.https_proxy.as_deref() {
+            None | Some("") => Ok(()),
+            Some(url) => match url.parse::<Uri>() {
+                Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() => Ok(()),
+                _ => Err("https-proxy is not an http:// proxy URL: write it as http://HOST:PORT, or \"\" for no proxy"),
+            },
+        }
+    }
+
+    /// The matcher these settings and the environment make.
+    fn matcher(&self) -> Matcher {
+        if *self == ProxySettings::default() {
+            return Matcher::from_env();
+        }
+        let env = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+                .unwrap_or_default()
+        };
+        let https = self
+            .https_proxy
+            .clone()
+            .unwrap_or_else(|| env(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]));
+        let no = self
+            .no_proxy
+            .clone()
+            .unwrap_or_else(|| env(&["NO_PROXY", "no_proxy"]));
+        Matcher::builder().https(https).no(no).build()
+    }
 }
 
 /// Why the client could not be built.
@@ -109,7 +174,7 @@ where
     http.set_nodelay(true);
     let connector = ProxyConnector {
         direct: http,
-        proxies: Arc::new(Matcher::from_env()),
+        proxies: Arc::new(options.proxy.matcher()),
     };
     let https = HttpsConnectorBuilder::new()
         .with_tls_config(tls)
@@ -117,7 +182,10 @@ where
         .enable_http1()
         .enable_http2()
         .wrap_connector(connector);
-    Ok(Client::builder(TokioExecutor::new()).build(https))
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .build(https))
 }
 
 fn root_store(bundle: Option<&Path>) -> Result<rustls::RootCertStore, HttpSetupError> {
@@ -242,5 +310,42 @@ mod danger {
         fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
             self.0.signature_verification_algorithms.supported_schemes()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(https_proxy: Option<&str>, no_proxy: Option<&str>) -> ProxySettings {
+        ProxySettings {
+            https_proxy: https_proxy.map(str::to_owned),
+            no_proxy: no_proxy.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_configured_proxy_is_checked_and_used_unless_no_proxy_names_the_host() {
+        for good in [None, Some(""), Some("http://proxy.example:3128")] {
+            assert!(settings(good, None).check().is_ok(), "{good:?}");
+        }
+        for bad in ["socks5://user:secret@proxy", "proxy:3128", "http://"] {
+            let error = settings(Some(bad), None).check().unwrap_err();
+            assert!(!error.contains("secret"), "{error}");
+        }
+        let destination: Uri = "https://rolesanywhere.example/sessions".parse().unwrap();
+        let through = settings(Some("http://proxy.example:3128"), None).matcher();
+        let intercept = through.intercept(&destination).unwrap();
+        assert_eq!(intercept.uri().host(), Some("proxy.example"));
+        let excluded = settings(
+            Some("http://proxy.example:3128"),
+            Some("rolesanywhere.example"),
+        );
+        assert!(excluded.matcher().intercept(&destination).is_none());
+        assert!(settings(Some(""), Some(""))
+            .matcher()
+            .intercept(&destination)
+            .is_none());
+        assert!(format!("{:?}", settings(Some("http://u:pw@p:1"), None)).contains("<set>"));
     }
 }

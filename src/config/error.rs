@@ -97,6 +97,9 @@ pub enum ConfigError {
     /// A name template that cannot be used.
     #[error(transparent)]
     Template(#[from] crate::credentials::attribution::TemplateError),
+    /// `https-proxy` is not a proxy URL.
+    #[error("{0}")]
+    Proxy(&'static str),
     /// A timeout is not a positive number.
     #[error("--{0} must be a positive number of seconds")]
     Timeout(&'static str),

@@ -83,6 +83,10 @@ pub struct ProfileSettings {
     pub connect_timeout: Option<f64>,
     /// Overall timeout, seconds.
     pub timeout: Option<f64>,
+    /// HTTPS proxy for the endpoints (over `HTTPS_PROXY`; `""` for none); a reload applies it.
+    pub https_proxy: Option<String>,
+    /// Hosts reached without the proxy (over `NO_PROXY`).
+    pub no_proxy: Option<String>,
     /// Where `tessera login` signs the person in and enrols (`[profiles.NAME.login]`).
     pub login: Option<crate::login::LoginSettings>,
     /// The profile whose credentials this one's `assume-role` starts from.
@@ -127,6 +131,8 @@ impl ProfileSettings {
             use_dualstack_endpoint,
             connect_timeout,
             timeout,
+            https_proxy,
+            no_proxy,
             login,
             source_profile,
             assume_role,
@@ -325,6 +331,31 @@ fn split_session_name(
     }
 }
 
+/// The HTTP client settings of a profile (`ca-bundle`, `no-verify-ssl`, `connect-timeout`,
+/// `https-proxy`, `no-proxy`).
+fn client_options(
+    settings: &ProfileSettings,
+    needs_tls: bool,
+) -> Result<ClientOptions, ConfigError> {
+    let proxy = crate::http::ProxySettings {
+        https_proxy: settings.https_proxy.clone(),
+        no_proxy: settings.no_proxy.clone(),
+    };
+    proxy.check().map_err(ConfigError::Proxy)?;
+    Ok(ClientOptions {
+        ca_bundle: settings.ca_bundle.clone(),
+        insecure_skip_verify: settings.no_verify_ssl.unwrap_or(false),
+        connect_timeout: seconds(
+            "connect-timeout",
+            settings
+                .connect_timeout
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECONDS),
+        )?,
+        needs_tls,
+        proxy,
+    })
+}
+
 fn seconds(flag: &'static str, value: f64) -> Result<Duration, ConfigError> {
     Duration::try_from_secs_f64(value)
         .ok()
@@ -351,12 +382,15 @@ impl ResolvedProfile {
         let renewal = renewal_for(&settings, &sources, name);
         let trust_anchor_arn = settings
             .trust_anchor_arn
+            .clone()
             .ok_or_else(|| missing("trust anchor ARN", "trust-anchor-arn", "TRUST_ANCHOR_ARN"))?;
         let profile_arn = settings
             .profile_arn
+            .clone()
             .ok_or_else(|| missing("profile ARN", "profile-arn", "PROFILE_ARN"))?;
         let role_arn = settings
             .role_arn
+            .clone()
             .ok_or_else(|| missing("role ARN", "role-arn", "ROLE_ARN"))?;
         let (literal_name, session_name_template) =
             split_session_name(settings.role_session_name.as_deref())?;
@@ -384,17 +418,7 @@ impl ResolvedProfile {
             || chain
                 .iter()
                 .any(|hop| hop.sts_endpoint.scheme_str() == Some("https"));
-        let client_options = ClientOptions {
-            ca_bundle: settings.ca_bundle,
-            insecure_skip_verify: settings.no_verify_ssl.unwrap_or(false),
-            connect_timeout: seconds(
-                "connect-timeout",
-                settings
-                    .connect_timeout
-                    .unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECONDS),
-            )?,
-            needs_tls,
-        };
+        let client_options = client_options(&settings, needs_tls)?;
         Ok(Self {
             name: name.map(str::to_owned),
             sources,

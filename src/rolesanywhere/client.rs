@@ -253,15 +253,19 @@ impl RolesAnywhereClient {
             serial: Some(signer.certificate().serial_hex()),
         };
         Ok(self
-            .parse_credentials(status, &body, now)?
+            .parse_credentials(status, &body, now, time::Duration::seconds(skew))?
             .with_provenance(provenance))
     }
 
+    /// The credentials in `body`, their times moved from the endpoint's clock (`now`, `skew`
+    /// ahead of ours) to this machine's: every later expiry decision, and every consumer
+    /// handed them, reads this machine's clock.
     fn parse_credentials(
         &self,
         status: StatusCode,
         body: &[u8],
         now: OffsetDateTime,
+        skew: time::Duration,
     ) -> Result<Credentials, ClientError> {
         let malformed = |detail: String| ClientError::MalformedResponse {
             endpoint: self.endpoint_text(),
@@ -305,9 +309,9 @@ impl RolesAnywhereClient {
             raw.access_key_id,
             SecretString::new(raw.secret_access_key),
             SecretString::new(raw.session_token),
-            expiration,
+            expiration - skew,
         )
-        .with_issued_at(now))
+        .with_issued_at(now - skew))
     }
 
     fn endpoint_text(&self) -> String {
@@ -456,6 +460,33 @@ mod tests {
             let err = service_error(StatusCode::from_u16(status).unwrap(), None, None, b"");
             assert_eq!(err.is_retryable(), retry, "{status}");
         }
+    }
+
+    #[test]
+    fn credentials_from_a_skewed_endpoint_are_timed_by_this_machines_clock() {
+        let ours = time::macros::datetime!(2026-06-01 12:00:00 UTC);
+        let options = crate::http::ClientOptions {
+            ca_bundle: None,
+            insecure_skip_verify: false,
+            connect_timeout: Duration::from_secs(1),
+            needs_tls: false,
+            proxy: crate::http::ProxySettings::default(),
+        };
+        let client = RolesAnywhereClient::new(
+            crate::http::build_client(&options).unwrap(),
+            Uri::from_static("http://127.0.0.1:9"),
+            "us-east-1".into(),
+            Duration::from_secs(1),
+            Arc::new(crate::clock::FixedClock(ours)),
+        );
+        // The endpoint's clock is ten minutes ahead: its one-hour session ends at 13:10 by it.
+        let body = br#"{"credentialSet":[{"credentials":{"accessKeyId":"ASIAEXAMPLEEXAMPLE","secretAccessKey":"s","sessionToken":"t","expiration":"2026-06-01T13:10:00Z"}}]}"#;
+        let skew = time::Duration::minutes(10);
+        let credentials = client
+            .parse_credentials(StatusCode::CREATED, body, ours + skew, skew)
+            .unwrap();
+        assert_eq!(credentials.expiration(), ours + time::Duration::hours(1));
+        assert_eq!(credentials.issued_at(), Some(ours));
     }
 
     #[test]

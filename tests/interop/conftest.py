@@ -121,11 +121,12 @@ _next_port = None
 
 
 def free_port():
-    """A loopback port that is free now and that no other test of this run will be given."""
+    """A loopback port that is free now and that no other test of this run will be given (a run
+    beside this one, like the soak, sets its own TESSERA_TEST_PORT_BASE)."""
     global _next_port
     if _next_port is None:
         worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-        _next_port = 20000 + worker * _PORTS_PER_WORKER
+        _next_port = int(os.environ.get("TESSERA_TEST_PORT_BASE", "20000")) + worker * _PORTS_PER_WORKER
     while True:
         port, _next_port = _next_port, _next_port + 1
         with socket.socket() as s:

@@ -43,10 +43,10 @@ arn = "{ROLE}"
 class Process:
     """A tessera process whose stdout's first lines announce its addresses."""
 
-    def __init__(self, args, log, lines=1):
+    def __init__(self, args, log, lines=1, env=None):
         self.log = log
         with open(log, "w") as err:
-            self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True, env=clean_env())
+            self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True, env=clean_env(**(env or {})))
         self.lines = [self.process.stdout.readline() for _ in range(lines)]
         assert self.lines[0], f"did not start: {log.read_text()}"
 
@@ -55,19 +55,22 @@ class Process:
         self.process.wait(timeout=10)
 
 
-def start_anchor(tessera_bin, tmp, port, duration=3600):
+def start_anchor(tessera_bin, tmp, port, duration=3600, host="127.0.0.1", env=None, extra=()):
     proc = Process([tessera_bin, "anchor", "--config", str(anchor_config(tmp, duration)), "--ca-dir", str(tmp / "ca"),
-                    "--listen", f"127.0.0.1:{port}"], tmp / f"anchor-{time.monotonic_ns()}.log")
+                    "--listen", f"{host}:{port}", *extra], tmp / f"anchor-{time.monotonic_ns()}.log", env=env)
     return proc
 
 
-def start_serve(tessera_bin, tmp, anchor_port, cert="leaf-p256.pem", key="leaf-p256.key", extra=(), imds=True):
-    args = [tessera_bin, "serve", "--certificate", str(cert if isinstance(cert, Path) else CERTS / cert),
+def start_serve(tessera_bin, tmp, anchor_port, cert="leaf-p256.pem", key="leaf-p256.key", extra=(), imds=True, endpoint=None,
+                env=None, prefix=()):
+    """serve for the local anchor on `anchor_port` (or at `endpoint`), run under `prefix` with `env` added."""
+    args = [*prefix, tessera_bin, "serve", "--certificate", str(cert if isinstance(cert, Path) else CERTS / cert),
             "--private-key", str(key if isinstance(key, Path) else CERTS / key), "--intermediates", str(CERTS / "intermediate.pem"),
-            "--trust-anchor-arn", TA, "--profile-arn", PROFILE, "--role-arn", ROLE, "--endpoint", f"http://127.0.0.1:{anchor_port}",
+            "--trust-anchor-arn", TA, "--profile-arn", PROFILE, "--role-arn", ROLE,
+            "--endpoint", endpoint or f"http://127.0.0.1:{anchor_port}",
             "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--token-dir", str(tmp / "tokens"),
             *(["--imds"] if imds else []), *extra]
-    proc = Process(args, tmp / "serve.log", lines=3)
+    proc = Process(args, tmp / "serve.log", lines=3, env=env)
     match = re.search(r"listening on http://(\S+) .*admin on http://(\S+)", proc.lines[0])
     proc.address, proc.admin = match.group(1), match.group(2)
     proc.token_file = re.search(r"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=(\S+)", proc.lines[2]).group(1)

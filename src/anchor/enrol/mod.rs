@@ -98,6 +98,7 @@ impl Enrolment {
                     .jwks_uri
                     .as_deref()
                     .is_some_and(|u| u.starts_with("https:")),
+            proxy: crate::http::ProxySettings::default(),
         };
         Ok(Self::new(
             config.clone(),

@@ -45,6 +45,7 @@ pub(in crate::cli) fn default_client_options(needs_tls: bool) -> crate::http::Cl
         insecure_skip_verify: false,
         connect_timeout: crate::http::DEFAULT_CONNECT_TIMEOUT,
         needs_tls,
+        proxy: crate::http::ProxySettings::default(),
     }
 }
 

@@ -72,6 +72,8 @@ impl RequestArgs {
             use_dualstack_endpoint: self.use_dualstack_endpoint.then_some(true),
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
+            https_proxy: None,
+            no_proxy: None,
             login: None,
             source_profile: None,
             assume_role: None,

@@ -81,6 +81,8 @@ pub struct CredentialCache {
     stale_read: tokio::sync::Notify,
     /// How often the waiting refresher looks at the wall clock and the identity files.
     poll: StdDuration,
+    /// Notices the wall clock jumping against the monotonic one, on every read and poll.
+    jumps: crate::clock::JumpWatch,
 }
 
 impl CredentialCache {
@@ -104,6 +106,7 @@ impl CredentialCache {
         });
         Arc::new(Self {
             provider,
+            jumps: crate::clock::JumpWatch::new(clock.as_ref()),
             clock,
             state,
             stale_read: tokio::sync::Notify::new(),
@@ -147,6 +150,7 @@ impl CredentialCache {
 
     /// Credentials safe to hand out now, or why there are none.
     pub fn current(&self) -> Result<Credentials, Unavailable> {
+        self.note_jump();
         let snapshot = self.state.borrow();
         match &snapshot.credentials {
             Some(c) if c.is_fresh(self.clock.now(), self.provider.session_duration()) => {
@@ -154,15 +158,32 @@ impl CredentialCache {
             }
             Some(_) => {
                 self.stale_read.notify_one();
-                Err(Unavailable(format!(
-                    "credentials are about to expire and refreshing failed: {}",
-                    snapshot.last_error.as_deref().unwrap_or("refresh pending")
-                )))
+                Err(Unavailable(match &snapshot.last_error {
+                    Some(error) => {
+                        format!("credentials are about to expire and refreshing failed: {error}")
+                    }
+                    None => "the credentials held are about to expire by this machine's clock \
+                             (after a suspend or a clock change); a refresh has started, ask \
+                             again in a moment"
+                        .into(),
+                }))
             }
             None => Err(Unavailable(match &snapshot.last_error {
                 Some(error) => format!("no credentials yet: {error}"),
                 None => "no credentials yet: the first refresh is running".into(),
             })),
+        }
+    }
+
+    /// Logs a jump of the wall clock (once per jump, whoever sees it first).
+    fn note_jump(&self) {
+        if let Some(by) = self.jumps.jumped(self.clock.as_ref()) {
+            let direction = if by.is_positive() { "ahead" } else { "back" };
+            tracing::warn!(
+                "the wall clock moved {} s {direction} of the monotonic clock (a suspend, or the \
+                 clock was set); credentials are judged by the wall clock",
+                by.whole_seconds().abs()
+            );
         }
     }
 
@@ -284,6 +305,7 @@ impl CredentialCache {
             if *shutdown.borrow() {
                 return false;
             }
+            self.note_jump();
             if self.provider.inputs_changed() {
                 tracing::info!(profile = %label, "identity files changed; refreshing now");
                 return true;
