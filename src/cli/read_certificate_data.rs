@@ -47,6 +47,7 @@ pub(super) fn run(args: ReadCertificateDataArgs) -> anyhow::Result<()> {
         KeyKind::EcP256 | KeyKind::EcP384 => {
             vec!["SHA256WITHECDSA", "SHA384WITHECDSA", "SHA512WITHECDSA"]
         }
+        KeyKind::MlDsa(level) => vec![level.name()],
         KeyKind::Unsupported(_) => Vec::new(),
     };
     let data = CertificateData {

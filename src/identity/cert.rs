@@ -26,6 +26,8 @@ pub enum KeyKind {
     EcP256,
     /// ECDSA on NIST P-384.
     EcP384,
+    /// ML-DSA at one of its three levels.
+    MlDsa(super::mldsa::MlDsaLevel),
     /// Anything else (Ed25519, P-521, DSA, …), described for error messages.
     Unsupported(&'static str),
 }
@@ -36,6 +38,7 @@ impl KeyKind {
         match self {
             KeyKind::Rsa { .. } => "RSA",
             KeyKind::EcP256 | KeyKind::EcP384 => "EC",
+            KeyKind::MlDsa(_) => "ML-DSA",
             KeyKind::Unsupported(name) => name,
         }
     }
@@ -47,6 +50,7 @@ impl fmt::Display for KeyKind {
             KeyKind::Rsa { bits } => write!(f, "RSA-{bits}"),
             KeyKind::EcP256 => f.write_str("ECDSA P-256"),
             KeyKind::EcP384 => f.write_str("ECDSA P-384"),
+            KeyKind::MlDsa(level) => f.write_str(level.name()),
             KeyKind::Unsupported(name) => f.write_str(name),
         }
     }
@@ -76,6 +80,20 @@ pub struct Certificate {
     /// `None` when the certificate has no keyUsage extension.
     digital_signature: Option<bool>,
     signature_algorithm_oid: String,
+}
+
+/// The kind of a key that is neither RSA, EC nor DSA: ML-DSA when its OID and size say so.
+fn mldsa_kind(oid: &str, public_key_len: usize) -> KeyKind {
+    use super::mldsa::MlDsaLevel;
+    match MlDsaLevel::from_oid(oid) {
+        Some(level) if level.public_key_len() == public_key_len => KeyKind::MlDsa(level),
+        Some(_) => KeyKind::Unsupported("an ML-DSA key of the wrong size for its level"),
+        None if MlDsaLevel::is_unknown_sibling(oid) => {
+            KeyKind::Unsupported("an unknown ML-DSA parameter set")
+        }
+        None if oid == "1.3.101.112" => KeyKind::Unsupported("Ed25519"),
+        None => KeyKind::Unsupported("an unknown key type"),
+    }
 }
 
 impl Certificate {
@@ -108,13 +126,11 @@ impl Certificate {
                     _ => KeyKind::Unsupported("ECDSA on an unknown curve"),
                 }
             }
-            Ok(PublicKey::Unknown(_))
-                if spki.algorithm.algorithm.to_id_string() == "1.3.101.112" =>
-            {
-                KeyKind::Unsupported("Ed25519")
-            }
             Ok(PublicKey::DSA(_)) => KeyKind::Unsupported("DSA"),
-            _ => KeyKind::Unsupported("an unknown key type"),
+            _ => mldsa_kind(
+                &spki.algorithm.algorithm.to_id_string(),
+                spki.subject_public_key.data.len(),
+            ),
         };
         let digital_signature = match cert.key_usage() {
             Ok(Some(ku)) => Some(ku.value.digital_signature()),
@@ -158,13 +174,25 @@ impl Certificate {
         }
     }
 
-    /// Whether `signature` over `message` (SHA-256, `family`) was made by this certificate's key.
+    /// Whether `family` can be verified with this certificate's key.
+    pub fn fits_family(&self, family: super::SignatureFamily) -> bool {
+        matches!(
+            (family, &self.key_kind),
+            (super::SignatureFamily::MlDsa, KeyKind::MlDsa(_))
+        ) || self.request_verification(family).is_some()
+    }
+
+    /// Whether `signature` over `message` (SHA-256, `family`; ML-DSA: the message itself) was
+    /// made by this certificate's key.
     pub fn verifies_request_signature(
         &self,
         family: super::SignatureFamily,
         message: &[u8],
         signature: &[u8],
     ) -> bool {
+        if let (super::SignatureFamily::MlDsa, KeyKind::MlDsa(level)) = (family, &self.key_kind) {
+            return super::mldsa::verify(*level, &self.public_key, message, signature);
+        }
         self.request_verification(family).is_some_and(|algorithm| {
             ring::signature::UnparsedPublicKey::new(algorithm, &self.public_key)
                 .verify(message, signature)
@@ -178,9 +206,18 @@ impl Certificate {
             X509Certificate::from_der(&self.der),
             X509Certificate::from_der(&issuer.der),
         ) {
-            (Ok((_, cert)), Ok((_, issuer))) => {
-                cert.verify_signature(Some(issuer.public_key())).is_ok()
-            }
+            (Ok((_, cert)), Ok((_, issuing))) => match issuer.key_kind {
+                KeyKind::MlDsa(level) => {
+                    cert.signature_algorithm.algorithm.to_id_string() == level.oid()
+                        && super::mldsa::verify(
+                            level,
+                            &issuer.public_key,
+                            cert.tbs_certificate.as_ref(),
+                            &cert.signature_value.data,
+                        )
+                }
+                _ => cert.verify_signature(Some(issuing.public_key())).is_ok(),
+            },
             _ => false,
         }
     }

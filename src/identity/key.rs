@@ -12,6 +12,7 @@ use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 
 use super::cert::KeyKind;
+use super::mldsa::{MlDsaKey, MlDsaLevel};
 use super::{Digest, SignError, SignatureFamily};
 
 /// OID of rsaEncryption.
@@ -35,7 +36,7 @@ pub const RSA_MIN_BITS: usize = 2048;
 pub const RSA_MAX_BITS: usize = 8192;
 
 /// Why key bytes could not become a signing key.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyError {
     /// The bytes are not a key in the expected encoding.
@@ -45,10 +46,24 @@ pub enum KeyError {
         format: &'static str,
     },
     /// A key type Roles Anywhere (or tessera) cannot sign with.
-    #[error("{kind} keys are not supported; use RSA (2048–8192 bits) or ECDSA P-256/P-384")]
+    #[error("{kind} keys are not supported; use RSA (2048–8192 bits), ECDSA P-256/P-384 or ML-DSA-44/65/87")]
     UnsupportedType {
         /// What the key is.
         kind: String,
+    },
+    /// An algorithm in the ML-DSA arc that is none of the three levels.
+    #[error("the key's algorithm {oid} is not ML-DSA-44, 65 or 87 (2.16.840.1.101.3.4.3.17–19)")]
+    UnknownMlDsa {
+        /// The OID.
+        oid: String,
+    },
+    /// A key of a supported type whose contents are not a usable key.
+    #[error("not a usable {kind} private key: {detail}")]
+    Invalid {
+        /// The key type.
+        kind: &'static str,
+        /// What is wrong.
+        detail: &'static str,
     },
     /// An RSA key of an unsupported size.
     #[error("RSA keys of {bits} bits are not supported; use 2048–8192 bits")]
@@ -69,6 +84,8 @@ pub enum PrivateKey {
     P256(p256::ecdsa::SigningKey),
     /// ECDSA P-384.
     P384(p384::ecdsa::SigningKey),
+    /// ML-DSA-44, 65 or 87.
+    MlDsa(MlDsaKey),
 }
 
 impl fmt::Debug for PrivateKey {
@@ -101,6 +118,20 @@ impl PrivateKey {
             }),
             OID_RSA_PSS => Err(KeyError::UnsupportedType {
                 kind: "RSASSA-PSS".into(),
+            }),
+            oid if MlDsaLevel::from_oid(oid).is_some() => {
+                let level =
+                    MlDsaLevel::from_oid(oid).ok_or(KeyError::Malformed { format: "PKCS#8" })?;
+                if info.algorithm.parameters.is_some() {
+                    return Err(KeyError::Malformed {
+                        format: level.name(),
+                    });
+                }
+                MlDsaKey::from_pkcs8_private_key(level, info.private_key.as_bytes())
+                    .map(Self::MlDsa)
+            }
+            oid if MlDsaLevel::is_unknown_sibling(oid) => Err(KeyError::UnknownMlDsa {
+                oid: oid.to_owned(),
             }),
             other => Err(KeyError::UnsupportedType {
                 kind: format!("algorithm {other}"),
@@ -168,6 +199,7 @@ impl PrivateKey {
             PrivateKey::LargeRsa(k) => KeyKind::Rsa { bits: k.size() * 8 },
             PrivateKey::P256(_) => KeyKind::EcP256,
             PrivateKey::P384(_) => KeyKind::EcP384,
+            PrivateKey::MlDsa(k) => KeyKind::MlDsa(k.level()),
         }
     }
 
@@ -176,10 +208,12 @@ impl PrivateKey {
         match self {
             PrivateKey::RingRsa(_) | PrivateKey::LargeRsa(_) => SignatureFamily::Rsa,
             PrivateKey::P256(_) | PrivateKey::P384(_) => SignatureFamily::Ecdsa,
+            PrivateKey::MlDsa(_) => SignatureFamily::MlDsa,
         }
     }
 
-    /// The public key in certificate form: an RSAPublicKey DER or an uncompressed EC point.
+    /// The public key in certificate form: an RSAPublicKey DER, an uncompressed EC point or an
+    /// encoded ML-DSA key.
     pub fn public_key(&self) -> Vec<u8> {
         match self {
             PrivateKey::RingRsa(k) => {
@@ -195,6 +229,7 @@ impl PrivateKey {
             }
             PrivateKey::P256(k) => k.verifying_key().to_sec1_point(false).as_bytes().to_vec(),
             PrivateKey::P384(k) => k.verifying_key().to_sec1_point(false).as_bytes().to_vec(),
+            PrivateKey::MlDsa(k) => k.public_key().to_vec(),
         }
     }
 
@@ -241,6 +276,7 @@ impl PrivateKey {
                     .map_err(|e| failed(e.to_string()))?;
                 Ok(signature.as_bytes().to_vec())
             }
+            PrivateKey::MlDsa(k) => k.sign(message).map_err(failed),
         }
     }
 }

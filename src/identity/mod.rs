@@ -9,6 +9,7 @@ pub mod file;
 pub mod key;
 pub mod key_ref;
 pub mod keyring;
+pub mod mldsa;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
 pub mod pkcs11_uri;
@@ -51,6 +52,8 @@ pub enum SignatureFamily {
     Rsa,
     /// ECDSA with an ASN.1 DER signature.
     Ecdsa,
+    /// ML-DSA (FIPS 204) over the message itself, with an empty context.
+    MlDsa,
 }
 
 impl SignatureFamily {
@@ -59,6 +62,7 @@ impl SignatureFamily {
         match self {
             SignatureFamily::Rsa => "AWS4-X509-RSA-SHA256",
             SignatureFamily::Ecdsa => "AWS4-X509-ECDSA-SHA256",
+            SignatureFamily::MlDsa => "AWS4-X509-MLDSA",
         }
     }
 }
@@ -85,6 +89,7 @@ pub trait Signer: Send + Sync + Debug {
     fn chain(&self) -> &[Certificate];
     /// The signature family of the key.
     fn family(&self) -> SignatureFamily;
-    /// Signs `message` (hashed with `digest`); ECDSA signatures are ASN.1 DER.
+    /// Signs `message` (hashed with `digest`; ML-DSA signs it whole); ECDSA signatures are
+    /// ASN.1 DER.
     fn sign(&self, message: &[u8], digest: Digest) -> Result<Vec<u8>, SignError>;
 }

@@ -2,10 +2,59 @@
 //! it sends) chain to one of a trust anchor's CA certificates at a given time, and is it
 //! revoked by the anchor's CRLs? PKIX path building by rustls-webpki.
 
-use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::pki_types::{
+    alg_id, AlgorithmIdentifier, CertificateDer, InvalidSignature, SignatureVerificationAlgorithm,
+    UnixTime,
+};
 use time::OffsetDateTime;
 
+use crate::identity::mldsa::{self, MlDsaLevel};
 use crate::identity::Certificate;
+
+/// ML-DSA for webpki, whose ring backend has none: certificates and CRLs signed by an ML-DSA
+/// CA, at any place in a chain that mixes it with RSA and ECDSA.
+#[derive(Debug)]
+struct MlDsaVerification(MlDsaLevel);
+
+static ML_DSA_44: MlDsaVerification = MlDsaVerification(MlDsaLevel::Ml44);
+static ML_DSA_65: MlDsaVerification = MlDsaVerification(MlDsaLevel::Ml65);
+static ML_DSA_87: MlDsaVerification = MlDsaVerification(MlDsaLevel::Ml87);
+
+impl SignatureVerificationAlgorithm for MlDsaVerification {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), InvalidSignature> {
+        mldsa::verify(self.0, public_key, message, signature)
+            .then_some(())
+            .ok_or(InvalidSignature)
+    }
+
+    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+        match self.0 {
+            MlDsaLevel::Ml44 => alg_id::ML_DSA_44,
+            MlDsaLevel::Ml65 => alg_id::ML_DSA_65,
+            MlDsaLevel::Ml87 => alg_id::ML_DSA_87,
+        }
+    }
+
+    fn signature_alg_id(&self) -> AlgorithmIdentifier {
+        self.public_key_alg_id()
+    }
+}
+
+/// Every signature algorithm a chain may use: webpki's, then ML-DSA.
+fn verification_algorithms() -> Vec<&'static dyn SignatureVerificationAlgorithm> {
+    let mut algorithms = webpki::ALL_VERIFICATION_ALGS.to_vec();
+    algorithms.extend([
+        &ML_DSA_44 as &'static dyn SignatureVerificationAlgorithm,
+        &ML_DSA_65,
+        &ML_DSA_87,
+    ]);
+    algorithms
+}
 
 /// Why a chain is not acceptable.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -70,7 +119,7 @@ pub fn verify_chain(
     let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds));
     end_entity
         .verify_for_usage(
-            webpki::ALL_VERIFICATION_ALGS,
+            &verification_algorithms(),
             &anchors,
             &intermediates,
             time,

@@ -7,7 +7,6 @@
 
 use base64::Engine;
 use percent_encoding::percent_decode_str;
-use ring::signature::UnparsedPublicKey;
 use serde::Deserialize;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
@@ -202,6 +201,9 @@ pub(crate) fn parse_authorization(value: &str) -> Result<Authorization<'_>, Veri
 /// SHA-256, so any SHA-2 suffix is accepted and SHA-256 is always verified.
 fn algorithm_family(name: &str) -> Option<SignatureFamily> {
     let rest = name.strip_prefix("AWS4-X509-")?;
+    if rest == "MLDSA" {
+        return Some(SignatureFamily::MlDsa);
+    }
     let (family, hash) = rest.split_once('-')?;
     if !matches!(hash, "SHA256" | "SHA384" | "SHA512") {
         return None;
@@ -393,15 +395,15 @@ fn check_signature(
     to_sign: &str,
 ) -> Result<(), VerifyError> {
     let signature = hex::decode(signature).map_err(|_| VerifyError::SignatureNotHex)?;
-    let Some(verification) = leaf.request_verification(family) else {
+    if !leaf.fits_family(family) {
         return Err(VerifyError::AlgorithmKeyMismatch {
             algorithm: algorithm.to_owned(),
             key: leaf.key_kind(),
         });
-    };
-    UnparsedPublicKey::new(verification, leaf.public_key())
-        .verify(to_sign.as_bytes(), &signature)
-        .map_err(|_| VerifyError::BadSignature)
+    }
+    leaf.verifies_request_signature(family, to_sign.as_bytes(), &signature)
+        .then_some(())
+        .ok_or(VerifyError::BadSignature)
 }
 
 /// A percent-decoded path.

@@ -21,6 +21,10 @@ use tokio_rustls::TlsAcceptor;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Time allowed for a client to send its headers (and for a TLS handshake).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest HTTP/2 header block accepted (h2's default is 16 KiB). An ML-DSA-87 request sends a
+/// certificate of about 8 KiB in base64 and a 9 KiB hex signature, more with a chain; HTTP/1
+/// allows about 400 KiB.
+const MAX_HTTP2_HEADER_LIST: u32 = 128 * 1024;
 /// An HTTP/2 connection with no request in flight for this long is closed.
 pub const IDLE_TIMEOUT: Duration = HEADER_TIMEOUT;
 /// Connections served at once; further ones wait in the kernel's backlog.
@@ -225,6 +229,7 @@ where
     };
     let connection = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HTTP2_HEADER_LIST)
         .serve_connection(io, service_fn(counted));
     tokio::pin!(connection);
     tokio::select! {

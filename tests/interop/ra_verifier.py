@@ -13,10 +13,12 @@ from urllib.parse import quote, unquote
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, mldsa, padding, rsa
+
+MLDSA_PUBLIC_KEYS = (mldsa.MLDSA44PublicKey, mldsa.MLDSA65PublicKey, mldsa.MLDSA87PublicKey)
 
 AUTH_RE = re.compile(
-    r"^(?P<alg>AWS4-X509-(?:RSA|ECDSA)-SHA256) "
+    r"^(?P<alg>AWS4-X509-(?:RSA|ECDSA)-SHA256|AWS4-X509-MLDSA) "
     r"Credential=(?P<serial>\d+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/rolesanywhere/aws4_request, "
     r"SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<sig>[0-9a-f]+)$"
 )
@@ -82,6 +84,11 @@ def verify(method: str, path: str, query: str, headers: dict, body: bytes) -> di
             if match["alg"] != "AWS4-X509-ECDSA-SHA256":
                 raise VerificationError("algorithm does not fit an EC key")
             key.verify(signature, string_to_sign.encode(), ec.ECDSA(hashes.SHA256()))
+        elif isinstance(key, MLDSA_PUBLIC_KEYS):
+            if match["alg"] != "AWS4-X509-MLDSA":
+                raise VerificationError("algorithm does not fit an ML-DSA key")
+            # ML-DSA signs the string to sign itself, with an empty context.
+            key.verify(signature, string_to_sign.encode())
         else:
             raise VerificationError("unsupported key type")
     except InvalidSignature as exc:

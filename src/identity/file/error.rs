@@ -227,12 +227,14 @@ pub enum IdentityError {
         detail: String,
     },
     /// The key does not belong to the certificate.
-    #[error("private key {} does not match certificate {} (their public keys differ); pass the key that belongs to this certificate", key.display(), certificate.display())]
+    #[error("private key {} does not match certificate {} ({difference}); pass the key that belongs to this certificate", key.display(), certificate.display())]
     KeyMismatch {
         /// The key path.
         key: PathBuf,
         /// The certificate path.
         certificate: PathBuf,
+        /// How they differ: their key types, or their public keys.
+        difference: String,
     },
     /// The certificate is past its NotAfter.
     #[error("certificate {} expired on {not_after} (valid {not_before} to {not_after}); renew or reissue it", path.display())]

@@ -128,6 +128,12 @@ impl FileIdentity {
             .ok_or_else(|| IdentityError::KeyMismatch {
                 key: key_path.clone(),
                 certificate: cert_path.clone(),
+                difference: match certificates.first().map(Certificate::key_kind) {
+                    Some(kind) if kind != key.kind() => {
+                        format!("the key is {}, the certificate holds {kind}", key.kind())
+                    }
+                    _ => "their public keys differ".into(),
+                },
             })?;
         let leaf = certificates.remove(leaf_index);
         let mut chain = certificates;

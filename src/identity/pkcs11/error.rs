@@ -79,7 +79,7 @@ pub enum Pkcs11Error {
         reason: String,
     },
     /// The token's key cannot sign Roles Anywhere requests.
-    #[error("the key on token '{token}' is {kind}; Roles Anywhere needs RSA or ECDSA P-256/P-384")]
+    #[error("the key on token '{token}' is {kind}; a token key must be RSA or ECDSA P-256/P-384")]
     UnsupportedKey {
         /// The token label.
         token: String,

@@ -87,11 +87,20 @@ impl Pkcs11Identity {
             Some(leaf) => leaf,
             None => token_certificate(session, &connection.token, uri)?,
         };
-        if let KeyKind::Unsupported(kind) = leaf.key_kind() {
-            return Err(Pkcs11Error::UnsupportedKey {
-                token: connection.token.label.clone(),
-                kind: kind.to_owned(),
-            });
+        match leaf.key_kind() {
+            KeyKind::Unsupported(kind) => {
+                return Err(Pkcs11Error::UnsupportedKey {
+                    token: connection.token.label.clone(),
+                    kind: kind.to_owned(),
+                })
+            }
+            KeyKind::MlDsa(level) => {
+                return Err(Pkcs11Error::UnsupportedKey {
+                    token: connection.token.label.clone(),
+                    kind: format!("{level}, which tessera cannot sign with through PKCS#11 (keep an ML-DSA key in a PKCS#8 file)"),
+                })
+            }
+            _ => {}
         }
         let chain = match intermediates {
             Some(chain) => chain,
@@ -159,7 +168,7 @@ impl Signer for Pkcs11Identity {
             Err(error) => return Err(failed(error.to_string())),
         };
         match self.family {
-            SignatureFamily::Rsa => Ok(raw),
+            SignatureFamily::Rsa | SignatureFamily::MlDsa => Ok(raw),
             SignatureFamily::Ecdsa => super::key::ecdsa_der_from_raw(&raw).ok_or_else(|| {
                 failed(format!(
                     "the token returned a {}-byte ECDSA signature",

@@ -188,6 +188,13 @@ impl Connection {
                 digest_info(digest, &digest.hash(message)),
             ),
             (SignatureFamily::Ecdsa, _) => (Mechanism::Ecdsa, digest.hash(message)),
+            // Never opened: a token's key is RSA or EC (checked when it is loaded).
+            (SignatureFamily::MlDsa, _) => {
+                return Err(CkError::Pkcs11(
+                    RvError::MechanismInvalid,
+                    cryptoki::context::Function::Sign,
+                ))
+            }
         };
         let session = &self.session;
         if !self.always_authenticate {

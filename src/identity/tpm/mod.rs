@@ -165,6 +165,12 @@ impl TpmIdentity {
         let family = match leaf.key_kind() {
             super::KeyKind::Rsa { .. } => SignatureFamily::Rsa,
             super::KeyKind::EcP256 | super::KeyKind::EcP384 => SignatureFamily::Ecdsa,
+            super::KeyKind::MlDsa(level) => {
+                return Err(TpmError::BadKey {
+                    key: text,
+                    reason: format!("its certificate holds an {level} key, which a TPM cannot sign with; keep an ML-DSA key in a PKCS#8 file"),
+                })
+            }
             super::KeyKind::Unsupported(kind) => {
                 return Err(TpmError::BadKey {
                     key: text,
@@ -282,6 +288,8 @@ impl TpmIdentity {
             SignatureFamily::Ecdsa => SignatureScheme::EcDsa {
                 hash_scheme: HashScheme::new(hashing),
             },
+            // Never opened: a TPM key's certificate is RSA or EC (checked when it is loaded).
+            SignatureFamily::MlDsa => SignatureScheme::Null,
         };
         sign_digest_with(context, key, hash, scheme, self.auth.as_ref())
     }

@@ -1,0 +1,175 @@
+"""ML-DSA identities end to end (issue 21), against fixtures written by `cryptography` and
+dilithium-py: tessera's requests checked by the independent verifier, chains of every mix at
+the local anchor, requests signed in Python accepted by it, the AWS CLI over TLS, and the bad
+inputs."""
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import mldsa
+
+import mldsa_pki
+import ra_client
+from conftest import CERTS, clean_env, run_tessera
+
+ACCOUNT = "123456789012"
+ARN = f"arn:aws:rolesanywhere:us-east-1:{ACCOUNT}"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/app"
+PROFILE = f"{ARN}:profile/p"
+TRUST_ANCHORS = {"ec": f"{ARN}:trust-anchor/ec", "pq": f"{ARN}:trust-anchor/pq"}
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return mldsa_pki.build(tmp_path_factory.mktemp("mldsa"))
+
+
+@pytest.fixture(scope="module")
+def anchor(tessera_bin, pki):
+    config = pki.dir / "anchor.toml"
+    config.write_text(f"""
+accountId = "{ACCOUNT}"
+region = "us-east-1"
+[[trustAnchors]]
+arn = "{TRUST_ANCHORS['ec']}"
+certificates = ["{pki.ec_root}"]
+[[trustAnchors]]
+arn = "{TRUST_ANCHORS['pq']}"
+certificates = ["{pki.pq_root}"]
+[[profiles]]
+arn = "{PROFILE}"
+roleArns = ["{ROLE}"]
+[[roles]]
+arn = "{ROLE}"
+""")
+    log = pki.dir / "anchor.log"
+    process = subprocess.Popen([tessera_bin, "anchor", "--config", str(config), "--ca-dir", str(pki.dir / "ca"),
+                                "--listen", "127.0.0.1:0", "--tls"], stdout=subprocess.PIPE, stderr=open(log, "w"),
+                               text=True, env=clean_env())
+    match = re.search(r"listening on (\S+)", process.stdout.readline())
+    assert match, log.read_text()
+    process.url, process.cafile = match.group(1), str(pki.dir / "ca" / "root.pem")
+    yield process
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def identity(leaf, form="seed"):
+    args = ["--certificate", str(leaf.cert), "--private-key", str(leaf.keys[form])]
+    if form == "encrypted":
+        args += ["--pkcs8-password", mldsa_pki.PASSPHRASE.decode()]
+    return args
+
+
+def request_flags(leaf, endpoint, cafile=None):
+    flags = ["--trust-anchor-arn", TRUST_ANCHORS[leaf.root], "--profile-arn", PROFILE, "--role-arn", ROLE, "--endpoint", endpoint]
+    return flags + (["--ca-bundle", cafile] if cafile else [])
+
+
+CASES = [("ml-dsa-44", form) for form in ("seed", "expanded", "both", "encrypted")] + [
+    ("ml-dsa-65", "seed"), ("ml-dsa-87", "expanded"), ("ml-dsa-87-under-ml-dsa", "both")]
+
+
+@pytest.mark.parametrize("name,form", CASES)
+def test_the_independent_verifier_accepts_tesseras_ml_dsa_requests(tessera_bin, pki, stub_factory, name, form):
+    leaf = pki.leaves[name]
+    stub = stub_factory()
+    result = run_tessera(tessera_bin, ["credential-process", *identity(leaf, form), *request_flags(leaf, stub.url)])
+    assert result.returncode == 0, result.stderr
+    stub.assert_all_verified()
+    (request,) = stub.requests()
+    assert request["headers"]["authorization"].startswith("AWS4-X509-MLDSA Credential="), request["headers"]
+
+
+@pytest.mark.parametrize("name", ["ml-dsa-44", "ml-dsa-65", "ml-dsa-87", "ml-dsa-87-under-ml-dsa", "p256-under-ml-dsa"])
+def test_the_anchor_accepts_ml_dsa_leaves_and_roots_in_every_mix(tessera_bin, pki, anchor, name):
+    leaf = pki.leaves[name]
+    result = run_tessera(tessera_bin, ["credential-process", *identity(leaf), *request_flags(leaf, anchor.url, anchor.cafile)])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["AccessKeyId"].startswith("ASIA")
+
+
+def post(anchor, headers, body):
+    return ra_client.send(f"{anchor.url}/sessions", headers, body, cafile=anchor.cafile)
+
+
+def test_requests_signed_in_python_pass_the_anchor_and_a_changed_one_does_not(pki, anchor):
+    for name in ("ml-dsa-44", "ml-dsa-87-under-ml-dsa"):
+        leaf = pki.leaves[name]
+        body = json.dumps({"trustAnchorArn": TRUST_ANCHORS[leaf.root], "profileArn": PROFILE, "roleArn": ROLE,
+                           "durationSeconds": 900}).encode()
+        headers = mldsa_pki.signed_create_session(f"{anchor.url}/sessions", leaf.x509, leaf.key, body)
+        status, _, answer = post(anchor, headers, body)
+        assert status == 201, answer
+        assert answer["credentialSet"][0]["credentials"]["accessKeyId"].startswith("ASIA")
+        status, error, _ = post(anchor, headers, body.replace(b"900", b"901"))
+        assert status == 403 and error.startswith("AccessDeniedException"), (status, error)
+
+
+def test_the_aws_cli_gets_credentials_through_credential_process_with_an_ml_dsa_identity(tessera_bin, pki, anchor, tmp_path):
+    leaf = pki.leaves["ml-dsa-65"]
+    command = " ".join(f'"{part}"' for part in [tessera_bin, "credential-process", *identity(leaf, "both"),
+                                                 *request_flags(leaf, anchor.url, anchor.cafile)])
+    config = tmp_path / "config"
+    config.write_text(f"[profile pq]\nregion = us-east-1\ncredential_process = {command}\n")
+    aws = Path(sys.executable).parent / "aws"
+    env = clean_env(AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_CA_BUNDLE=anchor.cafile)
+    result = subprocess.run([str(aws), "sts", "get-caller-identity", "--profile", "pq", "--endpoint-url", anchor.url,
+                             "--output", "json"], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["Arn"].startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/app/")
+
+
+def test_read_certificate_data_and_sign_string_speak_ml_dsa(tessera_bin, pki):
+    leaf = pki.leaves["ml-dsa-87"]
+    data = run_tessera(tessera_bin, ["read-certificate-data", "--certificate", str(leaf.cert)])
+    assert data.returncode == 0, data.stderr
+    entry = json.loads(data.stdout)
+    assert entry["keyType"] == "ML-DSA" and entry["supportedAlgorithms"] == ["ML-DSA-87"], entry
+    signed = subprocess.run([tessera_bin, "sign-string", "--private-key", str(leaf.keys["expanded"]), "--format", "bin"],
+                            capture_output=True, env=clean_env(), timeout=60)
+    assert signed.returncode == 0, signed.stderr
+    public = leaf.key.public_key().public_bytes_raw()
+    message = (b"AWS Roles Anywhere Credential Helper Signing Test" + b"1"
+               + hashlib.sha256(b"IAM RA" + public).digest())
+    leaf.key.public_key().verify(signed.stdout, message)
+
+
+def bad_key_files(pki, tmp):
+    """(name, certificate, key file, expected fragment of the one error line)."""
+    leaf44, leaf65 = pki.leaves["ml-dsa-44"], pki.leaves["ml-dsa-65"]
+    seed = leaf44.key.private_bytes_raw()
+    other_seed = mldsa.MLDSA44PrivateKey.generate().private_bytes_raw()
+    _, expanded = mldsa_pki.ML_DSA_44.key_derive(seed)
+    files = {
+        "truncated": mldsa_pki.pkcs8_pem(17, mldsa_pki.der(0x80, seed[:20])),
+        "disagreeing": mldsa_pki.pkcs8_pem(17, mldsa_pki.der(0x30, mldsa_pki.der(0x04, other_seed) + mldsa_pki.der(0x04, expanded))),
+        "unknown-oid": mldsa_pki.pkcs8_pem(23, mldsa_pki.der(0x80, seed)),
+    }
+    paths = {}
+    for name, pem in files.items():
+        paths[name] = tmp / f"{name}.key"
+        paths[name].write_bytes(pem)
+        paths[name].chmod(0o600)
+    return [
+        ("another level", leaf65.cert, leaf44.keys["seed"], "(the key is ML-DSA-44, the certificate holds ML-DSA-65)"),
+        ("an RSA certificate", CERTS / "leaf-rsa.pem", leaf44.keys["seed"], "(the key is ML-DSA-44, the certificate holds RSA-2048)"),
+        ("truncated", leaf44.cert, paths["truncated"], "not a usable ML-DSA-44 private key: the seed is not 32 bytes (truncated?)"),
+        ("seed and expanded disagree", leaf44.cert, paths["disagreeing"], "its seed and its expanded key do not agree"),
+        ("unknown OID", leaf44.cert, paths["unknown-oid"], "the key's algorithm 2.16.840.1.101.3.4.3.23 is not ML-DSA-44, 65 or 87"),
+    ]
+
+
+def test_each_bad_ml_dsa_input_is_one_clear_line(tessera_bin, pki, tmp_path):
+    for name, cert, key, fragment in bad_key_files(pki, tmp_path):
+        result = run_tessera(tessera_bin, ["credential-process", "--certificate", str(cert), "--private-key", str(key),
+                                           *request_flags(pki.leaves["ml-dsa-44"], "http://127.0.0.1:9")])
+        assert result.returncode == 1, (name, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("tessera: ") and fragment in lines[0], (name, result.stderr)
+        assert "panicked" not in result.stderr and result.stdout == ""
