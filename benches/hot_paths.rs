@@ -64,6 +64,9 @@ fn signing(c: &mut Criterion) {
         ("rsa8192", "leaf-rsa8192.pem", "leaf-rsa8192.key"),
         ("p256", "leaf-p256.pem", "leaf-p256.key"),
         ("p384", "leaf-p384.pem", "leaf-p384.key"),
+        ("mldsa44", "leaf-mldsa44.pem", "leaf-mldsa44.key"),
+        ("mldsa65", "leaf-mldsa65.pem", "leaf-mldsa65.key"),
+        ("mldsa87", "leaf-mldsa87.pem", "leaf-mldsa87.key"),
     ] {
         let id = identity(cert, key);
         group.bench_function(name, |b| {
@@ -102,21 +105,31 @@ fn canonical(c: &mut Criterion) {
 }
 
 fn verification(c: &mut Criterion) {
-    let id = identity("leaf-p256.pem", "leaf-p256.key");
-    let request = sign_create_session(&params(), HOST, "us-east-1", &id, AT).expect("signs");
-    let (path, query) = request.path_and_query.split_once('?').expect("has a query");
-    c.bench_function("anchor_verify/p256", |b| {
-        b.iter(|| {
-            verify(&ReceivedRequest {
-                method: "POST",
-                path,
-                query,
-                headers: &request.headers,
-                body: &request.body,
+    let mut group = c.benchmark_group("anchor_verify");
+    for (name, cert, key) in [
+        ("rsa2048", "leaf-rsa.pem", "leaf-rsa.key"),
+        ("p256", "leaf-p256.pem", "leaf-p256.key"),
+        ("mldsa44", "leaf-mldsa44.pem", "leaf-mldsa44.key"),
+        ("mldsa65", "leaf-mldsa65.pem", "leaf-mldsa65.key"),
+        ("mldsa87", "leaf-mldsa87.pem", "leaf-mldsa87.key"),
+    ] {
+        let id = identity(cert, key);
+        let request = sign_create_session(&params(), HOST, "us-east-1", &id, AT).expect("signs");
+        let (path, query) = request.path_and_query.split_once('?').expect("has a query");
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                verify(&ReceivedRequest {
+                    method: "POST",
+                    path,
+                    query,
+                    headers: &request.headers,
+                    body: &request.body,
+                })
+                .expect("verifies")
             })
-            .expect("verifies")
-        })
-    });
+        });
+    }
+    group.finish();
 }
 
 #[derive(Debug)]

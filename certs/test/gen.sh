@@ -109,3 +109,6 @@ gen_server() {
   rm server.csr
 }
 gen_server
+
+# ML-DSA leaves: OpenSSL 3.0 cannot make them; the test venv's cryptography can.
+"${PYTHON:-../../.venv/bin/python}" gen_mldsa.py

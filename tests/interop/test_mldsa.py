@@ -173,3 +173,19 @@ def test_each_bad_ml_dsa_input_is_one_clear_line(tessera_bin, pki, tmp_path):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("tessera: ") and fragment in lines[0], (name, result.stderr)
         assert "panicked" not in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize("name", ["ml-dsa-44", "p256-under-ml-dsa", "ml-dsa-87-under-ml-dsa"])
+def test_doctor_passes_ml_dsa_setups_and_names_a_mismatched_key(tessera_bin, pki, anchor, name):
+    leaf = pki.leaves[name]
+    ca = pki.ec_root if leaf.root == "ec" else pki.pq_root
+    args = ["doctor", *identity(leaf), *request_flags(leaf, anchor.url, anchor.cafile), "--trust-anchor-ca", str(ca)]
+    result = run_tessera(tessera_bin, args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for check in ["certificate and key", "leaf requirements", "chain to trust anchor", "CreateSession"]:
+        assert re.search(rf"^  ok    {check}", result.stdout, re.M), (check, result.stdout)
+    other = pki.leaves["ml-dsa-65"].keys["seed"]
+    mismatched = run_tessera(tessera_bin, ["doctor", "--certificate", str(leaf.cert), "--private-key", str(other),
+                                           *request_flags(leaf, anchor.url, anchor.cafile), "--trust-anchor-ca", str(ca)])
+    assert mismatched.returncode == 1
+    assert re.search(r"^  FAIL  key matches cert .*\(the key is ML-DSA-65, the certificate holds ", mismatched.stdout, re.M), mismatched.stdout
