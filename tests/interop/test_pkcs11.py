@@ -161,6 +161,8 @@ def test_read_certificate_data_lists_the_token_objects_with_their_uris(tessera_b
     ("pkcs11:token=tessera;object=p256", [], "token 'tessera' needs a PIN"),
     ("pkcs11:token=tessera;object=p256?pin-value=" + PIN, ["--certificate", str(CERTS / "leaf-p384.pem")], "does not match the certificate"),
     ("pkcs11:token=tessera;objekt=p256", [], "PKCS#11 URI pkcs11:token=tessera;objekt=p256: unknown path attribute 'objekt'"),
+    ("pkcs11:token=tessera;object=p256?pin-value=" + PIN, ["--certificate", str(CERTS / "leaf-mldsa65.pem")],
+     "is ML-DSA-65, which tessera cannot sign with through PKCS#11 (keep an ML-DSA key in a PKCS#8 file)"),
 ])
 def test_token_failures_are_one_clear_line(tessera_bin, token, anchor, uri, extra, expected):
     out = run_tessera(tessera_bin, request_args(anchor, uri, *extra), **token.env)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import clean_env, free_port, run_tessera
+from conftest import CERTS, clean_env, free_port, run_tessera
 from test_anchor import ROLE, Anchor, profile, ta
 from test_pkcs11 import local_ca_certifier
 
@@ -134,6 +134,7 @@ def test_tpm_keys_sign_what_the_independent_verifier_accepts(tessera_bin, tpm, s
     ("tpm:handle:0x81000001", None, {}, "a TPM key needs --certificate"),
     ("tpm:handle:0x01000001", "p256.crt", {}, "persistent handles are 0x81000000-0x81ffffff"),
     ("tpm:handle:0x81000001", "p256.crt", {"TPM2TOOLS_TCTI": "swtpm:host=127.0.0.1,port=9"}, "cannot open the TPM at 'swtpm:host=127.0.0.1,port=9'"),
+    ("tpm:handle:0x81000001", str(CERTS / "leaf-mldsa44.pem"), {}, "holds an ML-DSA-44 key, which a TPM cannot sign with"),
 ])
 def test_tpm_failures_are_one_clear_line(tessera_bin, tpm, anchor, key, certificate, env, expected):
     key = key if key.startswith("tpm:") else str(tpm.dir / key)
