@@ -27,7 +27,7 @@ enum CaCommand {
         /// Also create an intermediate CA that issues the leaves.
         #[arg(long)]
         intermediate: bool,
-        /// Key type: rsa2048, rsa3072, rsa4096, p256, p384.
+        /// Key type: rsa2048, rsa3072, rsa4096, p256, p384, ml-dsa-44, ml-dsa-65, ml-dsa-87.
         #[arg(long, default_value_t = KeyType::P256)]
         key_type: KeyType,
         /// Validity in days (1 to 36525).
@@ -51,7 +51,7 @@ enum CaCommand {
         /// Validity in days (1 to 36525).
         #[arg(long, default_value_t = pki::DEFAULT_LEAF_DAYS, value_parser = clap::value_parser!(i64).range(1..=36525))]
         days: i64,
-        /// Key type: rsa2048, rsa3072, rsa4096, p256, p384.
+        /// Key type: rsa2048, rsa3072, rsa4096, p256, p384, ml-dsa-44, ml-dsa-65, ml-dsa-87.
         #[arg(long, default_value_t = KeyType::P256, conflicts_with = "public_key")]
         key_type: KeyType,
         /// Certify this public key (PEM 'PUBLIC KEY' or DER) instead of generating a key: for a

@@ -74,6 +74,7 @@ pub(super) fn tls(
     if let (Some(cert), Some(key)) = (cert, key) {
         return Ok(tls_acceptor(cert, None, key)?);
     }
+    refuse_a_post_quantum_ca_for_tls(ca)?;
     let cert = ca.dir().join("anchor-server.pem");
     let key = ca.dir().join("anchor-server.key");
     let fresh = crate::identity::file::load_certificate(&crate::identity::key_ref::KeyRef::File(
@@ -103,6 +104,29 @@ pub(super) fn tls(
         chain.exists().then_some(chain.as_path()),
         &key,
     )?)
+}
+
+/// TLS clients (rustls on ring, OpenSSL 3.0) cannot verify an ML-DSA signature yet, so a server
+/// certificate from an ML-DSA local CA would fail every handshake.
+fn refuse_a_post_quantum_ca_for_tls(ca: &LocalCa) -> anyhow::Result<()> {
+    let intermediate = ca.intermediate_certificate();
+    let issuing = if intermediate.is_file() {
+        intermediate
+    } else {
+        ca.root_certificate()
+    };
+    let Ok(issuer) =
+        crate::identity::file::load_certificate(&crate::identity::key_ref::KeyRef::File(issuing))
+    else {
+        return Ok(());
+    };
+    anyhow::ensure!(
+        !matches!(issuer.key_kind(), crate::identity::KeyKind::MlDsa(_)),
+        "--tls: the local CA in {} is {}, whose signatures TLS clients cannot verify yet; pass --tls-cert and --tls-key from an RSA or ECDSA CA, or serve without --tls",
+        ca.dir().display(),
+        issuer.key_kind()
+    );
+    Ok(())
 }
 
 /// Binds the listener, refusing non-loopback addresses unless allowed.

@@ -6,16 +6,21 @@
 //! `revoked.txt` (one `<hex serial> <RFC 3339 time>` per line) and `crl.pem`. Keys are 0600.
 
 pub mod chain;
+mod fields;
+mod key_type;
 pub mod login_leaf;
+mod mldsa_ca;
 
-use std::fmt;
+use self::fields::{normalise_serial, parse_san, random_serial};
+use self::key_type::generate_key;
+pub use self::key_type::KeyType;
+
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
-    RevokedCertParams, SanType, SerialNumber,
+    RevokedCertParams, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -29,50 +34,6 @@ pub const DEFAULT_CA_DAYS: i64 = 3650;
 pub const DEFAULT_LEAF_DAYS: i64 = 365;
 /// How long a CRL is valid before it should be reissued.
 const CRL_DAYS: i64 = 30;
-
-/// Key algorithms the CA can generate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum KeyType {
-    /// RSA 2048 with SHA-256.
-    Rsa2048,
-    /// RSA 3072 with SHA-256.
-    Rsa3072,
-    /// RSA 4096 with SHA-256.
-    Rsa4096,
-    /// ECDSA P-256 with SHA-256.
-    #[default]
-    P256,
-    /// ECDSA P-384 with SHA-384.
-    P384,
-}
-
-impl FromStr for KeyType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "rsa2048" => Ok(Self::Rsa2048),
-            "rsa3072" => Ok(Self::Rsa3072),
-            "rsa4096" => Ok(Self::Rsa4096),
-            "p256" => Ok(Self::P256),
-            "p384" => Ok(Self::P384),
-            other => Err(format!(
-                "unknown key type '{other}'; use rsa2048, rsa3072, rsa4096, p256 or p384"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for KeyType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Rsa2048 => "rsa2048",
-            Self::Rsa3072 => "rsa3072",
-            Self::Rsa4096 => "rsa4096",
-            Self::P256 => "p256",
-            Self::P384 => "p384",
-        })
-    }
-}
 
 /// Why a CA operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -218,6 +179,15 @@ impl LocalCa {
 
     /// Creates the root (and intermediate) CA.
     pub fn init(&self, options: &InitOptions, now: OffsetDateTime) -> Result<(), PkiError> {
+        if let Some(level) = options.key_type.mldsa() {
+            mldsa_ca::init(&self.dir, options, level, now)?;
+            if !options.intermediate {
+                files::remove_if_exists(&self.intermediate_certificate())?;
+                files::remove_if_exists(&self.dir.join("intermediate.key"))?;
+            }
+            files::remove_if_exists(&self.dir.join("revoked.txt"))?;
+            return self.write_crl(now);
+        }
         let root_key = generate_key(options.key_type)?;
         let mut root = ca_params(&options.common_name, now, options.days);
         root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -256,13 +226,21 @@ impl LocalCa {
     /// The issuing CA: the intermediate when there is one, else the root. Returns the issuer
     /// and, for an intermediate, its certificate path (the chain to send).
     fn issuer(&self) -> Result<(Issuer<'static, KeyPair>, Option<PathBuf>), PkiError> {
+        let (cert_path, key_path, chain) = self.issuer_paths()?;
+        let key = KeyPair::from_pem(&files::read_text(&key_path)?)?;
+        let issuer = Issuer::from_ca_cert_pem(&files::read_text(&cert_path)?, key)?;
+        Ok((issuer, chain))
+    }
+
+    /// The issuing CA's certificate and key paths, and the chain to send (the intermediate).
+    fn issuer_paths(&self) -> Result<(PathBuf, PathBuf, Option<PathBuf>), PkiError> {
         if !self.exists() {
             return Err(PkiError::NoCa {
                 dir: self.dir.clone(),
             });
         }
         let intermediate = self.intermediate_certificate();
-        let (cert_path, key_path, chain) = if intermediate.is_file() {
+        Ok(if intermediate.is_file() {
             (
                 intermediate.clone(),
                 self.dir.join("intermediate.key"),
@@ -270,10 +248,17 @@ impl LocalCa {
             )
         } else {
             (self.root_certificate(), self.dir.join("root.key"), None)
+        })
+    }
+
+    /// Whether an ML-DSA key takes part in this issue (the CA's or the leaf's), so that
+    /// [`mldsa_ca`] builds it instead of rcgen.
+    fn involves_mldsa(&self, key: &LeafKey) -> Result<bool, PkiError> {
+        let leaf = match key {
+            LeafKey::Generate(key_type) => key_type.mldsa().is_some(),
+            LeafKey::Public(spki) => mldsa_ca::is_mldsa_spki(spki),
         };
-        let key = KeyPair::from_pem(&files::read_text(&key_path)?)?;
-        let issuer = Issuer::from_ca_cert_pem(&files::read_text(&cert_path)?, key)?;
-        Ok((issuer, chain))
+        Ok(leaf || mldsa_ca::is_mldsa_ca(&self.issuer_paths()?.0)?)
     }
 
     /// Issues a leaf certificate and writes it with its key.
@@ -302,6 +287,9 @@ impl LocalCa {
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         {
             return Err(PkiError::BadName(stem));
+        }
+        if self.involves_mldsa(&options.key)? {
+            return self.issue_with_mldsa(options, &stem, now);
         }
         let (issuer, chain) = self.issuer()?;
         let mut params = CertificateParams::default();
@@ -347,6 +335,52 @@ impl LocalCa {
         })
     }
 
+    fn issue_with_mldsa(
+        &self,
+        options: &IssueOptions,
+        stem: &str,
+        now: OffsetDateTime,
+    ) -> Result<Issued, PkiError> {
+        let (cert_path, key_path, chain) = self.issuer_paths()?;
+        let ca = mldsa_ca::CaFiles::load(&cert_path, &key_path)?;
+        let sans = options
+            .sans
+            .iter()
+            .map(|s| parse_san(s))
+            .collect::<Result<_, _>>()?;
+        let serial = random_serial();
+        let validity = (
+            now - Duration::minutes(5),
+            now + Duration::days(options.days),
+        );
+        let client = options.purpose == LeafPurpose::Client;
+        let leaf = mldsa_ca::issue(
+            &ca,
+            &options.common_name,
+            serial,
+            validity,
+            client,
+            sans,
+            &options.key,
+        )?;
+        let certificate = self.dir.join(format!("{stem}.pem"));
+        let private_key = match &leaf.private_key {
+            Some(pem) => {
+                let path = self.dir.join(format!("{stem}.key"));
+                write_secret(&path, pem.as_bytes(), options.force)?;
+                Some(path)
+            }
+            None => None,
+        };
+        write_new(&certificate, leaf.certificate.as_bytes(), true)?;
+        Ok(Issued {
+            certificate,
+            private_key,
+            chain,
+            serial_hex: hex::encode(serial),
+        })
+    }
+
     /// Adds a serial (hex, or decimal with a `d:` prefix… accepted forms: `0a1b…` or decimal
     /// digits only when prefixed by `dec:`) to the revocation list and rewrites the CRL.
     pub fn revoke(&self, serial: &str, now: OffsetDateTime) -> Result<String, PkiError> {
@@ -373,24 +407,23 @@ impl LocalCa {
 
     /// Rewrites `crl.pem`, signed by the issuing CA, listing every revoked serial.
     pub fn write_crl(&self, now: OffsetDateTime) -> Result<(), PkiError> {
+        let (cert_path, key_path, _) = self.issuer_paths()?;
+        if mldsa_ca::is_mldsa_ca(&cert_path)? {
+            let ca = mldsa_ca::CaFiles::load(&cert_path, &key_path)?;
+            let crl = mldsa_ca::crl(&ca, &self.revoked_serials()?, now, CRL_DAYS)?;
+            return write_new(&self.crl_path(), crl.as_bytes(), true).map_err(Into::into);
+        }
         let (issuer, _) = self.issuer()?;
-        let path = self.dir.join("revoked.txt");
-        let text = if path.exists() {
-            files::read_text(&path)?
-        } else {
-            String::new()
-        };
-        let mut revoked = Vec::new();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let serial = line.split_whitespace().next().unwrap_or_default();
-            let bytes = hex::decode(serial).map_err(|_| PkiError::BadSerial(serial.to_owned()))?;
-            revoked.push(RevokedCertParams {
-                serial_number: SerialNumber::from_slice(&bytes),
+        let revoked = self
+            .revoked_serials()?
+            .iter()
+            .map(|bytes| RevokedCertParams {
+                serial_number: SerialNumber::from_slice(bytes),
                 revocation_time: now,
                 reason_code: None,
                 invalidity_date: None,
-            });
-        }
+            })
+            .collect();
         let params = CertificateRevocationListParams {
             this_update: now - Duration::minutes(5),
             next_update: now + Duration::days(CRL_DAYS),
@@ -402,6 +435,23 @@ impl LocalCa {
         let crl = params.signed_by(&issuer)?;
         write_new(&self.crl_path(), crl.pem()?.as_bytes(), true)?;
         Ok(())
+    }
+
+    /// The serials in `revoked.txt`, as bytes.
+    fn revoked_serials(&self) -> Result<Vec<Vec<u8>>, PkiError> {
+        let path = self.dir.join("revoked.txt");
+        let text = if path.exists() {
+            files::read_text(&path)?
+        } else {
+            String::new()
+        };
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| {
+                let serial = line.split_whitespace().next().unwrap_or_default();
+                hex::decode(serial).map_err(|_| PkiError::BadSerial(serial.to_owned()))
+            })
+            .collect()
     }
 }
 
@@ -422,70 +472,4 @@ fn ca_params(common_name: &str, now: OffsetDateTime, days: i64) -> CertificatePa
     params.use_authority_key_identifier_extension = true;
     params.key_identifier_method = KeyIdMethod::Sha256;
     params
-}
-
-/// 16 random bytes with the top bit clear (a positive INTEGER) and a non-zero first byte.
-fn random_serial() -> [u8; 16] {
-    let mut serial: [u8; 16] = fastrand::u128(..).to_be_bytes();
-    serial[0] = (serial[0] & 0x7f) | 0x10;
-    serial
-}
-
-fn normalise_serial(serial: &str) -> Result<String, PkiError> {
-    let bad = || PkiError::BadSerial(serial.to_owned());
-    let cleaned: String = serial
-        .trim()
-        .trim_start_matches("0x")
-        .replace(':', "")
-        .to_ascii_lowercase();
-    if cleaned.is_empty() || !cleaned.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
-    let trimmed = cleaned.trim_start_matches('0');
-    let even = if trimmed.len() % 2 == 1 {
-        format!("0{trimmed}")
-    } else {
-        trimmed.to_owned()
-    };
-    Ok(if even.is_empty() { "00".into() } else { even })
-}
-
-fn parse_san(san: &str) -> Result<SanType, PkiError> {
-    let bad = || PkiError::BadSan(san.to_owned());
-    let (kind, value) = san.split_once(':').ok_or_else(bad)?;
-    let ia5 = |v: &str| v.to_owned().try_into().map_err(|_| bad());
-    match kind {
-        "dns" => Ok(SanType::DnsName(ia5(value)?)),
-        "uri" => Ok(SanType::URI(ia5(value)?)),
-        "email" => Ok(SanType::Rfc822Name(ia5(value)?)),
-        "ip" => value.parse().map(SanType::IpAddress).map_err(|_| bad()),
-        _ => Err(bad()),
-    }
-}
-
-fn generate_key(key_type: KeyType) -> Result<KeyPair, PkiError> {
-    let failed = |e: &dyn fmt::Display| PkiError::KeyGeneration(e.to_string());
-    match key_type {
-        KeyType::P256 => {
-            KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| failed(&e))
-        }
-        KeyType::P384 => {
-            KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).map_err(|e| failed(&e))
-        }
-        KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 => {
-            // ring cannot generate RSA keys; the `rsa` crate does, and ring signs with them.
-            use rsa::pkcs8::EncodePrivateKey;
-            let bits = match key_type {
-                KeyType::Rsa2048 => 2048,
-                KeyType::Rsa3072 => 3072,
-                _ => 4096,
-            };
-            let mut rng = rsa::rand_core::UnwrapErr(getrandom::SysRng);
-            let key = rsa::PrivateKey::new(&mut rng, bits).map_err(|e| failed(&e))?;
-            let der = key.to_pkcs8_der().map_err(|e| failed(&e))?;
-            let pkcs8 = rustls::pki_types::PrivatePkcs8KeyDer::from(der.as_bytes().to_vec());
-            KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, &rcgen::PKCS_RSA_SHA256)
-                .map_err(|e| failed(&e))
-        }
-    }
 }

@@ -29,31 +29,38 @@ def pki(tmp_path_factory):
     return mldsa_pki.build(tmp_path_factory.mktemp("mldsa"))
 
 
-@pytest.fixture(scope="module")
-def anchor(tessera_bin, pki):
-    config = pki.dir / "anchor.toml"
-    config.write_text(f"""
+def start_anchor(tessera_bin, directory, trust_anchors, tls=True):
+    """The local anchor trusting `trust_anchors` ({arn: (root, crl or None)})."""
+    sections = "".join(f'''
+[[trustAnchors]]
+arn = "{arn}"
+certificates = ["{root}"]
+{f'crls = ["{crl}"]' if crl else ""}
+''' for arn, (root, crl) in trust_anchors.items())
+    config = directory / "anchor.toml"
+    config.write_text(f'''
 accountId = "{ACCOUNT}"
 region = "us-east-1"
-[[trustAnchors]]
-arn = "{TRUST_ANCHORS['ec']}"
-certificates = ["{pki.ec_root}"]
-[[trustAnchors]]
-arn = "{TRUST_ANCHORS['pq']}"
-certificates = ["{pki.pq_root}"]
+{sections}
 [[profiles]]
 arn = "{PROFILE}"
 roleArns = ["{ROLE}"]
 [[roles]]
 arn = "{ROLE}"
-""")
-    log = pki.dir / "anchor.log"
-    process = subprocess.Popen([tessera_bin, "anchor", "--config", str(config), "--ca-dir", str(pki.dir / "ca"),
-                                "--listen", "127.0.0.1:0", "--tls"], stdout=subprocess.PIPE, stderr=open(log, "w"),
-                               text=True, env=clean_env())
+''')
+    log = directory / "anchor.log"
+    process = subprocess.Popen([tessera_bin, "anchor", "--config", str(config), "--ca-dir", str(directory / "anchor-ca"),
+                                "--listen", "127.0.0.1:0", *(["--tls"] if tls else [])], stdout=subprocess.PIPE,
+                               stderr=open(log, "w"), text=True, env=clean_env())
     match = re.search(r"listening on (\S+)", process.stdout.readline())
     assert match, log.read_text()
-    process.url, process.cafile = match.group(1), str(pki.dir / "ca" / "root.pem")
+    process.url, process.cafile = match.group(1), str(directory / "anchor-ca" / "root.pem")
+    return process
+
+
+@pytest.fixture(scope="module")
+def anchor(tessera_bin, pki):
+    process = start_anchor(tessera_bin, pki.dir, {TRUST_ANCHORS["ec"]: (pki.ec_root, None), TRUST_ANCHORS["pq"]: (pki.pq_root, None)})
     yield process
     process.terminate()
     process.wait(timeout=10)
@@ -189,3 +196,47 @@ def test_doctor_passes_ml_dsa_setups_and_names_a_mismatched_key(tessera_bin, pki
                                            *request_flags(leaf, anchor.url, anchor.cafile), "--trust-anchor-ca", str(ca)])
     assert mismatched.returncode == 1
     assert re.search(r"^  FAIL  key matches cert .*\(the key is ML-DSA-65, the certificate holds ", mismatched.stdout, re.M), mismatched.stdout
+
+
+def test_the_local_ca_makes_ml_dsa_roots_and_leaves_that_cryptography_and_the_anchor_accept(tessera_bin, tmp_path):
+    from cryptography import x509
+    ca = lambda directory, *args: run_tessera(tessera_bin, ["ca", *args, "--dir", str(directory)])
+    pq, ec = tmp_path / "pq-ca", tmp_path / "ec-ca"
+    for directory, args in [(pq, ["init", "--key-type", "ml-dsa-65", "--intermediate"]), (ec, ["init"]),
+                            (pq, ["issue", "--cn", "pq44", "--key-type", "ml-dsa-44"]), (pq, ["issue", "--cn", "ec-under-pq"]),
+                            (pq, ["issue", "--cn", "revoked", "--key-type", "ml-dsa-87"]), (ec, ["issue", "--cn", "pq87", "--key-type", "ml-dsa-87"])]:
+        result = ca(directory, *args)
+        assert result.returncode == 0, (args, result.stderr)
+    load = lambda path: x509.load_pem_x509_certificate(path.read_bytes())
+    root, intermediate = load(pq / "root.pem"), load(pq / "intermediate.pem")
+    assert isinstance(root.public_key(), mldsa.MLDSA65PublicKey) and root.signature_algorithm_oid.dotted_string == "2.16.840.1.101.3.4.3.18"
+    intermediate.verify_directly_issued_by(root)
+    for name in ("pq44", "ec-under-pq", "revoked"):
+        load(pq / f"{name}.pem").verify_directly_issued_by(intermediate)
+    assert isinstance(load(ec / "pq87.pem").public_key(), mldsa.MLDSA87PublicKey)
+    load(ec / "pq87.pem").verify_directly_issued_by(load(ec / "root.pem"))
+    serial = format(load(pq / "revoked.pem").serial_number, "x")
+    assert ca(pq, "revoke", serial).returncode == 0
+    crl = x509.load_pem_x509_crl((pq / "crl.pem").read_bytes())
+    assert crl.is_signature_valid(intermediate.public_key()) and [r.serial_number for r in crl] == [int(serial, 16)]
+    arns = {TRUST_ANCHORS["pq"]: (pq / "root.pem", pq / "crl.pem"), TRUST_ANCHORS["ec"]: (ec / "root.pem", ec / "crl.pem")}
+    local = start_anchor(tessera_bin, tmp_path, arns, tls=False)
+    try:
+        def fetch(directory, name, root):
+            args = ["credential-process", "--certificate", str(directory / f"{name}.pem"), "--private-key", str(directory / f"{name}.key"),
+                    *(["--intermediates", str(directory / "intermediate.pem")] if (directory / "intermediate.pem").exists() else []),
+                    "--trust-anchor-arn", TRUST_ANCHORS[root], "--profile-arn", PROFILE, "--role-arn", ROLE, "--endpoint", local.url]
+            return run_tessera(tessera_bin, args)
+        for directory, name, root in [(pq, "pq44", "pq"), (pq, "ec-under-pq", "pq"), (ec, "pq87", "ec")]:
+            result = fetch(directory, name, root)
+            assert result.returncode == 0, (name, result.stderr)
+        refused = fetch(pq, "revoked", "pq")
+        assert refused.returncode == 1 and "revoked" in refused.stderr, refused.stderr
+    finally:
+        local.terminate()
+        local.wait(timeout=10)
+    # A TLS server certificate from an ML-DSA CA would fail every client's handshake.
+    tls = subprocess.run([tessera_bin, "anchor", "--config", str(tmp_path / "anchor.toml"), "--ca-dir", str(pq), "--tls",
+                          "--listen", "127.0.0.1:0"], capture_output=True, text=True, env=clean_env(), timeout=30)
+    assert tls.returncode == 1, tls.stderr
+    assert tls.stderr.strip().splitlines()[-1].startswith(f"tessera: --tls: the local CA in {pq} is ML-DSA-65, whose signatures TLS clients cannot verify yet"), tls.stderr
