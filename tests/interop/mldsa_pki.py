@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, mldsa
+from cryptography.hazmat.primitives.asymmetric import ec, mldsa, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from dilithium_py.ml_dsa import ML_DSA_44, ML_DSA_65, ML_DSA_87
 
@@ -72,7 +72,7 @@ def _name(cn):
 
 
 def certificate(cn, public_key, issuer, issuer_key, ca):
-    """A CA or client certificate, signed with SHA-256 by an EC issuer or by ML-DSA itself."""
+    """A CA or client certificate, signed with SHA-256 by an RSA or EC issuer, or by ML-DSA itself."""
     now = datetime.datetime.now(datetime.timezone.utc)
     builder = (
         x509.CertificateBuilder()
@@ -90,7 +90,8 @@ def certificate(cn, public_key, issuer, issuer_key, ca):
         usage = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
     builder = builder.add_extension(usage, critical=True)
-    algorithm = hashes.SHA256() if isinstance(issuer_key, ec.EllipticCurvePrivateKey) else None
+    classic = isinstance(issuer_key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey))
+    algorithm = hashes.SHA256() if classic else None
     return builder.sign(issuer_key, algorithm)
 
 
@@ -100,14 +101,23 @@ def write_pem(path, cert):
 
 
 def build(directory):
-    """An ECDSA root and an ML-DSA-65 root; ML-DSA leaves of every level under the ECDSA root,
-    an ML-DSA-87 leaf and a P-256 leaf under the ML-DSA root."""
+    """An ECDSA root, an RSA root and an ML-DSA-65 root; ML-DSA leaves of every level under the
+    ECDSA root, an ML-DSA-44 leaf under the RSA root, an ML-DSA-87 leaf and a P-256 leaf under
+    the ML-DSA root."""
     ec_root_key = ec.generate_private_key(ec.SECP256R1())
     ec_root = certificate("tessera test ECDSA root", ec_root_key.public_key(), None, ec_root_key, ca=True)
     pq_root_key = mldsa.MLDSA65PrivateKey.generate()
     pq_root = certificate("tessera test ML-DSA-65 root", pq_root_key.public_key(), None, pq_root_key, ca=True)
+    rsa_root_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rsa_root = certificate("tessera test RSA root", rsa_root_key.public_key(), None, rsa_root_key, ca=True)
     pki = SimpleNamespace(dir=directory, ec_root=write_pem(directory / "ec-root.pem", ec_root),
+                          rsa_root=write_pem(directory / "rsa-root.pem", rsa_root),
                           pq_root=write_pem(directory / "pq-root.pem", pq_root), leaves={})
+    key = mldsa.MLDSA44PrivateKey.generate()
+    cert = certificate("mldsa-44-under-rsa", key.public_key(), rsa_root.subject, rsa_root_key, ca=False)
+    pki.leaves["ml-dsa-44-under-rsa"] = SimpleNamespace(
+        cert=write_pem(directory / "ml-dsa-44-under-rsa.pem", cert), x509=cert, key=key,
+        keys=key_files(directory, "ml-dsa-44-under-rsa", 44, key), root="rsa")
     for level, (key_type, _, _) in LEVELS.items():
         key = key_type.generate()
         cert = certificate(f"mldsa-{level}-leaf", key.public_key(), ec_root.subject, ec_root_key, ca=False)

@@ -21,7 +21,7 @@ ACCOUNT = "123456789012"
 ARN = f"arn:aws:rolesanywhere:us-east-1:{ACCOUNT}"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/app"
 PROFILE = f"{ARN}:profile/p"
-TRUST_ANCHORS = {"ec": f"{ARN}:trust-anchor/ec", "pq": f"{ARN}:trust-anchor/pq"}
+TRUST_ANCHORS = {"ec": f"{ARN}:trust-anchor/ec", "rsa": f"{ARN}:trust-anchor/rsa", "pq": f"{ARN}:trust-anchor/pq"}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,8 @@ arn = "{ROLE}"
 
 @pytest.fixture(scope="module")
 def anchor(tessera_bin, pki):
-    process = start_anchor(tessera_bin, pki.dir, {TRUST_ANCHORS["ec"]: (pki.ec_root, None), TRUST_ANCHORS["pq"]: (pki.pq_root, None)})
+    process = start_anchor(tessera_bin, pki.dir, {TRUST_ANCHORS["ec"]: (pki.ec_root, None), TRUST_ANCHORS["rsa"]: (pki.rsa_root, None),
+                                                  TRUST_ANCHORS["pq"]: (pki.pq_root, None)})
     yield process
     process.terminate()
     process.wait(timeout=10)
@@ -93,7 +94,7 @@ def test_the_independent_verifier_accepts_tesseras_ml_dsa_requests(tessera_bin, 
     assert request["headers"]["authorization"].startswith("AWS4-X509-MLDSA Credential="), request["headers"]
 
 
-@pytest.mark.parametrize("name", ["ml-dsa-44", "ml-dsa-65", "ml-dsa-87", "ml-dsa-87-under-ml-dsa", "p256-under-ml-dsa"])
+@pytest.mark.parametrize("name", ["ml-dsa-44", "ml-dsa-65", "ml-dsa-87", "ml-dsa-44-under-rsa", "ml-dsa-87-under-ml-dsa", "p256-under-ml-dsa"])
 def test_the_anchor_accepts_ml_dsa_leaves_and_roots_in_every_mix(tessera_bin, pki, anchor, name):
     leaf = pki.leaves[name]
     result = run_tessera(tessera_bin, ["credential-process", *identity(leaf), *request_flags(leaf, anchor.url, anchor.cafile)])
@@ -185,7 +186,7 @@ def test_each_bad_ml_dsa_input_is_one_clear_line(tessera_bin, pki, tmp_path):
 @pytest.mark.parametrize("name", ["ml-dsa-44", "p256-under-ml-dsa", "ml-dsa-87-under-ml-dsa"])
 def test_doctor_passes_ml_dsa_setups_and_names_a_mismatched_key(tessera_bin, pki, anchor, name):
     leaf = pki.leaves[name]
-    ca = pki.ec_root if leaf.root == "ec" else pki.pq_root
+    ca = {"ec": pki.ec_root, "rsa": pki.rsa_root, "pq": pki.pq_root}[leaf.root]
     args = ["doctor", *identity(leaf), *request_flags(leaf, anchor.url, anchor.cafile), "--trust-anchor-ca", str(ca)]
     result = run_tessera(tessera_bin, args)
     assert result.returncode == 0, result.stdout + result.stderr
