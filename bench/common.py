@@ -19,8 +19,10 @@ ACCOUNT = "123456789012"
 TA = f"arn:aws:rolesanywhere:us-east-1:{ACCOUNT}:trust-anchor/bench"
 PROFILE = f"arn:aws:rolesanywhere:us-east-1:{ACCOUNT}:profile/bench"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/app"
-# wrk settings used for every HTTP comparison, so each pair runs at the same load.
-WRK_THREADS, WRK_CONNECTIONS, WRK_SECONDS = 1, 32, 10
+# wrk settings used for every HTTP comparison, so each pair runs at the same load
+# (TESSERA_BENCH_SECONDS shortens each run, as bench/smoke does in CI).
+WRK_THREADS, WRK_CONNECTIONS = 1, 32
+WRK_SECONDS = int(os.environ.get("TESSERA_BENCH_SECONDS", "10"))
 # On a machine with two or more cores, the load generator gets CPU 0 and every server under test
 # (and its baseline) gets CPU 1, so they do not fight over cores and each server has exactly one.
 # A script may turn this off (set_pinning) to also measure with the OS scheduling freely.

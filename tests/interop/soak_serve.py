@@ -20,8 +20,12 @@ from conftest import free_port
 SESSION = 30
 # serve hands out credentials while more than a third of the session is left.
 MARGIN = SESSION / 3
-# Expiration has one-second resolution, and a sample takes a moment.
-SLACK = 1.5
+# Expiration has one-second resolution, a sample takes a moment, and right after a jump the
+# faked clocks of serve and the anchor were seen up to 2 s from the sampler's (CI, under load).
+SLACK = 2.5
+# serve leaves a skew under 5 s uncorrected, so an expiry may read up to that much long; an
+# uncorrected 10-minute skew reads 600 s long and still fails.
+SKEW_NOISE = 5
 
 
 class Anchor:
@@ -82,14 +86,14 @@ class Sampler:
         if status == 200:
             expiry = datetime.datetime.fromisoformat(document["Expiration"].replace("Z", "+00:00")).timestamp()
             left = expiry - now
-            if not MARGIN - SLACK < left <= SESSION + SLACK:
+            if not MARGIN - SLACK < left <= SESSION + SKEW_NOISE:
                 self.failures.append(f"{endpoint}: credentials with {left:.1f} s left at offset {self.offset}")
             self.best_expiry = max(self.best_expiry or 0, expiry)
             self.counts["ok"] += 1
             return
         self.counts["unavailable"] += 1
         safe_left = (self.best_expiry or 0) - now
-        if status != 503 or safe_left > MARGIN + SLACK:
+        if status != 503 or safe_left > MARGIN + SKEW_NOISE:
             self.failures.append(f"{endpoint}: HTTP {status} {document} while credentials with {safe_left:.1f} s left existed")
 
     def sample(self):
