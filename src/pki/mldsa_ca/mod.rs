@@ -10,8 +10,8 @@ use time::{Duration, OffsetDateTime};
 
 use self::build::{CaSigner, Role, Spec};
 use super::{random_serial, InitOptions, LeafKey, PkiError};
-use crate::files::{self, write_new, write_secret};
-use crate::identity::key::PrivateKey;
+use crate::files::{write_new, write_secret};
+use crate::identity::key_ref::KeyRef;
 use crate::identity::mldsa::MlDsaLevel;
 use crate::identity::{Certificate, KeyKind};
 
@@ -22,20 +22,21 @@ pub(super) struct CaFiles {
 }
 
 impl CaFiles {
-    /// Reads a CA's certificate and PKCS#8 key.
+    /// Reads a CA's certificate and PKCS#8 key with the identity loaders every key goes through.
     pub(super) fn load(certificate: &Path, key: &Path) -> Result<Self, PkiError> {
-        let certificate = certificate_der(certificate)?;
-        let parsed =
-            Certificate::from_der(&certificate).map_err(|e| PkiError::BadCaFile(e.to_string()))?;
-        let spki = spki_of_certificate(&certificate)?;
-        let key_der = pkcs8_der(key)?;
-        let key = PrivateKey::from_pkcs8_der(&key_der)
-            .map_err(|e| PkiError::KeyGeneration(e.to_string()))?;
+        let parsed = ca_certificate(certificate)?;
+        let key = crate::identity::file::load_private_key(
+            &KeyRef::File(key.to_owned()),
+            &crate::identity::file::Passphrase::PromptIfTerminal,
+        )
+        .map_err(|e| PkiError::BadCaFile(e.to_string()))?;
         if key.public_key() != parsed.public_key() {
             return Err(PkiError::BadCaFile(
                 "the CA key does not match its certificate".into(),
             ));
         }
+        let certificate = parsed.der().to_vec();
+        let spki = spki_of_certificate(&certificate)?;
         Ok(Self {
             certificate,
             signer: CaSigner::new(key, spki)?,
@@ -45,9 +46,15 @@ impl CaFiles {
 
 /// Whether the CA certificate at `path` holds an ML-DSA key.
 pub(super) fn is_mldsa_ca(path: &Path) -> Result<bool, PkiError> {
-    let der = certificate_der(path)?;
-    let parsed = Certificate::from_der(&der).map_err(|e| PkiError::BadCaFile(e.to_string()))?;
-    Ok(matches!(parsed.key_kind(), KeyKind::MlDsa(_)))
+    Ok(matches!(
+        ca_certificate(path)?.key_kind(),
+        KeyKind::MlDsa(_)
+    ))
+}
+
+fn ca_certificate(path: &Path) -> Result<Certificate, PkiError> {
+    crate::identity::file::load_certificate(&KeyRef::File(path.to_owned()))
+        .map_err(|e| PkiError::BadCaFile(e.to_string()))
 }
 
 /// Whether a subject public key (SubjectPublicKeyInfo DER) is ML-DSA.
@@ -56,22 +63,6 @@ pub(super) fn is_mldsa_spki(spki: &[u8]) -> bool {
     x509_parser::x509::SubjectPublicKeyInfo::from_der(spki).is_ok_and(|(_, spki)| {
         MlDsaLevel::from_oid(&spki.algorithm.algorithm.to_id_string()).is_some()
     })
-}
-
-fn certificate_der(path: &Path) -> Result<Vec<u8>, PkiError> {
-    use rustls::pki_types::pem::PemObject;
-    let text = files::read_text(path)?;
-    rustls::pki_types::CertificateDer::from_pem_slice(text.as_bytes())
-        .map(|der| der.to_vec())
-        .map_err(|_| PkiError::BadCaFile(path.display().to_string()))
-}
-
-fn pkcs8_der(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, PkiError> {
-    use rustls::pki_types::pem::PemObject;
-    let text = zeroize::Zeroizing::new(files::read_text(path)?);
-    rustls::pki_types::PrivatePkcs8KeyDer::from_pem_slice(text.as_bytes())
-        .map(|der| zeroize::Zeroizing::new(der.secret_pkcs8_der().to_vec()))
-        .map_err(|_| PkiError::BadCaFile(path.display().to_string()))
 }
 
 fn spki_of_certificate(der: &[u8]) -> Result<Vec<u8>, PkiError> {
