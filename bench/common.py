@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -154,17 +155,31 @@ http {{
 
 
 class Tessera:
-    """A tessera process whose first stdout line announces its address."""
+    """A tessera process whose first stdout line announces its address. With `timed`, a regular
+    expression, the monotonic times of the stderr lines it matches are kept in `times` as they
+    arrive (the logs carry no timestamps)."""
 
-    def __init__(self, args, env=None, name="tessera"):
+    def __init__(self, args, env=None, name="tessera", timed=None):
         self.log = scratch(name) / "stderr.log"
+        self.times = []
         with open(self.log, "w") as err:
-            self.process = subprocess.Popen(on_server_cpu([str(TESSERA), *args]), stdout=subprocess.PIPE, stderr=err, text=True,
-                                            env=env or clean_env())
+            self.process = subprocess.Popen(on_server_cpu([str(TESSERA), *args]), stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE if timed else err, text=True, env=env or clean_env())
+        if timed:
+            threading.Thread(target=self._time_lines, args=(re.compile(timed),), daemon=True).start()
         self.first_line = self.process.stdout.readline()
         if not self.first_line:
+            self.process.wait(timeout=10)
             raise SystemExit(f"bench: tessera {args[0]} did not start: {self.log.read_text()}")
         self.pid = self.process.pid
+
+    def _time_lines(self, pattern):
+        with open(self.log, "a") as log:
+            for line in self.process.stderr:
+                if pattern.search(line):
+                    self.times.append(time.monotonic())
+                log.write(line)
+                log.flush()
 
     def address(self, pattern=r"listening on (?:https?://)?(\S+?)[ ,\n]"):
         return re.search(pattern, self.first_line).group(1)
@@ -174,8 +189,9 @@ class Tessera:
         self.process.wait(timeout=10)
 
 
-def start_anchor(tls):
-    """The local anchor trusting certs/test/root.pem; returns (process, base URL, CA file)."""
+def start_anchor(tls, timed=None):
+    """The local anchor trusting certs/test/root.pem; returns (process, base URL, CA file). With
+    `timed`, the times of its log lines that match it are kept (see Tessera)."""
     tmp = scratch("anchor")
     config = tmp / "anchor.toml"
     config.write_text(f"""
@@ -191,7 +207,7 @@ roleArns = ["{ROLE}"]
 arn = "{ROLE}"
 """)
     args = ["anchor", "--config", str(config), "--ca-dir", str(tmp / "ca"), "--listen", "127.0.0.1:0"]
-    anchor = Tessera(args + (["--tls"] if tls else []), name="anchor")
+    anchor = Tessera(args + (["--tls"] if tls else []), name="anchor", timed=timed)
     url = re.search(r"listening on (\S+)", anchor.first_line).group(1)
     return anchor, url, str(tmp / "ca/root.pem")
 

@@ -15,12 +15,13 @@ from common import (CERTS, PROFILE, ROLE, TA, WRK_CONNECTIONS, WRK_SECONDS, WRK_
 SETTLE_SECONDS = 2
 
 
-def start_serve(args):
+def start_serve(args, ready_seconds=20):
+    """serve on loopback with IMDS, returned once /readyz says every profile holds credentials."""
     tmp = scratch("serve")
     serve = Tessera(["serve", *args, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--token-dir", str(tmp / "tokens"), "--imds"], name="serve")
     serve.address, serve.admin = re.search(r"listening on http://(\S+) .*admin on http://(\S+)", serve.first_line).groups()
     serve.tokens = tmp / "tokens"
-    wait_until(lambda: answers(f"http://{serve.admin}/readyz") and ready(serve), "serve ready")
+    wait_until(lambda: answers(f"http://{serve.admin}/readyz") and ready(serve), "serve ready", seconds=ready_seconds)
     return serve
 
 
@@ -40,9 +41,10 @@ def call(address, method, path, headers):
     return body
 
 
-def profiles_config(count, endpoint):
-    """A serve config with `count` profiles, all on the test identity."""
-    config = scratch("config") / "config.toml"
+def profiles_config(count, endpoint, path=None, changed=None):
+    """A serve config with `count` profiles p0…, all on the test identity, written to `path` (or a
+    new file); profile number `changed` gets another role session name."""
+    config = path or scratch("config") / "config.toml"
     config.write_text("".join(f"""
 [profiles.p{i}]
 certificate = "{CERTS}/leaf-p256.pem"
@@ -52,6 +54,7 @@ trust-anchor-arn = "{TA}"
 profile-arn = "{PROFILE}"
 role-arn = "{ROLE}"
 endpoint = "{endpoint}"
+{'role-session-name = "changed"' if i == changed else ''}
 """ for i in range(count)))
     return config
 

@@ -39,7 +39,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type HttpsClient = Client<HttpsConnector<ProxyConnector>, Full<Bytes>>;
 
 /// How to build the client.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClientOptions {
     /// PEM bundle that replaces the system roots (`--ca-bundle`, `AWS_CA_BUNDLE`).
     pub ca_bundle: Option<PathBuf>,
@@ -140,6 +140,27 @@ pub enum HttpSetupError {
 /// Builds the HTTPS client (buffered request bodies).
 pub fn build_client(options: &ClientOptions) -> Result<HttpsClient, HttpSetupError> {
     build_client_for(options)
+}
+
+/// The clients built for one batch of profiles (one start or reload of `serve`): profiles with
+/// the same options share one client, its roots and its connection pool, instead of each
+/// parsing the system's roots again. A new batch builds anew, so a CA bundle that changed on
+/// disk is read again.
+#[derive(Debug, Default)]
+pub struct ClientBatch {
+    built: Vec<(ClientOptions, HttpsClient)>,
+}
+
+impl ClientBatch {
+    /// The client for `options`: one built earlier in this batch, or a new one.
+    pub fn client(&mut self, options: &ClientOptions) -> Result<HttpsClient, HttpSetupError> {
+        if let Some((_, client)) = self.built.iter().find(|(o, _)| o == options) {
+            return Ok(client.clone());
+        }
+        let client = build_client(options)?;
+        self.built.push((options.clone(), client.clone()));
+        Ok(client)
+    }
 }
 
 /// Builds an HTTPS client for any request body type (the proxy streams bodies).

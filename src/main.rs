@@ -4,11 +4,9 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     quiet_tss_library();
-    tessera::cli::run(tessera::cli::Cli::parse())
+    tessera::cli::run(tessera::cli::parse())
 }
 
 /// The TPM software stack logs every TPM error to stderr itself, ahead of tessera's one-line

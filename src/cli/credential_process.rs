@@ -55,14 +55,13 @@ fn agent_socket(flag: &std::path::Path) -> Option<PathBuf> {
 /// The agent's credentials for the profile, if an agent serves it.
 fn from_agent(
     args: &CredentialProcessArgs,
-    runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<Option<crate::aws_credentials::Credentials>> {
     use crate::credentials::agent_client::{self, AgentAnswer};
     let Some(socket) = args.agent.as_deref().and_then(agent_socket) else {
         return Ok(None);
     };
     let profile = args.request.profile.as_deref().unwrap_or("default");
-    match runtime.block_on(agent_client::fetch(&socket, profile))? {
+    match agent_client::fetch(&socket, profile)? {
         AgentAnswer::Credentials(credentials) => Ok(Some(credentials)),
         AgentAnswer::NotRunning(why) => {
             tracing::debug!(
@@ -83,10 +82,10 @@ fn from_agent(
 
 pub(super) fn run(args: CredentialProcessArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let runtime = super::runtime()?;
-    if let Some(credentials) = from_agent(&args, &runtime)? {
+    if let Some(credentials) = from_agent(&args)? {
         return print(&credentials);
     }
+    let runtime = super::runtime()?;
     let profile = args.request.resolve()?;
     let cache = match (args.cache, cache_dir(args.cache_dir.clone())) {
         (CacheMode::None, _) => None,

@@ -48,6 +48,18 @@ use self::logging::LogFormat;
 #[derive(Debug, Parser)]
 #[command(name = "tessera", version, about, max_term_width = 100)]
 pub struct Cli {
+    /// The flags every subcommand takes.
+    #[command(flatten)]
+    pub globals: GlobalArgs,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The flags every subcommand takes.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
     /// Print debug output to stderr (never secrets).
     #[arg(long, global = true, env = "TESSERA_DEBUG")]
     pub debug: bool,
@@ -55,10 +67,44 @@ pub struct Cli {
     /// Log line format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TESSERA_LOG_FORMAT")]
     pub log_format: LogFormat,
+}
 
-    /// What to do.
+/// The command line of `tessera credential-process …` alone. The AWS CLI and every SDK run
+/// it once per process, and building clap's whole command tree cost more than the rest of a
+/// warm run; this tree holds just the one subcommand, so it parses (and prints help and
+/// errors) exactly as [`Cli`] does for it.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about, max_term_width = 100)]
+struct CredentialProcessCli {
+    #[command(flatten)]
+    globals: GlobalArgs,
     #[command(subcommand)]
-    pub command: Command,
+    command: CredentialProcessOnly,
+}
+
+/// The one subcommand of [`CredentialProcessCli`].
+#[derive(Debug, Subcommand)]
+enum CredentialProcessOnly {
+    /// Print credentials in the credential_process JSON format (for ~/.aws/config).
+    CredentialProcess(credential_process::CredentialProcessArgs),
+}
+
+/// Parses this process's command line; exits with clap's message on a bad one.
+pub fn parse() -> Cli {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|first| first == "credential-process")
+    {
+        let CredentialProcessCli {
+            globals,
+            command: CredentialProcessOnly::CredentialProcess(args),
+        } = CredentialProcessCli::parse();
+        return Cli {
+            globals,
+            command: Command::CredentialProcess(args),
+        };
+    }
+    Cli::parse()
 }
 
 /// The subcommands.
@@ -119,7 +165,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Update(ref update) if !update.is_once() => logging::Mode::Service,
         _ => logging::Mode::OneShot,
     };
-    let log = logging::init(cli.debug, cli.log_format, mode);
+    let log = logging::init(cli.globals.debug, cli.globals.log_format, mode);
     let success = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
         Command::CredentialProcess(args) => success(credential_process::run(args)),

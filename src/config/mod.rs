@@ -33,7 +33,7 @@ use serde::Deserialize;
 
 use crate::clock::Clock;
 use crate::credentials::attribution::NameTemplate;
-use crate::http::{build_client, ClientOptions};
+use crate::http::{ClientBatch, ClientOptions};
 use crate::identity::file::Passphrase;
 use crate::identity::key_ref::{IdentitySources, KeyRef};
 use crate::rolesanywhere::client::RolesAnywhereClient;
@@ -448,10 +448,19 @@ impl ResolvedProfile {
 
     /// Builds the CreateSession client.
     pub fn client(&self, clock: Arc<dyn Clock>) -> Result<RolesAnywhereClient, ConfigError> {
+        self.client_in(clock, &mut ClientBatch::default())
+    }
+
+    /// Builds the CreateSession client on the HTTPS client `batch` holds for these options.
+    pub fn client_in(
+        &self,
+        clock: Arc<dyn Clock>,
+        batch: &mut ClientBatch,
+    ) -> Result<RolesAnywhereClient, ConfigError> {
         if self.client_options.insecure_skip_verify {
             tracing::warn!("--no-verify-ssl: the endpoint's TLS certificate is not verified");
         }
-        let http = build_client(&self.client_options)?;
+        let http = batch.client(&self.client_options)?;
         Ok(RolesAnywhereClient::new(
             http,
             self.endpoint.clone(),

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use crate::aws_credentials::Credentials;
 use crate::clock::Clock;
 use crate::config::{ConfigError, ResolvedProfile};
+use crate::http::ClientBatch;
 use crate::identity::file::IdentityError;
 use crate::identity::Signer;
 use crate::rolesanywhere::client::{ClientError, RolesAnywhereClient};
@@ -138,7 +139,17 @@ pub struct RolesAnywhereProvider {
 impl RolesAnywhereProvider {
     /// A provider for a resolved profile.
     pub fn new(profile: ResolvedProfile, clock: Arc<dyn Clock>) -> Result<Self, ProviderError> {
-        let client = profile.client(clock.clone())?;
+        Self::in_batch(profile, clock, &mut ClientBatch::default())
+    }
+
+    /// As [`RolesAnywhereProvider::new`], on the HTTPS client `batch` holds for the profile's
+    /// options (serve's profiles share them).
+    pub fn in_batch(
+        profile: ResolvedProfile,
+        clock: Arc<dyn Clock>,
+        batch: &mut ClientBatch,
+    ) -> Result<Self, ProviderError> {
+        let client = profile.client_in(clock.clone(), batch)?;
         Ok(Self {
             profile,
             client,

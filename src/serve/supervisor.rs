@@ -12,8 +12,9 @@ use super::ServedProfile;
 use crate::clock::Clock;
 use crate::config::{ProfileSettings, ResolvedProfile};
 use crate::credentials::provider::{ProviderError, RolesAnywhereProvider};
-use crate::credentials::refresh::CredentialCache;
+use crate::credentials::refresh::{CredentialCache, RefreshPacer, SERVE_REFRESH_GAP};
 use crate::files::FileError;
+use crate::http::ClientBatch;
 use crate::secret::{RandomError, SecretString};
 
 /// Shortest token accepted from `--tokens-from` (a guessable token would open the endpoint).
@@ -84,6 +85,9 @@ pub struct Supervisor {
     tokens: Tokens,
     clock: Arc<dyn Clock>,
     stop: watch::Receiver<bool>,
+    /// Shared by every profile across reloads: a thousand profiles starting together reach
+    /// the endpoint a few a second.
+    pacer: Arc<RefreshPacer>,
 }
 
 impl Supervisor {
@@ -94,6 +98,7 @@ impl Supervisor {
             tokens,
             clock,
             stop,
+            pacer: Arc::new(RefreshPacer::new(SERVE_REFRESH_GAP)),
         }
     }
 
@@ -101,6 +106,7 @@ impl Supervisor {
     /// out stopped. On error nothing changes. Must run inside the runtime.
     pub fn apply(&mut self, specs: Vec<ProfileSpec>) -> Result<(), SupervisorError> {
         let mut running = BTreeMap::new();
+        let mut clients = ClientBatch::default();
         for spec in specs {
             let kept = self
                 .running
@@ -108,7 +114,7 @@ impl Supervisor {
                 .filter(|r| r.settings == spec.settings);
             let entry = match kept {
                 Some(existing) => existing.clone(),
-                None => self.start(spec.label.clone(), spec.settings, spec.resolved)?,
+                None => self.start(&spec.label, spec.settings, spec.resolved, &mut clients)?,
             };
             running.insert(spec.label, entry);
         }
@@ -119,17 +125,19 @@ impl Supervisor {
 
     fn start(
         &self,
-        label: String,
+        label: &str,
         settings: ProfileSettings,
         resolved: ResolvedProfile,
+        clients: &mut ClientBatch,
     ) -> Result<Running, SupervisorError> {
         let role_arn = resolved.final_role_arn().to_owned();
         let region = resolved.region.clone();
-        let provider = RolesAnywhereProvider::new(resolved, self.clock.clone())?;
-        let ecs_token = self.token(&label)?;
-        let cache = CredentialCache::new(Arc::new(provider), self.clock.clone());
+        let provider = RolesAnywhereProvider::in_batch(resolved, self.clock.clone(), clients)?;
+        let ecs_token = self.token(label)?;
+        let cache =
+            CredentialCache::paced(Arc::new(provider), self.clock.clone(), self.pacer.clone());
         let task = TaskGuard(tokio::spawn(
-            cache.clone().run(label.clone(), self.stop.clone()),
+            cache.clone().run(label.to_owned(), self.stop.clone()),
         ));
         Ok(Running {
             settings,

@@ -52,6 +52,7 @@ def make_handler(args, lock):
             path, _, query = self.path.partition("?")
             headers = {k.lower(): v for k, v in self.headers.items()}
             record = {
+                "at": time.time(),
                 "method": "POST",
                 "path": path,
                 "query": query,

@@ -485,8 +485,9 @@ def test_32_concurrent_cold_credential_process_runs_make_one_create_session_at_t
         anchor.stop()
 
 
-def profile_toml(name, anchor_port, region="us-east-1"):
-    """A config-file profile served by the local anchor on `anchor_port`, with its ARNs in `region`."""
+def profile_toml(name, anchor_port, region="us-east-1", endpoint=None, extra=""):
+    """A config-file profile served by the local anchor on `anchor_port` (or by `endpoint`), with its
+    ARNs in `region` and the `extra` lines."""
     return f"""
 [profiles.{name}]
 certificate = "{CERTS}/leaf-p256.pem"
@@ -495,9 +496,9 @@ intermediates = "{CERTS}/intermediate.pem"
 trust-anchor-arn = "{TA}"
 profile-arn = "{PROFILE}"
 role-arn = "{ROLE}"
-endpoint = "http://127.0.0.1:{anchor_port}"
+endpoint = "{endpoint or f'http://127.0.0.1:{anchor_port}'}"
 region = "{region}"
-""".replace("rolesanywhere:us-east-1:", f"rolesanywhere:{region}:")
+{extra}""".replace("rolesanywhere:us-east-1:", f"rolesanywhere:{region}:")
 
 
 def test_sighup_reloads_the_profiles_and_refuses_a_broken_config(tessera_bin, tmp_path):

@@ -9,6 +9,8 @@ use std::time::Duration as StdDuration;
 use time::{Duration, OffsetDateTime};
 use tokio::sync::watch;
 
+pub use pacer::{RefreshPacer, SERVE_REFRESH_GAP};
+
 use super::provider::{CredentialProvider, ErrorKind};
 use crate::aws_credentials::Credentials;
 use crate::clock::Clock;
@@ -83,12 +85,23 @@ pub struct CredentialCache {
     poll: StdDuration,
     /// Notices the wall clock jumping against the monotonic one, on every read and poll.
     jumps: crate::clock::JumpWatch,
+    /// Spaces this cache's refreshes with those of the caches it shares an endpoint with.
+    pacer: Option<Arc<RefreshPacer>>,
 }
 
 impl CredentialCache {
     /// A cache for `provider`; call [`CredentialCache::run`] to start refreshing.
     pub fn new(provider: Arc<dyn CredentialProvider>, clock: Arc<dyn Clock>) -> Arc<Self> {
-        Self::with_poll(provider, clock, ROTATION_POLL)
+        Self::build(provider, clock, ROTATION_POLL, None)
+    }
+
+    /// As [`CredentialCache::new`], each refresh waiting for its turn on `pacer` first.
+    pub fn paced(
+        provider: Arc<dyn CredentialProvider>,
+        clock: Arc<dyn Clock>,
+        pacer: Arc<RefreshPacer>,
+    ) -> Arc<Self> {
+        Self::build(provider, clock, ROTATION_POLL, Some(pacer))
     }
 
     /// As [`CredentialCache::new`], looking at the wall clock and the files every `poll`.
@@ -96,6 +109,15 @@ impl CredentialCache {
         provider: Arc<dyn CredentialProvider>,
         clock: Arc<dyn Clock>,
         poll: StdDuration,
+    ) -> Arc<Self> {
+        Self::build(provider, clock, poll, None)
+    }
+
+    fn build(
+        provider: Arc<dyn CredentialProvider>,
+        clock: Arc<dyn Clock>,
+        poll: StdDuration,
+        pacer: Option<Arc<RefreshPacer>>,
     ) -> Arc<Self> {
         let (state, _) = watch::channel(Snapshot {
             credentials: None,
@@ -111,6 +133,7 @@ impl CredentialCache {
             state,
             stale_read: tokio::sync::Notify::new(),
             poll,
+            pacer,
         })
     }
 
@@ -211,6 +234,12 @@ impl CredentialCache {
     async fn refresh_until(&self, label: &str, shutdown: &mut watch::Receiver<bool>) {
         let mut consecutive_failures: u32 = 0;
         loop {
+            if let Some(pacer) = &self.pacer {
+                tokio::select! {
+                    () = pacer.turn() => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
             let next = self.refresh_once(label, &mut consecutive_failures).await;
             // Reads may wake it early only after a success, and then at most once per
             // READ_WAKE_GAP: credentials that are unsafe the moment they arrive (a far-off
@@ -328,6 +357,7 @@ pub fn backoff(kind: ErrorKind, failures: u32) -> Duration {
     }
 }
 
+mod pacer;
 #[cfg(test)]
 mod simulation;
 #[cfg(test)]
