@@ -175,6 +175,7 @@ fn serving(c: &mut Criterion) {
         role_arn: "arn:aws:iam::123456789012:role/app".into(),
         ecs_token: SecretString::new("t".into()),
         region: "us-east-1".into(),
+        documents: Default::default(),
     };
     let options = ServeOptions {
         imds: Some(ImdsOptions {

@@ -136,12 +136,12 @@ impl Anchor {
                     status: 201,
                     content_type: "application/json",
                     headers: vec![("x-amzn-RequestId", id), ("date", http_date(now))],
-                    body: session_json(
+                    body: crate::server::wiped_bytes(session_json(
                         &session,
                         &grant,
                         &self.state,
                         &verified.leaf.fingerprint_sha256(),
-                    ),
+                    )),
                 }
             }
             Err(refusal) => {
@@ -208,7 +208,7 @@ impl Anchor {
                     status: 200,
                     content_type: "text/xml",
                     headers: vec![("x-amzn-RequestId", id)],
-                    body,
+                    body: crate::server::wiped_bytes(body),
                 }
             }
             Err((error, reason)) => {

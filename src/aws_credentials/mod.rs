@@ -81,6 +81,11 @@ impl Credentials {
         }))
     }
 
+    /// Whether `other` is this very set (a clone of it), not merely equal values.
+    pub fn is_same(&self, other: &Credentials) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// When the credentials were received, if known.
     pub fn issued_at(&self) -> Option<OffsetDateTime> {
         self.0.issued_at

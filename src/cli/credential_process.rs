@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::args::RequestArgs;
 use crate::clock::{Clock, SystemClock};
-use crate::credentials::process_cache::{self, ProcessCache};
+use crate::credentials::process_cache::{self, Lookup, ProcessCache};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
@@ -85,7 +85,6 @@ pub(super) fn run(args: CredentialProcessArgs) -> anyhow::Result<()> {
     if let Some(credentials) = from_agent(&args)? {
         return print(&credentials);
     }
-    let runtime = super::runtime()?;
     let profile = args.request.resolve()?;
     let cache = match (args.cache, cache_dir(args.cache_dir.clone())) {
         (CacheMode::None, _) => None,
@@ -95,9 +94,15 @@ pub(super) fn run(args: CredentialProcessArgs) -> anyhow::Result<()> {
         }
         (mode, Some(dir)) => ProcessCache::open(dir, mode == CacheMode::Keyring),
     };
+    // The async runtime is started only for a network call: a warm run needs none.
     let credentials = match cache {
-        Some(cache) => cache.credentials(&profile, clock.clone(), &runtime)?,
-        None => process_cache::fetch(&profile, clock.clone(), &runtime)?,
+        Some(cache) => match cache.lookup(&profile, clock.as_ref())? {
+            Lookup::Fresh(credentials) => credentials,
+            Lookup::Stale(pending) => {
+                cache.refresh(pending, &profile, clock.clone(), &super::runtime()?)?
+            }
+        },
+        None => process_cache::fetch(&profile, clock.clone(), &super::runtime()?)?,
     };
     crate::audit::record_profile_handout(&profile, "process", &credentials, clock.now());
     print(&credentials)

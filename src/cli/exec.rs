@@ -73,6 +73,7 @@ pub(super) fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
                 role_arn,
                 ecs_token: crate::secret::random_token()?,
                 region,
+                documents: Default::default(),
             };
             with_private_endpoint(&mut child, served, clock).await?
         } else {

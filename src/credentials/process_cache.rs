@@ -35,6 +35,30 @@ pub struct ProcessCache {
     store: CacheStore,
 }
 
+/// What [`ProcessCache::lookup`] found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// Credentials fresh enough to hand out.
+    Fresh(Credentials),
+    /// Nothing fresh: pass this to [`ProcessCache::refresh`].
+    Stale(Pending),
+}
+
+/// A lookup that found nothing fresh: its cache key, and the identity when the lookup already
+/// had to unlock it.
+pub struct Pending {
+    key: CacheKey,
+    unlocked: Option<Arc<dyn Signer>>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("unlocked", &self.unlocked.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl ProcessCache {
     /// Opens the cache in `dir` (created 0700; refused if another user could write it), with
     /// entries in the keyring when `keyring`; `None`, after a warning, when it cannot be used.
@@ -53,26 +77,37 @@ impl ProcessCache {
         Some(Self { directory, store })
     }
 
-    /// Credentials for `profile`: from the cache while they are fresh, else from CreateSession
-    /// (run on `runtime`), stored for the next run.
-    pub fn credentials(
+    /// The cached credentials for `profile` while they are fresh; otherwise what
+    /// [`ProcessCache::refresh`] needs. No async runtime is needed for this: a warm run is
+    /// only this.
+    pub fn lookup(
         &self,
+        profile: &ResolvedProfile,
+        clock: &dyn Clock,
+    ) -> Result<Lookup, ProviderError> {
+        // A warm run reads the identity's inputs but decrypts nothing, unless a secret locks it.
+        let (key, unlocked) = cache_key(profile, clock)?;
+        let entry = self.directory.entry(&key);
+        match self.fresh(&entry, &key, profile, clock) {
+            Some(credentials) => {
+                tracing::debug!("answered from the cache");
+                Ok(Lookup::Fresh(credentials))
+            }
+            None => Ok(Lookup::Stale(Pending { key, unlocked })),
+        }
+    }
+
+    /// Credentials from CreateSession (run on `runtime`) after a [`Lookup::Stale`], stored for
+    /// the next run; under the entry's lock, so concurrent runs make one call.
+    pub fn refresh(
+        &self,
+        pending: Pending,
         profile: &ResolvedProfile,
         clock: Arc<dyn Clock>,
         runtime: &Runtime,
     ) -> Result<Credentials, ProviderError> {
-        // A warm run reads the identity's inputs but decrypts nothing, unless a secret locks it.
-        let (key, unlocked) = cache_key(profile, clock.as_ref())?;
+        let Pending { key, unlocked } = pending;
         let entry = self.directory.entry(&key);
-        let session = Duration::seconds(i64::from(profile.params.duration_seconds));
-        let fresh = || match self.read(&entry, &key) {
-            Some(credentials) if credentials.is_fresh(clock.now(), session) => Some(credentials),
-            _ => None,
-        };
-        if let Some(credentials) = fresh() {
-            tracing::debug!("answered from the cache");
-            return Ok(credentials);
-        }
         let _lock = entry
             .lock()
             .map_err(|error| {
@@ -80,7 +115,7 @@ impl ProcessCache {
             })
             .ok();
         // Another run may have refreshed the entry while this one waited for the lock.
-        if let Some(credentials) = fresh() {
+        if let Some(credentials) = self.fresh(&entry, &key, profile, clock.as_ref()) {
             return Ok(credentials);
         }
         let identity = match unlocked {
@@ -91,6 +126,19 @@ impl ProcessCache {
         let credentials = fetch_with(profile, identity, clock, runtime)?;
         self.write(&entry, &key, &credentials);
         Ok(credentials)
+    }
+
+    /// The entry's credentials if they are fresh for `profile`'s session.
+    fn fresh(
+        &self,
+        entry: &CacheEntry,
+        key: &CacheKey,
+        profile: &ResolvedProfile,
+        clock: &dyn Clock,
+    ) -> Option<Credentials> {
+        let session = Duration::seconds(i64::from(profile.params.duration_seconds));
+        self.read(entry, key)
+            .filter(|credentials| credentials.is_fresh(clock.now(), session))
     }
 
     /// Deletes `profile`'s file entry (logout), computing its key from the identity files,

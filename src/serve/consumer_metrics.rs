@@ -8,13 +8,22 @@ use std::sync::Mutex;
 /// config, but a profile name from a request is bounded too.
 const MAX_SERIES: usize = 4096;
 
-/// `tessera_consumer_fetches_total` by (consumer, profile, outcome).
+/// `tessera_consumer_fetches_total` by (consumer, profile, outcome). Counting a fetch that was
+/// counted before allocates nothing: it is on every credentials request.
 #[derive(Debug, Default)]
 pub struct FetchCounters {
-    // A sync mutex: held only to bump a counter.
-    counts: Mutex<BTreeMap<(String, String, &'static str), u64>>,
-    // Each consumer's last fetch: when, which profile, the outcome.
-    last: Mutex<BTreeMap<String, LastFetch>>,
+    // A sync mutex: held only to bump a counter. Consumer → profile → [granted, refused].
+    counts: Mutex<BTreeMap<String, BTreeMap<String, [u64; 2]>>>,
+    // Each consumer's last fetch.
+    last: Mutex<BTreeMap<String, Last>>,
+}
+
+/// A consumer's last fetch, as kept (the time is formatted when asked for).
+#[derive(Debug)]
+struct Last {
+    at: time::OffsetDateTime,
+    profile: String,
+    outcome: &'static str,
 }
 
 /// A consumer's last fetch.
@@ -28,8 +37,10 @@ pub struct LastFetch {
     pub outcome: &'static str,
 }
 
+const OUTCOMES: [&str; 2] = ["granted", "refused"];
+
 impl FetchCounters {
-    /// Counts one fetch at `at`.
+    /// Counts one fetch at `at`; `outcome` is `granted` or `refused`.
     pub fn count(
         &self,
         consumer: &str,
@@ -37,31 +48,100 @@ impl FetchCounters {
         outcome: &'static str,
         at: time::OffsetDateTime,
     ) {
+        let slot = usize::from(outcome != OUTCOMES[0]);
         if let Ok(mut counts) = self.counts.lock() {
-            let key = (consumer.to_owned(), profile.to_owned(), outcome);
-            if counts.contains_key(&key) || counts.len() < MAX_SERIES {
-                *counts.entry(key).or_default() += 1;
+            let series: usize = counts.values().map(BTreeMap::len).sum();
+            let room = series < MAX_SERIES;
+            let by_profile = match counts.get_mut(consumer) {
+                Some(by_profile) => Some(by_profile),
+                None if room => Some(counts.entry(consumer.to_owned()).or_default()),
+                None => None,
+            };
+            if let Some(by_profile) = by_profile {
+                match by_profile.get_mut(profile) {
+                    Some(counted) => counted[slot] += 1,
+                    None if room => by_profile.entry(profile.to_owned()).or_default()[slot] += 1,
+                    None => {}
+                }
             }
         }
         if let Ok(mut last) = self.last.lock() {
-            if last.contains_key(consumer) || last.len() < MAX_SERIES {
-                let fetch = LastFetch {
-                    at: crate::time_format::rfc3339(at),
-                    profile: crate::text::printable(profile, 128),
-                    outcome,
-                };
-                last.insert(consumer.to_owned(), fetch);
+            let room = last.len() < MAX_SERIES;
+            match last.get_mut(consumer) {
+                Some(fetch) => {
+                    fetch.at = at;
+                    fetch.outcome = outcome;
+                    if fetch.profile != profile {
+                        fetch.profile = crate::text::printable(profile, 128);
+                    }
+                }
+                None if room => {
+                    let profile = crate::text::printable(profile, 128);
+                    last.insert(
+                        consumer.to_owned(),
+                        Last {
+                            at,
+                            profile,
+                            outcome,
+                        },
+                    );
+                }
+                None => {}
             }
         }
     }
 
     /// A consumer's last fetch.
     pub fn last(&self, consumer: &str) -> Option<LastFetch> {
-        self.last.lock().ok()?.get(consumer).cloned()
+        let last = self.last.lock().ok()?;
+        let fetch = last.get(consumer)?;
+        Some(LastFetch {
+            at: crate::time_format::rfc3339(fetch.at),
+            profile: fetch.profile.clone(),
+            outcome: fetch.outcome,
+        })
     }
 
-    /// A copy of the counts.
+    /// A copy of the counts by (consumer, profile, outcome); outcomes never seen are left out.
     pub fn snapshot(&self) -> BTreeMap<(String, String, &'static str), u64> {
-        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+        let Ok(counts) = self.counts.lock() else {
+            return BTreeMap::new();
+        };
+        let mut flat = BTreeMap::new();
+        for (consumer, by_profile) in counts.iter() {
+            for (profile, counted) in by_profile {
+                for (outcome, count) in OUTCOMES.iter().zip(counted) {
+                    if *count > 0 {
+                        flat.insert((consumer.clone(), profile.clone(), *outcome), *count);
+                    }
+                }
+            }
+        }
+        flat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetches_are_counted_by_consumer_profile_and_outcome_and_the_last_is_kept() {
+        let counters = FetchCounters::default();
+        let at = time::macros::datetime!(2026-12-02 10:00:00 UTC);
+        counters.count("ci", "deploy", "granted", at);
+        counters.count("ci", "deploy", "granted", at);
+        counters.count("ci", "admin", "refused", at + time::Duration::seconds(5));
+        counters.count("-", "deploy", "granted", at);
+        let snapshot = counters.snapshot();
+        assert_eq!(snapshot.len(), 3);
+        assert_eq!(snapshot[&("ci".into(), "deploy".into(), "granted")], 2);
+        assert_eq!(snapshot[&("ci".into(), "admin".into(), "refused")], 1);
+        assert_eq!(snapshot[&("-".into(), "deploy".into(), "granted")], 1);
+        let last = counters.last("ci").unwrap();
+        assert_eq!(
+            (last.at.as_str(), last.profile.as_str(), last.outcome),
+            ("2026-12-02T10:00:05Z", "admin", "refused")
+        );
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use http::Method;
 
 use super::consumers::Caller;
+use super::documents::Document;
 use super::refusal::{refuse, Family};
 use super::{Agent, ServedProfile};
 use crate::audit::{AuditRecord, Event};
@@ -44,8 +45,10 @@ pub fn handle(agent: &Agent, profile: &str, request: &Incoming) -> Reply {
         Err(refused(405, "MethodNotAllowed", "use GET"))
     };
     let now = agent.clock.now();
-    let mut record = AuditRecord::request(now, Event::Refused, channel, &caller);
-    record.profile = Some(crate::text::printable(profile, 128));
+    let record = || AuditRecord {
+        profile: Some(crate::text::printable(profile, 128)),
+        ..AuditRecord::request(now, Event::Refused, channel, &caller)
+    };
     let outcome = granted.and_then(|(served, consumer)| match served.cache.current() {
         Ok(credentials) => Ok((served, consumer, credentials)),
         Err(unavailable) => Err(Refused {
@@ -56,20 +59,19 @@ pub fn handle(agent: &Agent, profile: &str, request: &Incoming) -> Reply {
     match outcome {
         Ok((served, consumer, credentials)) => {
             agent.handed_out(record, consumer, profile, &served.role_arn, &credentials);
-            Reply::secret(
-                200,
-                "application/json",
-                credentials.to_ecs_json(served.account_id(), &served.role_arn),
-            )
+            let document = served.documents.get(&credentials, Document::Ecs, || {
+                credentials.to_ecs_json(served.account_id(), &served.role_arn)
+            });
+            Reply::shared(200, "application/json", document)
         }
         Err(refusal) => {
             if let Some(consumer) = &refusal.consumer {
                 agent.fetches.count(consumer, profile, "refused", now);
             }
-            agent.audit(&AuditRecord {
+            agent.audit(|| AuditRecord {
                 consumer: refusal.consumer,
                 reason: Some(refusal.message.clone()),
-                ..record
+                ..record()
             });
             refuse(Family::Ecs, refusal.status, refusal.code, &refusal.message)
         }

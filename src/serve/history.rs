@@ -113,7 +113,7 @@ pub fn watch_refreshes(
                 continue;
             };
             seen = (state.successes, state.failures);
-            agent.audit(&AuditRecord {
+            agent.audit(|| AuditRecord {
                 time: entry.at.clone(),
                 event: Some(Event::Refresh),
                 channel: "refresh",

@@ -12,6 +12,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::consumers::Caller;
+use super::documents::Document;
 use super::refusal::{refuse, Family};
 use super::{Agent, ImdsOptions, ServedProfile};
 use crate::audit::{AuditRecord, Event};
@@ -128,17 +129,23 @@ fn credentials(
     extended: bool,
     request: &Incoming,
 ) -> Reply {
-    let caller = Caller::of(request.peer);
-    let mut record = AuditRecord::request(agent.clock.now(), Event::Refused, "imds", &caller);
-    record.profile = Some(profile.to_owned());
+    let record = || AuditRecord {
+        profile: Some(profile.to_owned()),
+        ..AuditRecord::request(
+            agent.clock.now(),
+            Event::Refused,
+            "imds",
+            &Caller::of(request.peer),
+        )
+    };
     let consumers = agent.consumers();
     let consumer = consumers.for_imds().filter(|c| c.may_fetch(profile));
     if !consumers.is_empty() && consumer.is_none() {
         let reason =
             "IMDS is not opted in: no [[consumers]] entry with imds = true is granted this profile";
-        agent.audit(&AuditRecord {
+        agent.audit(|| AuditRecord {
             reason: Some(reason.into()),
-            ..record
+            ..record()
         });
         return error(403, reason);
     }
@@ -146,19 +153,32 @@ fn credentials(
     match served.cache.current() {
         Ok(credentials) => {
             agent.handed_out(record, consumer, profile, &served.role_arn, &credentials);
-            let last_updated = credentials.issued_at().unwrap_or_else(|| agent.clock.now());
             let account = extended.then(|| served.account_id());
-            Reply::secret(
-                200,
-                "application/json",
-                credentials.to_imds_json(last_updated, account),
-            )
+            let kind = match extended {
+                true => Document::ImdsExtended,
+                false => Document::Imds,
+            };
+            match credentials.issued_at() {
+                // LastUpdated is the time received, fixed with the credentials: shareable.
+                Some(received) => Reply::shared(
+                    200,
+                    "application/json",
+                    served.documents.get(&credentials, kind, || {
+                        credentials.to_imds_json(received, account)
+                    }),
+                ),
+                None => Reply::secret(
+                    200,
+                    "application/json",
+                    credentials.to_imds_json(agent.clock.now(), account),
+                ),
+            }
         }
         Err(unavailable) => {
-            agent.audit(&AuditRecord {
+            agent.audit(|| AuditRecord {
                 consumer,
                 reason: Some(unavailable.0.clone()),
-                ..record
+                ..record()
             });
             Reply::new(
                 503,

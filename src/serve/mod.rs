@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod consumer_metrics;
 pub mod consumers;
+pub mod documents;
 pub mod ecs;
 pub mod history;
 pub mod imds;
@@ -35,6 +36,8 @@ pub struct ServedProfile {
     pub ecs_token: SecretString,
     /// The profile's region (IMDS `placement/region`); a reload replaces the profile, and so it.
     pub region: String,
+    /// The credential documents built for the credentials handed out last.
+    pub documents: documents::Documents,
 }
 
 impl ServedProfile {
@@ -175,10 +178,11 @@ impl Agent {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(consumers);
     }
 
-    /// Counts and audits credentials handed out (`record` says to whom, on which channel).
+    /// Counts and audits credentials handed out (`record` says to whom, on which channel; it
+    /// is built only when there is an audit log).
     pub fn handed_out(
         &self,
-        record: crate::audit::AuditRecord,
+        record: impl FnOnce() -> crate::audit::AuditRecord,
         consumer: Option<String>,
         profile: &str,
         role_arn: &str,
@@ -187,13 +191,14 @@ impl Agent {
         let consumer_name = consumer.as_deref().unwrap_or("-");
         self.fetches
             .count(consumer_name, profile, "granted", self.clock.now());
-        self.audit(&record.handout(consumer, role_arn, credentials));
+        self.audit(|| record().handout(consumer, role_arn, credentials));
     }
 
-    /// Appends to the audit log, if there is one.
-    pub fn audit(&self, record: &crate::audit::AuditRecord) {
+    /// Appends the record `record` builds to the audit log, if there is one (and only then
+    /// builds it: the handlers call this on every request).
+    pub fn audit(&self, record: impl FnOnce() -> crate::audit::AuditRecord) {
         if let Some(log) = &self.audit {
-            log.write(record);
+            log.write(&record());
         }
     }
 

@@ -57,7 +57,7 @@ mod tests {
             "Not Found",
         );
         assert_eq!(
-            (imds.content_type, imds.body.as_str()),
+            (imds.content_type, imds.text()),
             ("text/plain", "Not Found")
         );
         let ecs = refuse(
@@ -66,11 +66,8 @@ mod tests {
             "Unauthorized",
             "no",
         );
-        assert_eq!(
-            ecs.body.as_str(),
-            r#"{"code":"Unauthorized","message":"no"}"#
-        );
+        assert_eq!(ecs.text(), r#"{"code":"Unauthorized","message":"no"}"#);
         let admin = refuse(Family::Admin, 404, "NotFound", "nothing here");
-        assert_eq!(admin.body.as_str(), r#"{"message":"nothing here"}"#);
+        assert_eq!(admin.text(), r#"{"message":"nothing here"}"#);
     }
 }

@@ -146,6 +146,7 @@ impl Supervisor {
                 role_arn,
                 ecs_token,
                 region,
+                documents: Default::default(),
             }),
             _task: Arc::new(task),
         })

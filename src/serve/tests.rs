@@ -48,6 +48,7 @@ async fn test_agent(v1: bool) -> Agent {
         role_arn: "arn:aws:iam::123456789012:role/dev".into(),
         ecs_token: SecretString::new(TOKEN.into()),
         region: "eu-west-1".into(),
+        documents: Default::default(),
     };
     let options = ServeOptions {
         imds: Some(ImdsOptions {
@@ -85,12 +86,8 @@ fn check(agent: &Agent, cases: &[(Incoming, u16, &str)]) {
     for (request, status, fragment) in cases {
         let reply = agent.handle(request);
         let what = format!("{} {}", request.method, request.path);
-        assert_eq!(reply.status, *status, "{what}: {}", reply.body.as_str());
-        assert!(
-            reply.body.contains(fragment),
-            "{what}: {}",
-            reply.body.as_str()
-        );
+        assert_eq!(reply.status, *status, "{what}: {}", reply.text());
+        assert!(reply.text().contains(fragment), "{what}: {}", reply.text());
     }
 }
 
@@ -147,7 +144,7 @@ fn imds_token(agent: &Agent, ttl: &str) -> String {
         "/latest/api/token",
         &[("x-aws-ec2-metadata-token-ttl-seconds", ttl)],
     );
-    agent.handle(&put).body.to_string()
+    agent.handle(&put).text().to_string()
 }
 
 const CREDS: &str = "/latest/meta-data/iam/security-credentials/";
@@ -250,7 +247,7 @@ async fn an_imds_token_expires_by_its_ttl() {
         "/latest/api/token",
         &[("x-aws-ec2-metadata-token-ttl-seconds", "2")],
     );
-    let token = agent.handle(&put).body.to_string();
+    let token = agent.handle(&put).text().to_string();
     let get = request(
         "GET",
         "/latest/meta-data/placement/region",
@@ -271,9 +268,9 @@ async fn foreign_hosts_get_the_familys_refusal() {
     let (ecs, imds) = (agent.handle(&ecs), agent.handle(&imds));
     assert_eq!((ecs.status, imds.status), (403, 403));
     assert!(
-        ecs.body.contains("\"code\":\"Forbidden\""),
+        ecs.text().contains("\"code\":\"Forbidden\""),
         "{}",
-        ecs.body.as_str()
+        ecs.text()
     );
     assert_eq!(imds.content_type, "text/plain");
 }

@@ -42,29 +42,35 @@ pub struct Reply {
     pub content_type: &'static str,
     /// Extra headers.
     pub headers: Vec<(&'static str, String)>,
-    /// Body, wiped when the reply is dropped (credential documents pass through here).
-    pub body: Zeroizing<String>,
+    /// Body. Every body is built so that it is wiped when its last holder drops it
+    /// (credential documents pass through here, some shared by many replies).
+    pub body: Bytes,
 }
 
 impl Reply {
     /// A reply with a body and no extra headers.
     pub fn new(status: u16, content_type: &'static str, body: impl Into<String>) -> Self {
-        Self {
-            status,
-            content_type,
-            headers: Vec::new(),
-            body: Zeroizing::new(body.into()),
-        }
+        Self::secret(status, content_type, Zeroizing::new(body.into()))
     }
 
     /// A reply whose body holds secrets (a credentials document).
     pub fn secret(status: u16, content_type: &'static str, body: Zeroizing<String>) -> Self {
+        Self::shared(status, content_type, wiped_bytes(body))
+    }
+
+    /// A reply with a body already in shared, wiped-on-drop bytes (see [`wiped_bytes`]).
+    pub fn shared(status: u16, content_type: &'static str, body: Bytes) -> Self {
         Self {
             status,
             content_type,
             headers: Vec::new(),
             body,
         }
+    }
+
+    /// The body as text (empty if it is not UTF-8; every body built here is).
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).unwrap_or_default()
     }
 
     /// A JSON `{"message": …}` error.
@@ -90,8 +96,14 @@ pub fn foreign_host(request: &Incoming) -> Option<Reply> {
     })
 }
 
+/// Bytes that share `text` without copying it and wipe it when the last of them is dropped.
+pub fn wiped_bytes(text: Zeroizing<String>) -> Bytes {
+    Bytes::from_owner(text)
+}
+
 pub(super) fn to_response(reply: Reply) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::copy_from_slice(reply.body.as_bytes())));
+    // The body is handed over, not copied: hyper drops it once written.
+    let mut response = Response::new(Full::new(reply.body));
     *response.status_mut() =
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();

@@ -38,7 +38,7 @@ mod peer;
 
 pub use self::listen::{bind, tls_acceptor, BindError, TlsSetupError};
 use self::message::to_response;
-pub use self::message::{foreign_host, Incoming, Reply};
+pub use self::message::{foreign_host, wiped_bytes, Incoming, Reply};
 pub use self::peer::{Listener, Peer, UnixPeer};
 
 /// Listener options.
