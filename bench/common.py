@@ -14,7 +14,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TESSERA = ROOT / "target/release/tessera"
+# TESSERA_BENCH_BINARY measures another build (an older commit's, say) with the same scripts.
+TESSERA = Path(os.environ.get("TESSERA_BENCH_BINARY", ROOT / "target/release/tessera"))
 CERTS = ROOT / "certs/test"
 ACCOUNT = "123456789012"
 TA = f"arn:aws:rolesanywhere:us-east-1:{ACCOUNT}:trust-anchor/bench"
@@ -172,6 +173,10 @@ class Tessera:
             self.process.wait(timeout=10)
             raise SystemExit(f"bench: tessera {args[0]} did not start: {self.log.read_text()}")
         self.pid = self.process.pid
+        # The rest of stdout is read as it comes (serve announces every profile's token file):
+        # a full pipe would stop the process.
+        self.more_lines = []
+        threading.Thread(target=lambda: self.more_lines.extend(self.process.stdout), daemon=True).start()
 
     def _time_lines(self, pattern):
         with open(self.log, "a") as log:

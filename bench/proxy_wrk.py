@@ -44,13 +44,16 @@ def main():
     for layout, pin in (("one core per side", True), ("all cores, unpinned", False)):
         set_pinning(pin)
         direct, baseline, proxied = measure()
-        rows += [(layout, name, f"{r['rps']:.0f}", f"{r['p50']:.3f}", f"{r['p99']:.3f}", r["errors"], ratio) for name, r, ratio in [
-            ("nginx upstream, directly", direct, f"{direct['rps'] / baseline['rps']:.2f}"),
-            ("nginx reverse proxy to it", baseline, "baseline"),
-            ("tessera proxy to it (signs SigV4)", proxied, f"{proxied['rps'] / baseline['rps']:.2f}"),
+        met = proxied["rps"] >= baseline["rps"] and proxied["p99"] <= baseline["p99"]
+        rows += [(layout, name, f"{r['rps']:.0f}", f"{r['p50']:.3f}", f"{r['p99']:.3f}", r["errors"], ratio, goal)
+                 for name, r, ratio, goal in [
+            ("nginx upstream, directly", direct, f"{direct['rps'] / baseline['rps']:.2f}", "-"),
+            ("nginx reverse proxy to it", baseline, "baseline", "-"),
+            ("tessera proxy to it (signs SigV4)", proxied, f"{proxied['rps'] / baseline['rps']:.2f}",
+             "≥ 1.0x, p99 ≤ nginx's: " + ("yes" if met else "NO")),
         ]]
     print(f"### proxy, 1 KiB GETs (wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{WRK_SECONDS}s, loopback)\n")
-    print(table(["layout", "path", "requests/s", "p50 ms", "p99 ms", "errors", "ratio to nginx reverse proxy"], rows))
+    print(table(["layout", "path", "requests/s", "p50 ms", "p99 ms", "errors", "ratio to nginx reverse proxy", "target"], rows))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def cold_start(anchor, url):
     """serve with PROFILES profiles, returned once the anchor has granted every one."""
     config = profiles_config(PROFILES, url)
     started = time.monotonic()
-    serve = start_serve(["--config", str(config), "--all-profiles", "--imds=p0"], ready_seconds=PROFILES * 0.3 + 60)
+    serve = start_serve(["--config", str(config), "--all-profiles"], ready_seconds=PROFILES * 0.3 + 60, imds="--imds=p0")
     wait_until(lambda: len(anchor.times) >= PROFILES, f"{PROFILES} CreateSessions")
     serve.config, serve.cold_seconds = config, time.monotonic() - started
     return serve

@@ -57,6 +57,7 @@ fn agent() -> &'static Agent {
                 role_arn: "arn:aws:iam::123456789012:role/app".into(),
                 ecs_token: SecretString::new("ecs-token-0123456789".into()),
                 region: "us-east-1".into(),
+                documents: Default::default(),
             };
             let options = ServeOptions {
                 imds: Some(ImdsOptions {
@@ -93,7 +94,7 @@ fuzz_target!(|data: &[u8]| {
     let reply = agent().handle(&request);
     // The property: the secret leaves only for a request that proved itself, with the ECS
     // token (no IMDS session token can be guessed, and IMDSv1 is off).
-    if reply.body.contains("\"SecretAccessKey\"") {
+    if reply.text().contains("\"SecretAccessKey\"") {
         assert_eq!(reply.status, 200);
         assert_eq!(request.header("authorization"), Some("ecs-token-0123456789"));
     }
