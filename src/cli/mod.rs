@@ -229,11 +229,16 @@ fn raise_open_file_limit() {
     }
 }
 
-/// A multi-threaded runtime for long-running servers.
+/// The runtime for long-running servers: one worker per CPU this process may run on. With one
+/// CPU (a pinned process, a one-core container) that is a current-thread runtime: a work-stealing
+/// scheduler with a single worker only adds its own bookkeeping to every request.
 fn server_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let mut builder = match cpus {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    Ok(builder.enable_all().build()?)
 }
 
 /// A current-thread runtime: commands make a handful of requests, and it starts fastest.
