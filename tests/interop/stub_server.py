@@ -47,12 +47,13 @@ def make_handler(args, lock):
             self.wfile.write(data)
 
         def do_POST(self):
+            arrived = time.time()
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             path, _, query = self.path.partition("?")
             headers = {k.lower(): v for k, v in self.headers.items()}
             record = {
-                "at": time.time(),
+                "at": arrived,
                 "method": "POST",
                 "path": path,
                 "query": query,

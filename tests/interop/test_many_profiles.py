@@ -18,9 +18,15 @@ def profile(name, endpoint, session_name="same"):
     return profile_toml(name, None, endpoint=endpoint, extra=f'role-session-name = "{session_name}"\n')
 
 
+# serve starts refreshes 210 ms apart, so six span at least 1.05 s. The stub times arrivals on a
+# busy CI machine with up to about a tenth of a second of its own thread scheduling, so the test
+# counts within 0.9 s windows; without pacing all 30 arrive within one.
+WINDOW = 0.9
+
+
 def most_in_one_second(times):
     times = sorted(times)
-    return max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
+    return max(sum(1 for t in times[i:] if t < start + WINDOW) for i, start in enumerate(times))
 
 
 def test_a_cold_start_is_paced_and_a_reload_of_one_profile_makes_one_create_session(tessera_bin, tmp_path, stub_factory):

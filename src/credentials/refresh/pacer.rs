@@ -2,7 +2,6 @@
 //! due refreshes never sends more CreateSessions per second than the service allows: the real
 //! service throttles, and a throttled refresh only comes back later.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -12,11 +11,14 @@ use tokio::time::Instant;
 /// one second at the endpoint.
 pub const SERVE_REFRESH_GAP: Duration = Duration::from_millis(210);
 
-/// Hands out start times at least `gap` apart, first come first served.
+/// Lets callers start at least `gap` apart, first come first served. The gap is kept between
+/// the times callers actually start, not between planned slots, so a caller that runs late
+/// (a busy machine) pushes the next one back instead of starting just before it.
 #[derive(Debug)]
 pub struct RefreshPacer {
     gap: Duration,
-    next_free: Mutex<Option<Instant>>,
+    // An async mutex, held while waiting: waiters queue in order.
+    last_start: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl RefreshPacer {
@@ -24,26 +26,18 @@ impl RefreshPacer {
     pub fn new(gap: Duration) -> Self {
         Self {
             gap,
-            next_free: Mutex::new(None),
+            last_start: tokio::sync::Mutex::new(None),
         }
     }
 
     /// Waits for this caller's turn. A caller that gives up while waiting (its task stopped)
-    /// leaves its slot unused, which only spaces the others further.
+    /// leaves the queue without delaying the others.
     pub async fn turn(&self) {
-        let at = self.reserve(crate::clock::monotonic_now());
-        tokio::time::sleep_until(at).await;
-    }
-
-    /// The next free start time at or after `now`, taken.
-    fn reserve(&self, now: Instant) -> Instant {
-        let mut next_free = self
-            .next_free
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let at = next_free.map_or(now, |free| free.max(now));
-        *next_free = Some(at + self.gap);
-        at
+        let mut last_start = self.last_start.lock().await;
+        if let Some(last) = *last_start {
+            tokio::time::sleep_until(last + self.gap).await;
+        }
+        *last_start = Some(crate::clock::monotonic_now());
     }
 }
 
@@ -51,16 +45,18 @@ impl RefreshPacer {
 mod tests {
     use super::*;
 
-    #[test]
-    fn starts_are_spaced_by_the_gap_and_an_idle_pacer_starts_at_once() {
+    #[tokio::test(start_paused = true)]
+    async fn turns_are_a_gap_apart_and_an_idle_pacer_lets_the_next_start_at_once() {
         let pacer = RefreshPacer::new(SERVE_REFRESH_GAP);
-        let now = crate::clock::monotonic_now();
-        let starts: Vec<Instant> = (0..4).map(|_| pacer.reserve(now)).collect();
-        for (i, start) in starts.iter().enumerate() {
-            assert_eq!(*start, now + SERVE_REFRESH_GAP * u32::try_from(i).unwrap());
-        }
-        let later = now + Duration::from_secs(60);
-        assert_eq!(pacer.reserve(later), later);
+        let begin = crate::clock::monotonic_now();
+        pacer.turn().await;
+        assert_eq!(crate::clock::monotonic_now(), begin);
+        pacer.turn().await;
+        assert_eq!(crate::clock::monotonic_now(), begin + SERVE_REFRESH_GAP);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let idle = crate::clock::monotonic_now();
+        pacer.turn().await;
+        assert_eq!(crate::clock::monotonic_now(), idle);
     }
 
     #[tokio::test(start_paused = true)]
