@@ -121,7 +121,8 @@ fn read_answer(
     stream: &mut UnixStream,
     deadline: tokio::time::Instant,
 ) -> Result<Zeroizing<Vec<u8>>, String> {
-    let mut answer = Zeroizing::new(Vec::with_capacity(4096));
+    // Allocated once at its cap: a growing Vec would leave unwiped copies behind.
+    let mut answer = Zeroizing::new(Vec::with_capacity(MAX_HEAD_BYTES + MAX_ANSWER_BYTES));
     let mut chunk = Zeroizing::new([0u8; 4096]);
     loop {
         let left = deadline.saturating_duration_since(crate::clock::monotonic_now());

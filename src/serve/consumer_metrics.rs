@@ -50,19 +50,11 @@ impl FetchCounters {
     ) {
         let slot = usize::from(outcome != OUTCOMES[0]);
         if let Ok(mut counts) = self.counts.lock() {
-            let series: usize = counts.values().map(BTreeMap::len).sum();
-            let room = series < MAX_SERIES;
-            let by_profile = match counts.get_mut(consumer) {
-                Some(by_profile) => Some(by_profile),
-                None if room => Some(counts.entry(consumer.to_owned()).or_default()),
-                None => None,
-            };
-            if let Some(by_profile) = by_profile {
-                match by_profile.get_mut(profile) {
-                    Some(counted) => counted[slot] += 1,
-                    None if room => by_profile.entry(profile.to_owned()).or_default()[slot] += 1,
-                    None => {}
-                }
+            if let Some(counted) = counts.get_mut(consumer).and_then(|p| p.get_mut(profile)) {
+                counted[slot] += 1;
+            } else if counts.values().map(BTreeMap::len).sum::<usize>() < MAX_SERIES {
+                let by_profile = counts.entry(consumer.to_owned()).or_default();
+                by_profile.entry(profile.to_owned()).or_default()[slot] += 1;
             }
         }
         if let Ok(mut last) = self.last.lock() {
