@@ -13,14 +13,17 @@ use tokio::sync::mpsc;
 
 use crate::http::BoxError;
 
-/// Bytes of payload per chunk.
-pub const CHUNK_SIZE: usize = 64 * 1024;
+/// Bytes of payload per chunk. S3 takes any size from 8 KiB; 1 MiB instead of the usual 64 KiB
+/// cut the proxy's CPU per GiB by a fifth and raised a 1 GiB PUT to s3s-fs from 0.77–0.99× to
+/// 1.04–1.08× of an unsigned direct PUT (BENCHMARKS.md), for about 4 MiB held per upload.
+pub const CHUNK_SIZE: usize = 1024 * 1024;
 /// The payload hash value announcing a chunk-signed body.
 pub const STREAMING_PAYLOAD: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
 /// SHA-256 of the empty string, part of every chunk's string to sign.
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-/// Chunks buffered between the reader and the connection.
-const CHANNEL_DEPTH: usize = 4;
+/// Signed chunks queued between the reader and the connection: enough that signing the next
+/// overlaps sending this one.
+const CHANNEL_DEPTH: usize = 2;
 
 /// The framed size of one chunk of `size` payload bytes.
 fn framed_len(size: usize) -> u64 {
