@@ -23,17 +23,21 @@ def reverse_proxy(port, upstream):
             "proxy_set_header Connection \"\"; }")
 
 
+def kept_alive(name, port):
+    """An nginx `upstream` block `name` for the server on `port`, with idle connections kept."""
+    return f"upstream {name} {{ server 127.0.0.1:{port}; keepalive 64; }}"
+
+
 def measure():
     """Returns the wrk results: direct, nginx reverse proxy, tessera proxy, and nginx with its
     upstream in the same process."""
     www = scratch("www")
     (www / "object").write_bytes(b"x" * 1024)
     upstream, reverse, same_upstream, same_reverse = free_port(), free_port(), free_port(), free_port()
-    keepalive = "{ server 127.0.0.1:%d; keepalive 64; }"
     servers = [Nginx([f"listen 127.0.0.1:{upstream}; root {www};"]),
-               Nginx([reverse_proxy(reverse, "backend")], upstreams=[f"upstream backend {keepalive % upstream}"]),
+               Nginx([reverse_proxy(reverse, "backend")], upstreams=[kept_alive("backend", upstream)]),
                Nginx([f"listen 127.0.0.1:{same_upstream}; root {www};", reverse_proxy(same_reverse, "itself")],
-                     upstreams=[f"upstream itself {keepalive % same_upstream}"])]
+                     upstreams=[kept_alive("itself", same_upstream)])]
     env = clean_env(AWS_ACCESS_KEY_ID="AKIABENCH", AWS_SECRET_ACCESS_KEY="bench-secret")
     proxy = None
     try:
