@@ -15,7 +15,7 @@ use tessera::credentials::refresh::CredentialCache;
 use tessera::identity::file::{FileIdentity, Passphrase};
 use tessera::identity::key_ref::{IdentitySources, KeyRef};
 use tessera::proxy::route::SigningTarget;
-use tessera::proxy::sign::{sign_request, Payload};
+use tessera::proxy::sign::{sign_request, Payload, RequestToSign, SigningKeys};
 use tessera::rolesanywhere::canonical::{canonical_query, canonical_request};
 use tessera::rolesanywhere::model::SessionParams;
 use tessera::rolesanywhere::sign::sign_create_session;
@@ -215,7 +215,7 @@ fn proxy_signing(c: &mut Criterion) {
         ("accept", "*/*"),
     ]
     .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)));
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_798_761_600);
+    let keys = SigningKeys::default();
     let mut group = c.benchmark_group("proxy_sign_request");
     for (name, service, payload) in [
         ("s3_get_unsigned_payload", "s3", Payload::Unsigned),
@@ -225,12 +225,15 @@ fn proxy_signing(c: &mut Criterion) {
             service: service.into(),
             region: "us-east-1".into(),
         };
-        let uri = "https://bucket.s3.us-east-1.amazonaws.com/key?list-type=2";
+        let request = RequestToSign {
+            method: "GET",
+            path: "/key",
+            query: Some("list-type=2"),
+            headers: &headers,
+            payload,
+        };
         group.bench_function(name, |b| {
-            b.iter(|| {
-                sign_request("GET", uri, &headers, payload, &credentials, &target, at)
-                    .expect("signs")
-            })
+            b.iter(|| sign_request(&request, &credentials, &target, AT, &keys).expect("signs"))
         });
     }
     group.finish();

@@ -1,17 +1,14 @@
 //! How a request body travels: buffered (to be hashed), streamed `UNSIGNED-PAYLOAD`, or
 //! streamed as signed aws-chunked frames.
 
-use std::time::SystemTime;
-
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 use http_body_util::{BodyExt, Full, Limited};
 
 use super::route::SigningTarget;
-use super::sign::Payload;
+use super::sign::{ChainSeed, Payload};
 use super::{chunked, ProxyBody, ProxySettings, Refusal};
-use crate::aws_credentials::Credentials;
 use crate::http::BoxError;
 
 /// How a request body travels.
@@ -68,47 +65,24 @@ impl BodyPlan {
         }
     }
 
-    /// The body to send; a chunked one continues from the request's seed signature.
-    pub(super) fn into_body(self, seed: ChunkSeed<'_>) -> ProxyBody {
+    /// The body to send; a chunked one continues the request's signature chain.
+    pub(super) fn into_body(self, chain: ChainSeed) -> ProxyBody {
         match self {
             Self::Buffered(bytes) => Full::new(bytes)
                 .map_err(|never| match never {})
                 .boxed_unsync(),
             Self::Unsigned(body) => body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync(),
             Self::Chunked(body) => {
-                let amz_date = crate::time_format::amz_date(seed.now);
-                let scope = format!(
-                    "{}/{}/{}/aws4_request",
-                    &amz_date[..8],
-                    seed.target.region,
-                    seed.target.service
+                let signer = chunked::ChunkSigner::new(
+                    chain.key.as_ref(),
+                    chain.amz_date,
+                    chain.scope,
+                    chain.signature,
                 );
-                let key = aws_sigv4::sign::v4::generate_signing_key(
-                    seed.credentials.secret_access_key().expose_secret(),
-                    seed.signing_time,
-                    &seed.target.region,
-                    &seed.target.service,
-                );
-                let signer =
-                    chunked::ChunkSigner::new(key.as_ref(), amz_date, scope, seed.signature);
                 chunked::encode(body, signer).boxed_unsync()
             }
         }
     }
-}
-
-/// What a chunk signer continues from: the request's signature, time, scope and key.
-pub(super) struct ChunkSeed<'a> {
-    /// The request's (seed) signature.
-    pub signature: String,
-    /// The signing time.
-    pub now: time::OffsetDateTime,
-    /// The same time, for aws-sigv4.
-    pub signing_time: SystemTime,
-    /// Service and region.
-    pub target: &'a SigningTarget,
-    /// The credentials signed with.
-    pub credentials: &'a Credentials,
 }
 
 /// An aws-chunked body's headers: the encoded length, the decoded length and the encoding.

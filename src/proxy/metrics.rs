@@ -44,7 +44,8 @@ pub struct ProxyMetrics {
 
 #[derive(Debug, Default, Clone)]
 struct MetricsInner {
-    requests: BTreeMap<(String, u16), u64>,
+    /// Requests by service, then status.
+    requests: BTreeMap<String, BTreeMap<u16, u64>>,
     /// Observations per bucket of [`LATENCY_BUCKETS`] (not cumulative); slower ones only
     /// count in `latency_count`.
     latency_buckets: [u64; LATENCY_BUCKETS.len()],
@@ -70,13 +71,19 @@ impl ProxyMetrics {
     pub(super) fn record(&self, service: &str, status: u16, latency: StdDuration, bytes_in: u64) {
         if let Ok(mut m) = self.inner.lock() {
             // Services come from clients' Host headers: past a bound, new ones share one series.
-            let known = m.requests.keys().any(|(s, _)| s == service);
-            let service = if known || distinct_services(&m.requests) < MAX_SERVICE_LABELS {
-                service
-            } else {
-                OTHER_SERVICE
-            };
-            *m.requests.entry((service.to_owned(), status)).or_default() += 1;
+            let service =
+                if m.requests.contains_key(service) || m.requests.len() < MAX_SERVICE_LABELS {
+                    service
+                } else {
+                    OTHER_SERVICE
+                };
+            match m.requests.get_mut(service) {
+                Some(statuses) => *statuses.entry(status).or_default() += 1,
+                None => {
+                    m.requests
+                        .insert(service.to_owned(), BTreeMap::from([(status, 1)]));
+                }
+            }
             let seconds = latency.as_secs_f64();
             if let Some(bucket) = LATENCY_BUCKETS.iter().position(|bound| seconds <= *bound) {
                 m.latency_buckets[bucket] += 1;
@@ -116,7 +123,11 @@ impl ProxyMetrics {
             "Proxied requests by upstream service and status.",
         );
         for (listener, m) in &snapshots {
-            for ((service, status), count) in &m.requests {
+            for (service, status, count) in m
+                .requests
+                .iter()
+                .flat_map(|(service, statuses)| statuses.iter().map(move |(s, c)| (service, s, c)))
+            {
                 let status = status.to_string();
                 let labels = [
                     ("listener", *listener),
@@ -151,15 +162,6 @@ impl ProxyMetrics {
             }
         }
     }
-}
-
-/// How many services have a series; keys sort by service, so a service's series are adjacent.
-fn distinct_services(requests: &BTreeMap<(String, u16), u64>) -> usize {
-    let mut previous: Option<&String> = None;
-    requests
-        .keys()
-        .filter(|(service, _)| previous.replace(service) != Some(service))
-        .count()
 }
 
 #[cfg(test)]

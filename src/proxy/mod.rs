@@ -16,9 +16,6 @@ pub mod route;
 pub mod settings;
 pub mod sign;
 
-use std::sync::Arc;
-use std::time::{Duration as StdDuration, UNIX_EPOCH};
-
 use bytes::Bytes;
 use http::header::{HeaderValue, HOST};
 use http::{Request, Response, StatusCode};
@@ -26,12 +23,13 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
+use std::sync::Arc;
 
-use self::body::{BodyPlan, ChunkSeed};
+use self::body::BodyPlan;
 pub use self::metrics::ProxyMetrics;
 use self::route::{derive, SigningTarget};
 pub use self::settings::{ProxySettings, SettingsError, Upstream};
-use self::sign::sign_request;
+use self::sign::{sign_request, RequestToSign, SigningKeys};
 use crate::aws_credentials::Credentials;
 use crate::clock::Clock;
 use crate::credentials::refresh::CredentialCache;
@@ -61,6 +59,8 @@ pub struct Proxy {
     credentials: CredentialSource,
     client: ProxyClient,
     clock: Arc<dyn Clock>,
+    /// Derived SigV4 keys, kept per credentials, day, region and service.
+    keys: SigningKeys,
     /// Counters.
     pub metrics: ProxyMetrics,
     /// Where refusals are audited (the proxy hands out no credentials, so they are its lines).
@@ -105,7 +105,7 @@ struct Destination {
     /// Service and region.
     target: SigningTarget,
     /// The full upstream URI.
-    uri: String,
+    uri: http::Uri,
 }
 
 impl Destination {
@@ -136,6 +136,7 @@ impl Proxy {
             credentials,
             client,
             clock,
+            keys: SigningKeys::default(),
             metrics: ProxyMetrics::default(),
             audit: None,
         }
@@ -273,18 +274,17 @@ impl Proxy {
     fn destination(&self, parts: &http::request::Parts) -> Result<Destination, Refusal> {
         let (scheme, authority, target) = self.signing_target(parts)?;
         let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let uri = format!("{scheme}://{authority}{path_and_query}");
-        let sent_to = uri.parse::<http::Uri>().ok();
-        if sent_to
-            .as_ref()
-            .and_then(|u| u.host())
-            .map(|h| h.trim_matches(['[', ']']))
-            != Some(authority.host.as_str())
-        {
-            return Err(Refusal::new(
+        let changed_host = || {
+            Refusal::new(
                 400,
                 "the request path would change the upstream host".into(),
-            ));
+            )
+        };
+        let uri = format!("{scheme}://{authority}{path_and_query}")
+            .parse::<http::Uri>()
+            .map_err(|_| changed_host())?;
+        if uri.host().map(|h| h.trim_matches(['[', ']'])) != Some(authority.host.as_str()) {
+            return Err(changed_host());
         }
         Ok(Destination {
             scheme,
@@ -338,39 +338,36 @@ impl Proxy {
         )
         .await?;
         // Stage 4: sign.
-        let now = self.clock.now();
-        let signing_time = UNIX_EPOCH
-            + StdDuration::from_secs(u64::try_from(now.unix_timestamp()).unwrap_or_default());
-        let (instructions, signature) = sign_request(
-            parts.method.as_str(),
-            &destination.uri,
-            &headers,
-            plan.payload(),
+        let to_sign = RequestToSign {
+            method: parts.method.as_str(),
+            path: destination.uri.path(),
+            query: destination.uri.query(),
+            headers: &headers,
+            payload: plan.payload(),
+        };
+        let signed = sign_request(
+            &to_sign,
             &credentials,
             &destination.target,
-            signing_time,
+            self.clock.now(),
+            &self.keys,
         )
         .map_err(|reason| {
             self.metrics.signing_failure();
             Refusal::new(400, format!("cannot sign the request: {reason}"))
         })?;
-        let body = plan.into_body(ChunkSeed {
-            signature,
-            now,
-            signing_time,
-            target: &destination.target,
-            credentials: &credentials,
-        });
-        let mut builder = Request::builder()
-            .method(parts.method.clone())
-            .uri(&destination.uri);
+        let mut upstream_headers =
+            http::HeaderMap::with_capacity(headers.len() + signed.headers.len());
         for (name, value) in headers {
-            builder = builder.header(name, value);
+            upstream_headers.append(name, value);
         }
-        let mut upstream_request = builder
-            .body(body)
-            .map_err(|_| Refusal::new(400, "cannot build the upstream request".into()))?;
-        instructions.apply_to_request_http1x(&mut upstream_request);
+        for (name, value) in signed.headers {
+            upstream_headers.insert(name, value);
+        }
+        let mut upstream_request = Request::new(plan.into_body(signed.chain));
+        *upstream_request.method_mut() = parts.method.clone();
+        *upstream_request.uri_mut() = destination.uri.clone();
+        *upstream_request.headers_mut() = upstream_headers;
         let bytes_in = headers::length(&parts.headers, http::header::CONTENT_LENGTH);
         self.forward(upstream_request, &destination, bytes_in).await
     }
@@ -384,7 +381,7 @@ impl Proxy {
         bytes_in: u64,
     ) -> Result<Response<ProxyBody>, Refusal> {
         let service = &destination.target.service;
-        let upstream = format!("{}://{}", destination.scheme, destination.authority);
+        let upstream = || format!("{}://{}", destination.scheme, destination.authority);
         let started = crate::clock::monotonic_now();
         let sent =
             tokio::time::timeout(self.settings.upstream_timeout, self.client.request(request));
@@ -394,7 +391,8 @@ impl Proxy {
             Refusal::new(
                 504,
                 format!(
-                    "upstream {upstream} sent no response within {} s",
+                    "upstream {} sent no response within {} s",
+                    upstream(),
                     self.settings.upstream_timeout.as_secs()
                 ),
             )
@@ -402,7 +400,7 @@ impl Proxy {
         let response = outcome.map_err(|e| {
             self.metrics
                 .record(service, 502, started.elapsed(), bytes_in);
-            Refusal::new(502, format!("upstream {upstream} failed: {e}"))
+            Refusal::new(502, format!("upstream {} failed: {e}", upstream()))
         })?;
         let status = response.status().as_u16();
         self.metrics
