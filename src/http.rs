@@ -172,6 +172,32 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    build_client_over(options, plain_connector(options))
+}
+
+/// The TCP side of every client: a connect timeout, no Nagle delay, and HTTPS destinations
+/// through the configured proxy.
+pub fn plain_connector(options: &ClientOptions) -> ProxyConnector {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(options.connect_timeout));
+    http.set_nodelay(true);
+    ProxyConnector {
+        direct: http,
+        proxies: Arc::new(options.proxy.matcher()),
+    }
+}
+
+/// Builds a client over `connector` (from [`plain_connector`]) with TLS by `options`.
+pub fn build_client_over<B>(
+    options: &ClientOptions,
+    connector: ProxyConnector,
+) -> Result<Client<HttpsConnector<ProxyConnector>, B>, HttpSetupError>
+where
+    B: hyper::body::Body + Send + 'static + Unpin,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -188,14 +214,6 @@ where
             rustls::RootCertStore::empty()
         };
         builder.with_root_certificates(roots).with_no_client_auth()
-    };
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(options.connect_timeout));
-    http.set_nodelay(true);
-    let connector = ProxyConnector {
-        direct: http,
-        proxies: Arc::new(options.proxy.matcher()),
     };
     let https = HttpsConnectorBuilder::new()
         .with_tls_config(tls)

@@ -73,20 +73,19 @@ impl Service {
         self.listeners.push(tokio::spawn(task));
     }
 
-    /// Serves a streaming handler (the proxy's) on `listener` until stop.
-    pub fn serve_streaming<H, F, B>(&mut self, listener: TcpListener, handler: H)
+    /// Serves streaming handlers (the proxy's), one made by `connection` for each accepted
+    /// connection, on `listener` until stop.
+    pub fn serve_streaming<C, H, F, B>(&mut self, listener: TcpListener, connection: C)
     where
-        H: Fn(http::Request<hyper::body::Incoming>, server::Peer) -> F
-            + Clone
-            + Send
-            + Sync
-            + 'static,
+        C: Fn(server::Peer) -> H + Send + 'static,
+        H: Fn(http::Request<hyper::body::Incoming>) -> F + Send + 'static,
         F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
         B: hyper::body::Body + Send + 'static,
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let task = server::serve_streaming(listener, self.options.clone(), handler, self.stopped());
+        let task =
+            server::serve_streaming(listener, self.options.clone(), connection, self.stopped());
         self.listeners.push(tokio::spawn(task));
     }
 

@@ -1,22 +1,19 @@
 //! `tessera proxy`: a SigV4 signing reverse proxy with its own admin listener.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use http::Response;
 
 use super::args::RequestArgs;
 use crate::clock::{Clock, SystemClock};
 use crate::config::ProxyListenerConfig;
 use crate::credentials::provider::RolesAnywhereProvider;
 use crate::credentials::refresh::CredentialCache;
-use crate::http::build_client_for;
 use crate::proxy::{
-    admin, CredentialSource, Proxy, ProxyBody, ProxySettings, SettingsError,
+    admin, CredentialSource, Proxy, ProxySettings, SettingsError, Upstreams,
     DEFAULT_MAX_BUFFERED_BODY,
 };
 use crate::server;
@@ -134,12 +131,12 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
                 (CredentialSource::Cache(cache.clone()), Some(cache))
             }
         };
-        let client = build_client_for::<ProxyBody>(&client_options)?;
+        let upstreams = Upstreams::build(&client_options)?;
         let audit = match &args.audit_log {
             Some(path) => Some(Arc::new(crate::audit::AuditLog::open(path)?)),
             None => None,
         };
-        let proxy = Arc::new(Proxy::new(settings, credentials, client, clock).with_audit(audit));
+        let proxy = Arc::new(Proxy::new(settings, credentials, upstreams, clock).with_audit(audit));
         let listener = server::bind(args.listen, args.hop_limit)?;
         let admin = server::bind(args.admin_listen, args.hop_limit)?;
         let address = listener.local_addr()?;
@@ -147,11 +144,7 @@ pub(super) fn run(args: ProxyArgs) -> anyhow::Result<()> {
             "tessera proxy listening on http://{address}, admin on http://{}",
             admin.local_addr()?
         )?;
-        let forwarding = proxy.clone();
-        service.serve_streaming(listener, move |request, peer| {
-            let proxy = forwarding.clone();
-            async move { Ok::<Response<ProxyBody>, Infallible>(proxy.handle(request, peer).await) }
-        });
+        proxy.serve_on(&mut service, listener);
         let loopback_only = !args.allow_remote;
         let listen = address.to_string();
         service.serve(admin, move |incoming| {

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod route;
 pub mod settings;
 pub mod sign;
+pub mod upstream;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, HOST};
@@ -30,6 +31,8 @@ pub use self::metrics::ProxyMetrics;
 use self::route::{derive, SigningTarget};
 pub use self::settings::{ProxySettings, SettingsError, Upstream};
 use self::sign::{sign_request, RequestToSign, SigningKeys};
+use self::upstream::OwnUpstream;
+pub use self::upstream::Upstreams;
 use crate::aws_credentials::Credentials;
 use crate::clock::Clock;
 use crate::credentials::refresh::CredentialCache;
@@ -57,7 +60,7 @@ pub enum CredentialSource {
 pub struct Proxy {
     settings: ProxySettings,
     credentials: CredentialSource,
-    client: ProxyClient,
+    upstreams: Upstreams,
     clock: Arc<dyn Clock>,
     /// Derived SigV4 keys, kept per credentials, day, region and service.
     keys: SigningKeys,
@@ -124,22 +127,41 @@ impl Destination {
 }
 
 impl Proxy {
-    /// A proxy with its upstream client.
+    /// A proxy sending to `upstreams`.
     pub fn new(
         settings: ProxySettings,
         credentials: CredentialSource,
-        client: ProxyClient,
+        upstreams: Upstreams,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             settings,
             credentials,
-            client,
+            upstreams,
             clock,
             keys: SigningKeys::default(),
             metrics: ProxyMetrics::default(),
             audit: None,
         }
+    }
+
+    /// Serves the proxy on `listener`; each client connection has its own upstream connection
+    /// ([`upstream`]).
+    pub fn serve_on(
+        self: &Arc<Self>,
+        service: &mut crate::service::Service,
+        listener: tokio::net::TcpListener,
+    ) {
+        let proxy = self.clone();
+        service.serve_streaming(listener, move |peer| {
+            let (proxy, own) = (proxy.clone(), Arc::new(OwnUpstream::default()));
+            move |request| {
+                let (proxy, own) = (proxy.clone(), own.clone());
+                async move {
+                    Ok::<_, std::convert::Infallible>(proxy.handle(request, peer, &own).await)
+                }
+            }
+        });
     }
 
     /// The same proxy, auditing its refusals to `log`.
@@ -294,13 +316,15 @@ impl Proxy {
         })
     }
 
-    /// Forwards one request from `peer`; a refusal is audited.
+    /// Forwards one request from `peer`, on its connection's upstream `own` when it can; a
+    /// refusal is audited.
     pub async fn handle(
         &self,
         request: Request<hyper::body::Incoming>,
         peer: crate::server::Peer,
+        own: &OwnUpstream,
     ) -> Response<ProxyBody> {
-        match self.try_handle(request).await {
+        match self.try_handle(request, own).await {
             Ok(response) => response,
             Err(refusal) => {
                 if let Some(log) = &self.audit {
@@ -322,6 +346,7 @@ impl Proxy {
     async fn try_handle(
         &self,
         request: Request<hyper::body::Incoming>,
+        own: &OwnUpstream,
     ) -> Result<Response<ProxyBody>, Refusal> {
         self.authorize(&request)?;
         let (parts, body) = request.into_parts();
@@ -369,7 +394,8 @@ impl Proxy {
         *upstream_request.uri_mut() = destination.uri.clone();
         *upstream_request.headers_mut() = upstream_headers;
         let bytes_in = headers::length(&parts.headers, http::header::CONTENT_LENGTH);
-        self.forward(upstream_request, &destination, bytes_in).await
+        self.forward(upstream_request, &destination, bytes_in, own)
+            .await
     }
 
     /// Stage 5: send, wait at most `--upstream-timeout` for the answer, count it, and stream
@@ -379,12 +405,15 @@ impl Proxy {
         request: Request<ProxyBody>,
         destination: &Destination,
         bytes_in: u64,
+        own: &OwnUpstream,
     ) -> Result<Response<ProxyBody>, Refusal> {
         let service = &destination.target.service;
         let upstream = || format!("{}://{}", destination.scheme, destination.authority);
         let started = crate::clock::monotonic_now();
-        let sent =
-            tokio::time::timeout(self.settings.upstream_timeout, self.client.request(request));
+        let sent = tokio::time::timeout(
+            self.settings.upstream_timeout,
+            self.upstreams.send(request, own),
+        );
         let outcome = sent.await.map_err(|_| {
             self.metrics
                 .record(service, 504, started.elapsed(), bytes_in);

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use super::{Agent, ServedProfile};
 use crate::clock::Clock;
 use crate::config::ProxyListenerConfig;
-use crate::http::{build_client_for, ClientOptions, HttpSetupError};
-use crate::proxy::{CredentialSource, Proxy, ProxyBody, ProxySettings, SettingsError};
+use crate::http::{ClientOptions, HttpSetupError};
+use crate::proxy::{CredentialSource, Proxy, ProxySettings, SettingsError, Upstreams};
 use crate::server;
 use crate::service::Service;
 
@@ -85,12 +85,12 @@ pub fn start(
                 config: config.display().to_string(),
                 error,
             })?;
-        let client = build_client_for::<ProxyBody>(client_options)?;
+        let upstreams = Upstreams::build(client_options)?;
         let proxy = Arc::new(
             Proxy::new(
                 settings,
                 CredentialSource::Cache(cache),
-                client,
+                upstreams,
                 clock.clone(),
             )
             .with_audit(agent.audit.clone()),
@@ -98,10 +98,7 @@ pub fn start(
         let listener = server::bind(entry.listen, entry.hop_limit)?;
         let address = listener.local_addr().map_err(ProxyStartError::Address)?;
         agent.add_proxy(address.to_string(), proxy.clone());
-        service.serve_streaming(listener, move |request, peer| {
-            let proxy = proxy.clone();
-            async move { Ok::<_, std::convert::Infallible>(proxy.handle(request, peer).await) }
-        });
+        proxy.serve_on(service, listener);
         started.push(StartedProxy { address, profile });
     }
     Ok(started)

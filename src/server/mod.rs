@@ -79,22 +79,27 @@ pub async fn serve<L, H, F>(
     H: Fn(Incoming) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Reply> + Send + 'static,
 {
-    let service = move |request, peer| respond(handler.clone(), peer, request);
-    serve_streaming(listener, options, service, shutdown).await;
+    let connection = move |peer| {
+        let handler = handler.clone();
+        move |request| respond(handler.clone(), peer, request)
+    };
+    serve_streaming(listener, options, connection, shutdown).await;
 }
 
-/// Serves a handler that sees the request as it arrives (body streaming) and returns a
-/// response with any body type, until `shutdown` completes; then drains: the listener closes (new
+/// Serves handlers that see the request as it arrives (body streaming) and return a response
+/// with any body type, until `shutdown` completes; then drains: the listener closes (new
 /// connections are refused), idle connections close, and requests in flight may finish within
-/// [`ListenOptions::drain_timeout`] before the rest are cut.
-pub async fn serve_streaming<L, H, F, B>(
+/// [`ListenOptions::drain_timeout`] before the rest are cut. `connection` makes the handler of
+/// each accepted connection, so a handler can keep state for its connection's requests.
+pub async fn serve_streaming<L, C, H, F, B>(
     listener: L,
     options: ListenOptions,
-    handler: H,
+    connection: C,
     shutdown: impl Future<Output = ()>,
 ) where
     L: Listener,
-    H: Fn(http::Request<hyper::body::Incoming>, Peer) -> F + Clone + Send + Sync + 'static,
+    C: Fn(Peer) -> H,
+    H: Fn(http::Request<hyper::body::Incoming>) -> F + Send + 'static,
     F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
     B: hyper::body::Body + Send + 'static,
     B::Data: Send,
@@ -118,12 +123,11 @@ pub async fn serve_streaming<L, H, F, B>(
             },
             () = &mut shutdown => break,
         };
-        let handler = handler.clone();
+        let service = connection(peer);
         let tls = options.tls.clone();
         let drain_signal = drain_signal.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let service = move |request| handler(request, peer);
             // The protocol is fixed before the first byte (ALPN on TLS, else HTTP/1.1): sniffing
             // for an HTTP/2 preface would wait, with no timeout, on a client that sends nothing.
             let result = match tls {
