@@ -236,6 +236,45 @@ fn proxy_signing(c: &mut Criterion) {
             b.iter(|| sign_request(&request, &credentials, &target, AT, &keys).expect("signs"))
         });
     }
+    // The baseline: aws-sigv4 signing the same S3 GET, as the proxy did before it signed itself.
+    let identity = aws_credential_types::Credentials::new(
+        "ASIABENCH",
+        "secret",
+        Some("token".into()),
+        None,
+        "bench",
+    )
+    .into();
+    let mut settings = aws_sigv4::http_request::SigningSettings::default();
+    settings.payload_checksum_kind = aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
+    settings.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode =
+        aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
+    let at =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(AT.unix_timestamp().unsigned_abs());
+    group.bench_function("aws_sigv4_s3_get_unsigned_payload", |b| {
+        b.iter(|| {
+            let params = aws_sigv4::sign::v4::SigningParams::builder()
+                .identity(&identity)
+                .region("us-east-1")
+                .name("s3")
+                .time(at)
+                .settings(settings.clone())
+                .build()
+                .expect("complete parameters");
+            let text = headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.to_str().expect("ASCII")));
+            let signable = aws_sigv4::http_request::SignableRequest::new(
+                "GET",
+                "https://bucket.s3.us-east-1.amazonaws.com/key?list-type=2",
+                text,
+                aws_sigv4::http_request::SignableBody::UnsignedPayload,
+            )
+            .expect("signable");
+            aws_sigv4::http_request::sign(signable, &params.into()).expect("signs")
+        })
+    });
     group.finish();
 }
 
