@@ -156,9 +156,11 @@ impl SigningKeys {
 /// SigV4's key derivation: HMAC chained over the day, region, service and `aws4_request`.
 fn derive_key(secret: &str, day: &str, target: &SigningTarget) -> Zeroizing<[u8; 32]> {
     let mut key = Zeroizing::new([0u8; 32]);
+    // Security: the prefixed secret is wiped when dropped, like the secret itself.
+    let prefixed = Zeroizing::new(format!("AWS4{secret}"));
     key.copy_from_slice(
         hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, format!("AWS4{secret}").as_bytes()),
+            &hmac::Key::new(hmac::HMAC_SHA256, prefixed.as_bytes()),
             day.as_bytes(),
         )
         .as_ref(),
