@@ -28,7 +28,46 @@ pub fn format_utc(t: OffsetDateTime, format: &[FormatItem<'_>]) -> String {
 
 /// A time as X-Amz-Date.
 pub fn amz_date(t: OffsetDateTime) -> String {
-    format_utc(t, AMZ_DATE_FORMAT)
+    AmzDate::new(t).as_str().to_owned()
+}
+
+/// A time as X-Amz-Date (`YYYYMMDDTHHMMSSZ`, UTC), held on the stack: the proxy stamps every
+/// request with one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AmzDate([u8; 16]);
+
+impl AmzDate {
+    /// `t` in UTC (`time` holds years 0 to 9999 only, so four digits always suffice).
+    pub fn new(t: OffsetDateTime) -> Self {
+        let t = t.to_offset(time::UtcOffset::UTC);
+        let mut text = *b"00000000T000000Z";
+        let year = u32::try_from(t.year().clamp(0, 9999)).unwrap_or(0);
+        put_digits(&mut text[0..4], year);
+        put_digits(&mut text[4..6], u8::from(t.month()).into());
+        put_digits(&mut text[6..8], t.day().into());
+        put_digits(&mut text[9..11], t.hour().into());
+        put_digits(&mut text[11..13], t.minute().into());
+        put_digits(&mut text[13..15], t.second().into());
+        Self(text)
+    }
+
+    /// `YYYYMMDDTHHMMSSZ`.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// `YYYYMMDD`, the credential scope's day.
+    pub fn day(&self) -> &str {
+        self.as_str().get(..8).unwrap_or_default()
+    }
+}
+
+/// Writes `value` as decimal digits filling `digits`, zero-padded.
+fn put_digits(digits: &mut [u8], mut value: u32) {
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
 }
 
 #[cfg(test)]
@@ -39,5 +78,20 @@ mod tests {
     fn amz_date_is_utc_basic_format() {
         let t = time::macros::datetime!(2026-03-04 05:06:07 +02:00);
         assert_eq!(amz_date(t), "20260304T030607Z");
+        assert_eq!(AmzDate::new(t).day(), "20260304");
+    }
+
+    #[test]
+    fn amz_date_matches_the_format_description() {
+        for seconds in [
+            0,
+            951_782_400,
+            1_709_251_199,
+            4_102_444_799,
+            253_402_300_799,
+        ] {
+            let t = OffsetDateTime::from_unix_timestamp(seconds).expect("a time");
+            assert_eq!(AmzDate::new(t).as_str(), format_utc(t, AMZ_DATE_FORMAT));
+        }
     }
 }

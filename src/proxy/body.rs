@@ -66,7 +66,7 @@ impl BodyPlan {
     }
 
     /// The body to send; a chunked one continues the request's signature chain.
-    pub(super) fn into_body(self, chain: ChainSeed) -> ProxyBody {
+    pub(super) fn into_body(self, chain: ChainSeed, target: &SigningTarget) -> ProxyBody {
         match self {
             Self::Buffered(bytes) => Full::new(bytes)
                 .map_err(|never| match never {})
@@ -74,10 +74,10 @@ impl BodyPlan {
             Self::Unsigned(body) => body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync(),
             Self::Chunked(body) => {
                 let signer = chunked::ChunkSigner::new(
-                    chain.key.as_ref(),
-                    chain.amz_date,
-                    chain.scope,
-                    chain.signature,
+                    chain.key(),
+                    chain.amz_date().to_owned(),
+                    chain.scope(target),
+                    chain.signature().to_owned(),
                 );
                 chunked::encode(body, signer).boxed_unsync()
             }

@@ -10,6 +10,7 @@
 pub mod admin;
 mod body;
 pub mod chunked;
+mod destination;
 mod headers;
 pub mod metrics;
 pub mod route;
@@ -27,8 +28,8 @@ use hyper_util::client::legacy::Client;
 use std::sync::Arc;
 
 use self::body::BodyPlan;
+use self::destination::{Destination, Routes};
 pub use self::metrics::ProxyMetrics;
-use self::route::{derive, SigningTarget};
 pub use self::settings::{ProxySettings, SettingsError, Upstream};
 use self::sign::{sign_request, RequestToSign, SigningKeys};
 use self::upstream::OwnUpstream;
@@ -59,6 +60,8 @@ pub enum CredentialSource {
 #[derive(Debug)]
 pub struct Proxy {
     settings: ProxySettings,
+    /// Where requests go; with --upstream, worked out once.
+    routes: Routes,
     credentials: CredentialSource,
     upstreams: Upstreams,
     clock: Arc<dyn Clock>,
@@ -99,33 +102,6 @@ impl Refusal {
     }
 }
 
-/// Where one request goes and what it is signed for.
-struct Destination {
-    /// `http` or `https`.
-    scheme: String,
-    /// The upstream host and port.
-    authority: crate::host::Authority,
-    /// Service and region.
-    target: SigningTarget,
-    /// The full upstream URI.
-    uri: http::Uri,
-}
-
-impl Destination {
-    /// The Host header: the authority, without the scheme's default port.
-    fn host_header(&self) -> Result<HeaderValue, Refusal> {
-        let host = match (self.authority.port, self.scheme.as_str()) {
-            (Some(443), "https") | (Some(80), "http") => crate::host::Authority {
-                port: None,
-                ..self.authority.clone()
-            }
-            .to_string(),
-            _ => self.authority.to_string(),
-        };
-        HeaderValue::from_str(&host).map_err(|_| Refusal::new(400, "invalid upstream host".into()))
-    }
-}
-
 impl Proxy {
     /// A proxy sending to `upstreams`.
     pub fn new(
@@ -135,6 +111,7 @@ impl Proxy {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
+            routes: Routes::new(&settings),
             settings,
             credentials,
             upstreams,
@@ -190,8 +167,10 @@ impl Proxy {
                 .get(http::header::AUTHORIZATION)
                 .map(HeaderValue::as_bytes)
                 .unwrap_or_default();
-            let expected = format!("Bearer {}", token.expose_secret());
-            if !crate::secret::constant_time_eq(presented, expected.as_bytes()) {
+            let matches = presented.strip_prefix(b"Bearer ").is_some_and(|presented| {
+                crate::secret::constant_time_eq(presented, token.expose_secret().as_bytes())
+            });
+            if !matches {
                 return Err(Refusal::new(
                     401,
                     "this proxy requires 'Authorization: Bearer <token>'".into(),
@@ -237,85 +216,6 @@ impl Proxy {
         Ok(())
     }
 
-    /// Where a request goes and what it is signed for. With --upstream, there, signed for the
-    /// overrides or the upstream's host; without, to the AWS endpoint its Host names, which must
-    /// be a well-formed authority that derivation recognises even when --service and
-    /// --signing-region are given (otherwise any Host would be signed for and sent to).
-    fn signing_target(
-        &self,
-        parts: &http::request::Parts,
-    ) -> Result<(String, crate::host::Authority, SigningTarget), Refusal> {
-        let bad = |reason: String| Refusal::new(400, reason);
-        let (scheme, authority) = match &self.settings.upstream {
-            Some(upstream) => (upstream.scheme.clone(), upstream.authority.clone()),
-            None => {
-                let value =
-                    parts
-                        .headers
-                        .get(HOST)
-                        .and_then(|h| h.to_str().ok())
-                        .or(parts.uri.authority().map(|a| a.as_str()))
-                        .ok_or_else(|| {
-                            bad("no Host header: without --upstream the Host names the AWS endpoint"
-                            .into())
-                        })?;
-                let authority = crate::host::Authority::parse(value).ok_or_else(|| {
-                    bad("the Host header is not a host name with an optional port".into())
-                })?;
-                ("https".to_owned(), authority)
-            }
-        };
-        let derived = derive(&authority.host);
-        if self.settings.upstream.is_none() && derived.is_none() {
-            return Err(bad(format!(
-                "{} is not an AWS endpoint; without --upstream the Host must name one (for example sqs.us-east-1.amazonaws.com)",
-                authority.host
-            )));
-        }
-        let target = match (&self.settings.service, &self.settings.region, derived) {
-            (Some(service), Some(region), _) => SigningTarget {
-                service: service.clone(),
-                region: region.clone(),
-            },
-            (service, region, Some(derived)) => SigningTarget {
-                service: service.clone().unwrap_or(derived.service),
-                region: region.clone().unwrap_or(derived.region),
-            },
-            _ => {
-                return Err(bad(format!(
-                    "cannot tell which AWS service and region {} is; pass --service and --signing-region",
-                    authority.host
-                )))
-            }
-        };
-        Ok((scheme, authority, target))
-    }
-
-    /// Stage 2: the destination, and the URI it is sent to. Security: the request goes
-    /// exactly where the signature and the checks say.
-    fn destination(&self, parts: &http::request::Parts) -> Result<Destination, Refusal> {
-        let (scheme, authority, target) = self.signing_target(parts)?;
-        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let changed_host = || {
-            Refusal::new(
-                400,
-                "the request path would change the upstream host".into(),
-            )
-        };
-        let uri = format!("{scheme}://{authority}{path_and_query}")
-            .parse::<http::Uri>()
-            .map_err(|_| changed_host())?;
-        if uri.host().map(|h| h.trim_matches(['[', ']'])) != Some(authority.host.as_str()) {
-            return Err(changed_host());
-        }
-        Ok(Destination {
-            scheme,
-            authority,
-            target,
-            uri,
-        })
-    }
-
     /// Forwards one request from `peer`, on its connection's upstream `own` when it can; a
     /// refusal is audited.
     pub async fn handle(
@@ -350,10 +250,10 @@ impl Proxy {
     ) -> Result<Response<ProxyBody>, Refusal> {
         self.authorize(&request)?;
         let (parts, body) = request.into_parts();
-        let destination = self.destination(&parts)?;
+        let destination = self.routes.destination(&self.settings, &parts)?;
         let credentials = self.credentials()?;
         let mut headers =
-            headers::forwarded(&parts.headers, &self.settings, destination.host_header()?);
+            headers::forwarded(&parts.headers, &self.settings, destination.host.clone());
         let plan = BodyPlan::choose(
             body,
             &parts.headers,
@@ -389,7 +289,7 @@ impl Proxy {
         for (name, value) in signed.headers {
             upstream_headers.insert(name, value);
         }
-        let mut upstream_request = Request::new(plan.into_body(signed.chain));
+        let mut upstream_request = Request::new(plan.into_body(signed.chain, &destination.target));
         *upstream_request.method_mut() = parts.method.clone();
         *upstream_request.uri_mut() = destination.uri.clone();
         *upstream_request.headers_mut() = upstream_headers;
@@ -408,7 +308,6 @@ impl Proxy {
         own: &OwnUpstream,
     ) -> Result<Response<ProxyBody>, Refusal> {
         let service = &destination.target.service;
-        let upstream = || format!("{}://{}", destination.scheme, destination.authority);
         let started = crate::clock::monotonic_now();
         let sent = tokio::time::timeout(
             self.settings.upstream_timeout,
@@ -421,7 +320,7 @@ impl Proxy {
                 504,
                 format!(
                     "upstream {} sent no response within {} s",
-                    upstream(),
+                    destination.upstream(),
                     self.settings.upstream_timeout.as_secs()
                 ),
             )
@@ -429,7 +328,10 @@ impl Proxy {
         let response = outcome.map_err(|e| {
             self.metrics
                 .record(service, 502, started.elapsed(), bytes_in);
-            Refusal::new(502, format!("upstream {} failed: {e}", upstream()))
+            Refusal::new(
+                502,
+                format!("upstream {} failed: {e}", destination.upstream()),
+            )
         })?;
         let status = response.status().as_u16();
         self.metrics

@@ -5,7 +5,6 @@
 //! four-HMAC key derivation runs once a day per credentials, region and service. The tests
 //! check every output against aws-sigv4's signer.
 
-use std::borrow::Cow;
 use std::sync::Mutex;
 
 use http::header::{HeaderName, HeaderValue};
@@ -13,10 +12,11 @@ use ring::{digest, hmac};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use self::canonical::canonical_request;
 use super::chunked::STREAMING_PAYLOAD;
 use super::route::SigningTarget;
 use crate::aws_credentials::Credentials;
-use crate::rolesanywhere::canonical::{canonical_query, canonical_uri};
+use crate::time_format::AmzDate;
 
 /// The signature algorithm.
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -69,24 +69,46 @@ pub struct Signed {
     pub chain: ChainSeed,
 }
 
-/// What the frames of an aws-chunked body are signed with.
+/// What the frames of an aws-chunked body are signed with: the request's signature, time and
+/// key (the scope follows from the time and the target).
 pub struct ChainSeed {
     /// The request's signature, hex.
-    pub signature: String,
-    /// The signing time, `YYYYMMDDTHHMMSSZ`.
-    pub amz_date: String,
-    /// `<day>/<region>/<service>/aws4_request`.
-    pub scope: String,
+    signature: [u8; 64],
+    /// The signing time.
+    amz_date: AmzDate,
     /// The derived signing key.
-    pub key: Zeroizing<[u8; 32]>,
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl ChainSeed {
+    /// The request's signature, hex.
+    pub fn signature(&self) -> &str {
+        std::str::from_utf8(&self.signature).unwrap_or_default()
+    }
+
+    /// The signing time, `YYYYMMDDTHHMMSSZ`.
+    pub fn amz_date(&self) -> &str {
+        self.amz_date.as_str()
+    }
+
+    /// `<day>/<region>/<service>/aws4_request` for `target`.
+    pub fn scope(&self, target: &SigningTarget) -> String {
+        let mut scope = String::with_capacity(scope_len(target));
+        push_scope(&mut scope, self.amz_date.day(), target);
+        scope
+    }
+
+    /// The derived signing key.
+    pub fn key(&self) -> &[u8] {
+        self.key.as_ref()
+    }
 }
 
 impl std::fmt::Debug for ChainSeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Security: the signing key is never printed.
         f.debug_struct("ChainSeed")
-            .field("amz_date", &self.amz_date)
-            .field("scope", &self.scope)
+            .field("amz_date", &self.amz_date())
             .finish_non_exhaustive()
     }
 }
@@ -175,7 +197,8 @@ fn derive_key(secret: &str, day: &str, target: &SigningTarget) -> Zeroizing<[u8;
     key
 }
 
-/// Signs `request` for `target` at `at` with `credentials`, the key from `keys`.
+/// Signs `request` for `target` at `at` with `credentials`, the key from `keys`. Allocates
+/// only the canonical request, the `Authorization` value and the header values.
 pub fn sign_request(
     request: &RequestToSign<'_>,
     credentials: &Credentials,
@@ -183,47 +206,47 @@ pub fn sign_request(
     at: OffsetDateTime,
     keys: &SigningKeys,
 ) -> Result<Signed, SignRequestError> {
-    let amz_date = crate::time_format::amz_date(at);
-    let day = &amz_date[..8];
-    let scope = format!("{day}/{}/{}/aws4_request", target.region, target.service);
-    let payload_hash = payload_hash(request.payload);
+    let amz_date = AmzDate::new(at);
+    let day = amz_date.day();
+    let payload_hash = PayloadHash::of(request.payload);
     let token = credentials.session_token().expose_secret();
     let token = (!token.is_empty()).then_some(token);
-    let mut added = vec![("x-amz-date", amz_date.as_str())];
+    let mut added = [("x-amz-date", amz_date.as_str()); 3];
+    let mut count = 1;
     if let Some(token) = token {
-        added.push(("x-amz-security-token", token));
+        added[count] = ("x-amz-security-token", token);
+        count += 1;
     }
     if target.is_s3() {
-        added.push(("x-amz-content-sha256", payload_hash.as_ref()));
+        added[count] = ("x-amz-content-sha256", payload_hash.as_str());
+        count += 1;
     }
-    let (canonical, signed_headers) = canonical_request(request, target, &added, &payload_hash);
-    let string_to_sign = format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        hex::encode(digest::digest(&digest::SHA256, canonical.as_bytes()))
-    );
+    let added = added.get(..count).unwrap_or_default();
+    let (canonical, signed_headers) =
+        canonical_request(request, target, added, payload_hash.as_str());
     let key = keys.key(credentials, day, target);
-    let signature = hex::encode(hmac::sign(
-        &hmac::Key::new(hmac::HMAC_SHA256, key.as_ref()),
-        string_to_sign.as_bytes(),
-    ));
-    let authorization = format!(
-        "{ALGORITHM} Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-        credentials.access_key_id()
+    let signature = signature(&key, &amz_date, target, canonical.as_bytes());
+    let authorization = authorization(
+        credentials.access_key_id(),
+        day,
+        target,
+        canonical.get(signed_headers).unwrap_or_default(),
+        std::str::from_utf8(&signature).unwrap_or_default(),
     );
-    let mut headers = vec![
-        (
-            http::header::HeaderName::from_static("x-amz-date"),
-            value(&amz_date, "time")?,
-        ),
-        (
-            http::header::AUTHORIZATION,
-            value(&authorization, "access key id")?,
-        ),
-    ];
+    let mut headers = Vec::with_capacity(4);
+    headers.push((
+        HeaderName::from_static("x-amz-date"),
+        value(amz_date.as_str(), "time")?,
+    ));
+    headers.push((
+        http::header::AUTHORIZATION,
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(authorization))
+            .map_err(|_| SignRequestError::Credentials("access key id"))?,
+    ));
     if target.is_s3() {
         headers.push((
             HeaderName::from_static("x-amz-content-sha256"),
-            value(&payload_hash, "payload hash")?,
+            payload_hash.header()?,
         ));
     }
     if let Some(token) = token {
@@ -236,10 +259,98 @@ pub fn sign_request(
         chain: ChainSeed {
             signature,
             amz_date,
-            scope,
             key,
         },
     })
+}
+
+/// The signature (hex) over the string to sign of a canonical request, fed to the HMAC in
+/// pieces: the algorithm, the time, the scope and the canonical request's hash.
+fn signature(
+    key: &[u8; 32],
+    amz_date: &AmzDate,
+    target: &SigningTarget,
+    canonical: &[u8],
+) -> [u8; 64] {
+    let mut canonical_hash = [0u8; 64];
+    hex_into(
+        digest::digest(&digest::SHA256, canonical).as_ref(),
+        &mut canonical_hash,
+    );
+    let mut context = hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA256, key));
+    for part in [
+        ALGORITHM,
+        "\n",
+        amz_date.as_str(),
+        "\n",
+        amz_date.day(),
+        "/",
+        &target.region,
+        "/",
+        &target.service,
+        "/aws4_request\n",
+    ] {
+        context.update(part.as_bytes());
+    }
+    context.update(&canonical_hash);
+    let mut signature = [0u8; 64];
+    hex_into(context.sign().as_ref(), &mut signature);
+    signature
+}
+
+/// `AWS4-HMAC-SHA256 Credential=<key id>/<scope>, SignedHeaders=<list>, Signature=<hex>`, in a
+/// buffer of exactly its length (so it becomes a header value without another allocation).
+fn authorization(
+    access_key_id: &str,
+    day: &str,
+    target: &SigningTarget,
+    signed_headers: &str,
+    signature: &str,
+) -> Vec<u8> {
+    const CREDENTIAL: &str = " Credential=";
+    const SIGNED_HEADERS: &str = ", SignedHeaders=";
+    const SIGNATURE: &str = ", Signature=";
+    let length = ALGORITHM.len()
+        + CREDENTIAL.len()
+        + access_key_id.len()
+        + 1
+        + scope_len(target)
+        + SIGNED_HEADERS.len()
+        + signed_headers.len()
+        + SIGNATURE.len()
+        + signature.len();
+    let mut out = String::with_capacity(length);
+    out.push_str(ALGORITHM);
+    out.push_str(CREDENTIAL);
+    out.push_str(access_key_id);
+    out.push('/');
+    push_scope(&mut out, day, target);
+    out.push_str(SIGNED_HEADERS);
+    out.push_str(signed_headers);
+    out.push_str(SIGNATURE);
+    out.push_str(signature);
+    out.into_bytes()
+}
+
+/// The length of `<day>/<region>/<service>/aws4_request`.
+fn scope_len(target: &SigningTarget) -> usize {
+    "YYYYMMDD/".len() + target.region.len() + 1 + target.service.len() + "/aws4_request".len()
+}
+
+/// Appends `<day>/<region>/<service>/aws4_request`.
+fn push_scope(out: &mut String, day: &str, target: &SigningTarget) {
+    out.push_str(day);
+    out.push('/');
+    out.push_str(&target.region);
+    out.push('/');
+    out.push_str(&target.service);
+    out.push_str("/aws4_request");
+}
+
+/// Lowercase hex of `bytes` into `out`, which is twice as long.
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    // Fails only when the lengths differ, which the callers' fixed sizes rule out.
+    let _ = hex::encode_to_slice(bytes, out);
 }
 
 /// A header value, or which credential field could not be one.
@@ -247,128 +358,44 @@ fn value(text: &str, what: &'static str) -> Result<HeaderValue, SignRequestError
     HeaderValue::from_str(text).map_err(|_| SignRequestError::Credentials(what))
 }
 
-/// The payload line of the canonical request.
-fn payload_hash(payload: Payload<'_>) -> Cow<'static, str> {
-    match payload {
-        Payload::Bytes(bytes) => Cow::Owned(hex::encode(digest::digest(&digest::SHA256, bytes))),
-        Payload::Unsigned => Cow::Borrowed(UNSIGNED_PAYLOAD),
-        Payload::Chunked => Cow::Borrowed(STREAMING_PAYLOAD),
-    }
+/// The payload line of the canonical request: a body's SHA-256, or a fixed word.
+enum PayloadHash {
+    /// SHA-256 of the whole body, hex.
+    Hashed([u8; 64]),
+    /// `UNSIGNED-PAYLOAD` or the aws-chunked marker.
+    Fixed(&'static str),
 }
 
-/// The canonical request and its signed-headers list. `added` are the signing headers, which
-/// replace any of the same name.
-fn canonical_request(
-    request: &RequestToSign<'_>,
-    target: &SigningTarget,
-    added: &[(&str, &str)],
-    payload_hash: &str,
-) -> (String, String) {
-    let mut headers: Vec<(&str, &str)> = request
-        .headers
-        .iter()
-        .filter(|(name, _)| {
-            let name = name.as_str();
-            !UNSIGNED_HEADERS.contains(&name) && !added.iter().any(|(a, _)| *a == name)
-        })
-        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str(), v)))
-        .chain(added.iter().copied())
-        .collect();
-    // Stable: repeated names keep their order, and their values are joined in it.
-    headers.sort_by(|a, b| a.0.cmp(b.0));
-    let mut out = String::with_capacity(
-        256 + headers
-            .iter()
-            .map(|(n, v)| n.len() + v.len() + 2)
-            .sum::<usize>(),
-    );
-    out.push_str(request.method);
-    out.push('\n');
-    if target.is_s3() {
-        out.push_str(if request.path.is_empty() {
-            "/"
-        } else {
-            request.path
-        });
-    } else {
-        out.push_str(&canonical_uri(&normalize_path(request.path)));
-    }
-    out.push('\n');
-    if let Some(query) = request.query.filter(|q| !q.is_empty()) {
-        let pairs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
-        out.push_str(&canonical_query(&pairs));
-    }
-    out.push('\n');
-    let mut signed = String::with_capacity(128);
-    let mut previous: Option<&str> = None;
-    for (name, value) in &headers {
-        if previous == Some(*name) {
-            out.push(',');
-        } else {
-            if previous.is_some() {
-                out.push('\n');
-                signed.push(';');
+impl PayloadHash {
+    fn of(payload: Payload<'_>) -> Self {
+        match payload {
+            Payload::Bytes(bytes) => {
+                let mut hash = [0u8; 64];
+                hex_into(digest::digest(&digest::SHA256, bytes).as_ref(), &mut hash);
+                Self::Hashed(hash)
             }
-            out.push_str(name);
-            out.push(':');
-            signed.push_str(name);
-            previous = Some(name);
-        }
-        push_folded(&mut out, value);
-    }
-    out.push_str("\n\n");
-    out.push_str(&signed);
-    out.push('\n');
-    out.push_str(payload_hash);
-    (out, signed)
-}
-
-/// Appends a header value trimmed of spaces, with each inner run of spaces folded to one (only
-/// spaces: S3 keeps other whitespace).
-fn push_folded(out: &mut String, value: &str) {
-    let mut words = value.split(' ').filter(|word| !word.is_empty());
-    if let Some(first) = words.next() {
-        out.push_str(first);
-    }
-    for word in words {
-        out.push(' ');
-        out.push_str(word);
-    }
-}
-
-/// The path with dot segments and empty segments removed (RFC 3986 section 5.2.4, as SigV4
-/// normalises it for every service but S3); a trailing slash stays.
-fn normalize_path(path: &str) -> Cow<'_, str> {
-    if path.is_empty() {
-        return Cow::Borrowed("/");
-    }
-    if path.starts_with('/') && !path.contains('.') && !path.contains("//") {
-        return Cow::Borrowed(path);
-    }
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in path.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            kept => segments.push(kept),
+            Payload::Unsigned => Self::Fixed(UNSIGNED_PAYLOAD),
+            Payload::Chunked => Self::Fixed(STREAMING_PAYLOAD),
         }
     }
-    let mut normalized = String::with_capacity(path.len() + 1);
-    for segment in &segments {
-        normalized.push('/');
-        normalized.push_str(segment);
+
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Hashed(hash) => std::str::from_utf8(hash).unwrap_or_default(),
+            Self::Fixed(word) => word,
+        }
     }
-    let ends_in_directory = ["/", "/.", "/./", "/..", "/../"]
-        .iter()
-        .any(|end| path.ends_with(end))
-        || matches!(path, "." | "..");
-    if normalized.is_empty() || (ends_in_directory && !normalized.ends_with('/')) {
-        normalized.push('/');
+
+    /// As an `x-amz-content-sha256` value.
+    fn header(&self) -> Result<HeaderValue, SignRequestError> {
+        match self {
+            Self::Hashed(_) => value(self.as_str(), "payload hash"),
+            Self::Fixed(word) => Ok(HeaderValue::from_static(word)),
+        }
     }
-    Cow::Owned(normalized)
 }
+
+mod canonical;
 
 #[cfg(test)]
 mod tests;

@@ -132,7 +132,9 @@ impl Upstreams {
                 }
             }
         }
-        let mut sender = self.dial(target).await?;
+        // Boxed: dialling is rare (once per client connection); unboxed, its state would be
+        // part of every request's future, which is moved and initialised on every request.
+        let mut sender = Box::pin(self.dial(target)).await?;
         let response = sender.send_request(request).await?;
         Ok((response, sender))
     }
