@@ -114,8 +114,9 @@ def wait_until_answers(url, describe, timeout=20):
 
 
 # Ports handed out by free_port(): below the kernel's ephemeral range (32768 and up), where no
-# listener bound to port 0 lands, and a separate slice per pytest-xdist worker, so two workers
-# never pick the same port between one test freeing it and another binding it.
+# listener bound to port 0 lands, and a separate slice per pytest-xdist worker (tests/run's four
+# use 20000-29999), so two workers never pick the same port between one test freeing it and
+# another binding it.
 _PORTS_PER_WORKER = 2500
 _next_port = None
 
