@@ -127,9 +127,10 @@ def answers(url):
 
 class Nginx:
     """nginx on loopback with the given `server { ... }` bodies (one per listen port) and
-    `upstream` blocks."""
+    `upstream` blocks. With `under` (a command prefix such as valgrind's), one nginx process runs
+    in the foreground under it, without a master process."""
 
-    def __init__(self, servers, upstreams=()):
+    def __init__(self, servers, upstreams=(), under=None):
         self.dir = scratch("nginx")
         self.binary = shutil.which("nginx") or "/usr/sbin/nginx"
         blocks = "\n".join(f"server {{ {body} }}" for body in servers)
@@ -149,9 +150,19 @@ http {{
   {blocks}
 }}
 """)
-        subprocess.run(on_server_cpu([self.binary, "-c", str(self.dir / "nginx.conf")]), check=True)
+        command = [self.binary, "-c", str(self.dir / "nginx.conf")]
+        self.foreground = None
+        if under:
+            self.foreground = subprocess.Popen([*under, *command, "-g", "daemon off; master_process off;"],
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        else:
+            subprocess.run(on_server_cpu(command), check=True)
 
     def stop(self):
+        if self.foreground:
+            self.foreground.terminate()
+            self.foreground.wait(timeout=60)
+            return
         subprocess.run([self.binary, "-c", str(self.dir / "nginx.conf"), "-s", "stop"], check=False, stderr=subprocess.DEVNULL)
 
 
@@ -160,11 +171,11 @@ class Tessera:
     expression, the monotonic times of the stderr lines it matches are kept in `times` as they
     arrive (the logs carry no timestamps)."""
 
-    def __init__(self, args, env=None, name="tessera", timed=None):
+    def __init__(self, args, env=None, name="tessera", timed=None, under=()):
         self.log = scratch(name) / "stderr.log"
         self.times = []
         with open(self.log, "w") as err:
-            self.process = subprocess.Popen(on_server_cpu([str(TESSERA), *args]), stdout=subprocess.PIPE,
+            self.process = subprocess.Popen(on_server_cpu([*under, str(TESSERA), *args]), stdout=subprocess.PIPE,
                                             stderr=subprocess.PIPE if timed else err, text=True, env=env or clean_env())
         if timed:
             threading.Thread(target=self._time_lines, args=(re.compile(timed),), daemon=True).start()
@@ -189,9 +200,9 @@ class Tessera:
     def address(self, pattern=r"listening on (?:https?://)?(\S+?)[ ,\n]"):
         return re.search(pattern, self.first_line).group(1)
 
-    def stop(self):
+    def stop(self, timeout=10):
         self.process.terminate()
-        self.process.wait(timeout=10)
+        self.process.wait(timeout=timeout)
 
 
 def start_anchor(tls, timed=None):
