@@ -174,6 +174,26 @@ http {{
         subprocess.run([self.binary, "-c", str(self.dir / "nginx.conf"), "-s", "stop"], check=False, stderr=subprocess.DEVNULL)
 
 
+def reverse_proxy(port, upstream):
+    """An nginx `server` block proxying to `upstream` over kept-alive HTTP/1.1 connections."""
+    return (f"listen 127.0.0.1:{port}; location / {{ proxy_pass http://{upstream}; proxy_http_version 1.1; "
+            "proxy_set_header Connection \"\"; }")
+
+
+def kept_alive(name, port):
+    """An nginx `upstream` block `name` for the server on `port`, with idle connections kept."""
+    return f"upstream {name} {{ server 127.0.0.1:{port}; keepalive 64; }}"
+
+
+def signing_proxy(upstream_port, under=()):
+    """`tessera proxy` signing for S3 with fixed credentials, to the plain-HTTP upstream on
+    `upstream_port`; its address is `.address()`. `under` is a command prefix (valgrind)."""
+    env = clean_env(AWS_ACCESS_KEY_ID="AKIABENCH", AWS_SECRET_ACCESS_KEY="bench-secret")
+    return Tessera(["proxy", "--credentials", "env", "--upstream", f"http://127.0.0.1:{upstream_port}", "--service", "s3",
+                    "--signing-region", "us-east-1", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
+                   env=env, name="proxy", under=under)
+
+
 class Tessera:
     """A tessera process whose first stdout line announces its address. With `timed`, a regular
     expression, the monotonic times of the stderr lines it matches are kept in `times` as they

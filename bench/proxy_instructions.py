@@ -16,20 +16,22 @@ import re
 import shutil
 import sys
 
-from common import Nginx, Tessera, answers, clean_env, ensure_release_build, free_port, scratch, set_pinning, table, wait_until
+from common import (Nginx, answers, ensure_release_build, free_port, kept_alive, reverse_proxy, scratch, set_pinning, signing_proxy,
+                    table, wait_until)
 
 SHORT, LONG = (int(n) for n in os.environ.get("TESSERA_BENCH_CALLGRIND_GETS", "200,1200").split(","))
 
 
-def get(port, count):
-    """`count` keep-alive GETs of /object on one connection; each must answer 200."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+def get(address, count):
+    """`count` keep-alive GETs of /object on one connection to `address` (host:port); each must
+    answer 200."""
+    connection = http.client.HTTPConnection(address, timeout=60)
     for _ in range(count):
         connection.request("GET", "/object", headers={"Host": "localhost"})
         response = connection.getresponse()
         response.read()
         if response.status != 200:
-            raise SystemExit(f"bench: GET through port {port} answered {response.status}")
+            raise SystemExit(f"bench: GET through {address} answered {response.status}")
     connection.close()
 
 
@@ -46,13 +48,9 @@ def total(out):
 
 def tessera_total(upstream, count):
     out = scratch("callgrind") / "tessera.out"
-    port = free_port()
-    env = clean_env(AWS_ACCESS_KEY_ID="AKIABENCH", AWS_SECRET_ACCESS_KEY="bench-secret")
-    proxy = Tessera(["proxy", "--credentials", "env", "--upstream", f"http://127.0.0.1:{upstream}", "--service", "s3",
-                     "--signing-region", "us-east-1", "--listen", f"127.0.0.1:{port}", "--admin-listen", "127.0.0.1:0"],
-                    env=env, name="proxy", under=callgrind(out))
+    proxy = signing_proxy(upstream, under=callgrind(out))
     try:
-        get(port, count)
+        get(proxy.address(), count)
     finally:
         proxy.stop(timeout=120)
     return total(out)
@@ -61,13 +59,10 @@ def tessera_total(upstream, count):
 def nginx_total(upstream, count):
     out = scratch("callgrind") / "nginx.out"
     port = free_port()
-    server = (f"listen 127.0.0.1:{port}; location / {{ proxy_pass http://backend; proxy_http_version 1.1; "
-              "proxy_set_header Connection \"\"; }")
-    nginx = Nginx([server], upstreams=[f"upstream backend {{ server 127.0.0.1:{upstream}; keepalive 64; }}"],
-                  under=callgrind(out))
+    nginx = Nginx([reverse_proxy(port, "backend")], upstreams=[kept_alive("backend", upstream)], under=callgrind(out))
     try:
         wait_until(lambda: answers(f"http://127.0.0.1:{port}/object"), "nginx under callgrind answers", seconds=60)
-        get(port, count)
+        get(f"127.0.0.1:{port}", count)
     finally:
         nginx.stop()
     # The readiness probe above was one more request in both runs, so it cancels out.

@@ -14,18 +14,8 @@ Needs target/release/tessera, wrk and nginx."""
 
 import sys
 
-from common import set_pinning, WRK_CONNECTIONS, WRK_SECONDS, WRK_THREADS, Nginx, Tessera, answers, clean_env, ensure_release_build, free_port, scratch, table, wait_until, wrk
-
-
-def reverse_proxy(port, upstream):
-    """An nginx `server` block proxying to `upstream` over kept-alive HTTP/1.1 connections."""
-    return (f"listen 127.0.0.1:{port}; location / {{ proxy_pass http://{upstream}; proxy_http_version 1.1; "
-            "proxy_set_header Connection \"\"; }")
-
-
-def kept_alive(name, port):
-    """An nginx `upstream` block `name` for the server on `port`, with idle connections kept."""
-    return f"upstream {name} {{ server 127.0.0.1:{port}; keepalive 64; }}"
+from common import (set_pinning, WRK_CONNECTIONS, WRK_SECONDS, WRK_THREADS, Nginx, answers, ensure_release_build, free_port, kept_alive,
+                    reverse_proxy, scratch, signing_proxy, table, wait_until, wrk)
 
 
 def measure():
@@ -38,11 +28,9 @@ def measure():
                Nginx([reverse_proxy(reverse, "backend")], upstreams=[kept_alive("backend", upstream)]),
                Nginx([f"listen 127.0.0.1:{same_upstream}; root {www};", reverse_proxy(same_reverse, "itself")],
                      upstreams=[kept_alive("itself", same_upstream)])]
-    env = clean_env(AWS_ACCESS_KEY_ID="AKIABENCH", AWS_SECRET_ACCESS_KEY="bench-secret")
     proxy = None
     try:
-        proxy = Tessera(["proxy", "--credentials", "env", "--upstream", f"http://127.0.0.1:{upstream}", "--service", "s3",
-                         "--signing-region", "us-east-1", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"], env=env, name="proxy")
+        proxy = signing_proxy(upstream)
         address = proxy.address()
         urls = [f"http://127.0.0.1:{port}/object" for port in (upstream, reverse)] + [f"http://{address}/object",
                 f"http://127.0.0.1:{same_reverse}/object"]

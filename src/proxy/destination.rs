@@ -165,23 +165,18 @@ fn authority_and_host(
     authority: &host::Authority,
 ) -> Result<(Authority, HeaderValue), String> {
     let invalid = || "invalid upstream host".to_owned();
-    let uri_authority =
-        Authority::try_from(authority.to_string().as_str()).map_err(|_| invalid())?;
+    let full = authority.to_string();
+    let uri_authority = Authority::try_from(full.as_str()).map_err(|_| invalid())?;
     let default_port = matches!(
         (authority.port, scheme.as_str()),
         (Some(443), "https") | (Some(80), "http")
     );
-    let host = if default_port {
-        host::Authority {
-            port: None,
-            ..authority.clone()
-        }
-        .to_string()
-    } else {
-        authority.to_string()
+    // With a port, `full` ends in `:<port>` (an IPv6 address is in brackets before it).
+    let host = match (default_port, full.rsplit_once(':')) {
+        (true, Some((without_port, _))) => HeaderValue::from_str(without_port),
+        _ => HeaderValue::from_str(&full),
     };
-    let host = HeaderValue::from_str(&host).map_err(|_| invalid())?;
-    Ok((uri_authority, host))
+    Ok((uri_authority, host.map_err(|_| invalid())?))
 }
 
 #[cfg(test)]
@@ -242,6 +237,11 @@ mod tests {
             .unwrap_or_else(|r| panic!("{}", r.message));
         assert_eq!(destination.host, "s3.example");
         assert_eq!(destination.uri.to_string(), "https://s3.example:443/k");
+        let settings = with_upstream("http", "::1", Some(80));
+        let destination = Routes::new(&settings)
+            .destination(&settings, &parts("/k", None))
+            .unwrap_or_else(|r| panic!("{}", r.message));
+        assert_eq!(destination.host, "[::1]");
     }
 
     #[test]
