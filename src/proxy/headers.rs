@@ -24,14 +24,14 @@ const DROPPED: [&str; 15] = [
     "x-amz-content-sha256",
 ];
 
-/// Hop-by-hop headers removed from responses.
-const RESPONSE_HOP_BY_HOP: [&str; 6] = [
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-connection",
-    "trailer",
+/// Hop-by-hop headers removed from responses (as names, so that no removal parses a string).
+const RESPONSE_HOP_BY_HOP: [HeaderName; 6] = [
+    http::header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
+    HeaderName::from_static("proxy-connection"),
+    http::header::TRAILER,
 ];
 
 /// The headers to sign and send: the client's, less hop-by-hop ones, those its `Connection`
@@ -64,7 +64,7 @@ pub(super) fn forwarded(
 
 /// Removes hop-by-hop headers from an upstream response.
 pub(super) fn strip_response(headers: &mut HeaderMap) {
-    for name in RESPONSE_HOP_BY_HOP {
+    for name in &RESPONSE_HOP_BY_HOP {
         headers.remove(name);
     }
 }

@@ -68,7 +68,16 @@ impl MetricsInner {
 }
 
 impl ProxyMetrics {
-    pub(super) fn record(&self, service: &str, status: u16, latency: StdDuration, bytes_in: u64) {
+    /// Counts one forwarded request: its service, status and upstream latency, and the body
+    /// bytes the client and the upstream declared (one lock for all of it).
+    pub(super) fn record(
+        &self,
+        service: &str,
+        status: u16,
+        latency: StdDuration,
+        bytes_in: u64,
+        bytes_out: u64,
+    ) {
         if let Ok(mut m) = self.inner.lock() {
             // Services come from clients' Host headers: past a bound, new ones share one series.
             let service =
@@ -91,12 +100,7 @@ impl ProxyMetrics {
             m.latency_seconds_sum += seconds;
             m.latency_count += 1;
             m.bytes_in += bytes_in;
-        }
-    }
-
-    pub(super) fn response_bytes(&self, bytes: u64) {
-        if let Ok(mut m) = self.inner.lock() {
-            m.bytes_out += bytes;
+            m.bytes_out += bytes_out;
         }
     }
 
@@ -172,10 +176,10 @@ mod tests {
     fn service_labels_are_bounded_and_escaped() {
         let metrics = ProxyMetrics::default();
         for i in 0..(MAX_SERVICE_LABELS + 10) {
-            metrics.record(&format!("svc{i}"), 200, StdDuration::ZERO, 0);
+            metrics.record(&format!("svc{i}"), 200, StdDuration::ZERO, 0, 0);
         }
-        metrics.record("svc0", 200, StdDuration::ZERO, 0);
-        metrics.record("x\"} 1\ninjected", 200, StdDuration::ZERO, 0);
+        metrics.record("svc0", 200, StdDuration::ZERO, 0, 0);
+        metrics.record("x\"} 1\ninjected", 200, StdDuration::ZERO, 0, 0);
         let mut page = MetricsText::new();
         ProxyMetrics::render(&[("127.0.0.1:8080".into(), &metrics)], &mut page);
         let text = page.finish();

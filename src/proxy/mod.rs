@@ -47,6 +47,10 @@ pub type ProxyClient = Client<HttpsConnector<ProxyConnector>, ProxyBody>;
 /// Default cap on bodies that must be buffered to be hashed.
 pub const DEFAULT_MAX_BUFFERED_BODY: usize = 16 * 1024 * 1024;
 
+/// Headers only browsers send (with `Origin`), checked on every request.
+const SEC_FETCH_SITE: http::HeaderName = http::HeaderName::from_static("sec-fetch-site");
+const SEC_FETCH_MODE: http::HeaderName = http::HeaderName::from_static("sec-fetch-mode");
+
 /// Where signing credentials come from.
 #[derive(Debug, Clone)]
 pub enum CredentialSource {
@@ -197,8 +201,8 @@ impl Proxy {
             return Ok(());
         }
         if headers.contains_key(http::header::ORIGIN)
-            || headers.contains_key("sec-fetch-site")
-            || headers.contains_key("sec-fetch-mode")
+            || headers.contains_key(&SEC_FETCH_SITE)
+            || headers.contains_key(&SEC_FETCH_MODE)
         {
             return Err(
                 "requests from web browsers are refused; a browser app needs require-token",
@@ -315,7 +319,7 @@ impl Proxy {
         );
         let outcome = sent.await.map_err(|_| {
             self.metrics
-                .record(service, 504, started.elapsed(), bytes_in);
+                .record(service, 504, started.elapsed(), bytes_in, 0);
             Refusal::new(
                 504,
                 format!(
@@ -327,19 +331,16 @@ impl Proxy {
         })?;
         let response = outcome.map_err(|e| {
             self.metrics
-                .record(service, 502, started.elapsed(), bytes_in);
+                .record(service, 502, started.elapsed(), bytes_in, 0);
             Refusal::new(
                 502,
                 format!("upstream {} failed: {e}", destination.upstream()),
             )
         })?;
         let status = response.status().as_u16();
+        let bytes_out = headers::length(response.headers(), http::header::CONTENT_LENGTH);
         self.metrics
-            .record(service, status, started.elapsed(), bytes_in);
-        self.metrics.response_bytes(headers::length(
-            response.headers(),
-            http::header::CONTENT_LENGTH,
-        ));
+            .record(service, status, started.elapsed(), bytes_in, bytes_out);
         tracing::debug!(%service, status, version = ?response.version(), "upstream answered");
         let (mut parts, body) = response.into_parts();
         headers::strip_response(&mut parts.headers);
