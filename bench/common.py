@@ -16,6 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # TESSERA_BENCH_BINARY measures another build (an older commit's, say) with the same scripts.
 TESSERA = Path(os.environ.get("TESSERA_BENCH_BINARY", ROOT / "target/release/tessera"))
+# Servers start as the full binary the launcher would exec (an older, single-binary build has
+# none): the same process either way, and valgrind, which does not follow an exec, sees it.
+SERVER = TESSERA.with_name("tessera-full") if TESSERA.with_name("tessera-full").exists() else TESSERA
 CERTS = ROOT / "certs/test"
 ACCOUNT = "123456789012"
 TA = f"arn:aws:rolesanywhere:us-east-1:{ACCOUNT}:trust-anchor/bench"
@@ -203,7 +206,7 @@ class Tessera:
         self.log = scratch(name) / "stderr.log"
         self.times = []
         with open(self.log, "w") as err:
-            self.process = subprocess.Popen(on_server_cpu([*under, str(TESSERA), *args]), stdout=subprocess.PIPE,
+            self.process = subprocess.Popen(on_server_cpu([*under, str(SERVER), *args]), stdout=subprocess.PIPE,
                                             stderr=subprocess.PIPE if timed else err, text=True, env=env or clean_env())
         if timed:
             threading.Thread(target=self._time_lines, args=(re.compile(timed),), daemon=True).start()

@@ -20,6 +20,7 @@ pub mod files;
 pub mod host;
 pub mod http;
 pub mod identity;
+pub mod launcher;
 pub mod login;
 pub mod metrics_text;
 pub mod oidc;

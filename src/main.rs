@@ -1,23 +1,10 @@
-//! The `tessera` binary: parse the command line and hand over to [`tessera::cli::run`].
+//! `tessera`, the command users run: a small launcher. It answers a warm `credential-process`
+//! itself and replaces itself with `tessera-full` for everything else ([`tessera::launcher`]).
 
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    quiet_tss_library();
-    tessera::cli::run(tessera::cli::parse())
+    tessera::cli::answer_warm().unwrap_or_else(tessera::launcher::exec_full)
 }
-
-/// The TPM software stack logs every TPM error to stderr itself, ahead of tessera's one-line
-/// error; silence it unless the user asked for its logs. Runs first, before any thread exists.
-#[cfg(feature = "tpm")]
-#[allow(clippy::disallowed_methods)]
-fn quiet_tss_library() {
-    if std::env::var_os("TSS2_LOG").is_none() {
-        std::env::set_var("TSS2_LOG", "all+NONE");
-    }
-}
-
-#[cfg(not(feature = "tpm"))]
-fn quiet_tss_library() {}

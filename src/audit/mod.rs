@@ -110,7 +110,8 @@ impl AuditRecord {
 
 impl AuditRecord {
     /// A record of credentials this very process hands out (credential-process, exec, update,
-    /// console): its uid, pid and executable.
+    /// console): its uid, pid and executable, named as the `tessera` command users run whichever
+    /// of the two binaries answered ([`crate::launcher::command_path`]).
     pub fn this_process(now: time::OffsetDateTime, channel: &'static str) -> Self {
         Self {
             time: crate::time_format::rfc3339(now),
@@ -118,7 +119,7 @@ impl AuditRecord {
             channel,
             uid: Some(rustix::process::getuid().as_raw()),
             pid: i32::try_from(std::process::id()).ok(),
-            executable: std::env::current_exe()
+            executable: crate::launcher::command_path()
                 .ok()
                 .map(|p| crate::text::printable(&p.to_string_lossy(), 256)),
             ..Self::default()

@@ -86,16 +86,8 @@ pub(super) fn run(args: CredentialProcessArgs) -> anyhow::Result<()> {
         return print(&credentials);
     }
     let profile = args.request.resolve()?;
-    let cache = match (args.cache, cache_dir(args.cache_dir.clone())) {
-        (CacheMode::None, _) => None,
-        (_, None) => {
-            tracing::warn!("no cache directory (set TESSERA_CACHE_DIR or HOME); not caching");
-            None
-        }
-        (mode, Some(dir)) => ProcessCache::open(dir, mode == CacheMode::Keyring),
-    };
     // The async runtime is started only for a network call: a warm run needs none.
-    let credentials = match cache {
+    let credentials = match open_cache(&args) {
         Some(cache) => match cache.lookup(&profile, clock.as_ref())? {
             Lookup::Fresh(credentials) => credentials,
             Lookup::Stale(pending) => {
@@ -106,6 +98,32 @@ pub(super) fn run(args: CredentialProcessArgs) -> anyhow::Result<()> {
     };
     crate::audit::record_profile_handout(&profile, "process", &credentials, clock.now());
     print(&credentials)
+}
+
+/// The launcher's run ([`crate::launcher`]): the agent's or the cache's credentials, printed,
+/// when that is all it takes: no refresh, no secret to unlock, no network. `None` leaves the
+/// run to the full binary, which repeats these steps and reports whatever went wrong.
+pub(super) fn answer_warm(args: &CredentialProcessArgs) -> Option<anyhow::Result<()>> {
+    if let Some(credentials) = from_agent(args).ok()? {
+        return Some(print(&credentials));
+    }
+    let profile = args.request.resolve().ok()?;
+    let clock = SystemClock;
+    let credentials = open_cache(args)?.peek(&profile, &clock)?;
+    crate::audit::record_profile_handout(&profile, "process", &credentials, clock.now());
+    Some(print(&credentials))
+}
+
+/// The cache `--cache` and `--cache-dir` name, if any.
+fn open_cache(args: &CredentialProcessArgs) -> Option<ProcessCache> {
+    match (args.cache, cache_dir(args.cache_dir.clone())) {
+        (CacheMode::None, _) => None,
+        (_, None) => {
+            tracing::warn!("no cache directory (set TESSERA_CACHE_DIR or HOME); not caching");
+            None
+        }
+        (mode, Some(dir)) => ProcessCache::open(dir, mode == CacheMode::Keyring),
+    }
 }
 
 /// Writes the credential_process document to stdout.

@@ -91,10 +91,7 @@ enum CredentialProcessOnly {
 
 /// Parses this process's command line; exits with clap's message on a bad one.
 pub fn parse() -> Cli {
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|first| first == "credential-process")
-    {
+    if invoked_as_credential_process() {
         let CredentialProcessCli {
             globals,
             command: CredentialProcessOnly::CredentialProcess(args),
@@ -105,6 +102,34 @@ pub fn parse() -> Cli {
         };
     }
     Cli::parse()
+}
+
+/// Whether this process's command line starts with `credential-process`.
+fn invoked_as_credential_process() -> bool {
+    std::env::args_os()
+        .nth(1)
+        .is_some_and(|first| first == "credential-process")
+}
+
+/// The launcher's run (`src/main.rs`, [`crate::launcher`]): `tessera credential-process …`
+/// answered from the agent or the cache when that is all it takes. `None` when the full binary
+/// must run: another command, `--debug`, a command line clap refuses (the full binary prints
+/// the same message), or nothing fresh to hand out.
+pub fn answer_warm() -> Option<ExitCode> {
+    if !invoked_as_credential_process() {
+        return None;
+    }
+    let CredentialProcessCli {
+        globals,
+        command: CredentialProcessOnly::CredentialProcess(args),
+    } = CredentialProcessCli::try_parse().ok()?;
+    if globals.debug {
+        return None;
+    }
+    // Warnings held back here are dropped if the full binary takes over: it raises them again.
+    let log = logging::init(false, globals.log_format, logging::Mode::OneShot);
+    let result = credential_process::answer_warm(&args)?;
+    Some(finish(result.map(|()| ExitCode::SUCCESS), &log))
 }
 
 /// The subcommands.
@@ -191,6 +216,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Man(args) => success(docs::man(&args)),
         Command::Version => success(outln!("tessera {}", env!("CARGO_PKG_VERSION"))),
     };
+    finish(result, &log)
+}
+
+/// A command's exit code; on failure, after its one-line error. Deferred warnings follow.
+fn finish(result: anyhow::Result<ExitCode>, log: &logging::DeferredLog) -> ExitCode {
     let code = match result {
         Ok(code) => code,
         Err(error) => {

@@ -143,8 +143,8 @@ fn print_profile(
     demo: &DemoFiles,
     arns: &Arns,
 ) -> anyhow::Result<()> {
-    let exe =
-        std::env::current_exe().map_or_else(|_| "tessera".to_owned(), |p| p.display().to_string());
+    let exe = crate::launcher::command_path()
+        .map_or_else(|_| "tessera".to_owned(), |p| p.display().to_string());
     let absolute = |p: &PathBuf| {
         std::fs::canonicalize(p)
             .unwrap_or_else(|_| p.clone())

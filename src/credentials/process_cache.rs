@@ -97,6 +97,19 @@ impl ProcessCache {
         }
     }
 
+    /// Fresh credentials for `profile`, when the cache holds them and telling needs no secret
+    /// unlocked: what the launcher answers with (`crate::launcher`). It loads no key source, so
+    /// it never prompts; `None` for anything else, which [`Self::lookup`] then handles.
+    pub fn peek(&self, profile: &ResolvedProfile, clock: &dyn Clock) -> Option<Credentials> {
+        let identity = identity_digest(&profile.sources, &profile.passphrase).ok()?;
+        if identity.needs_unlock {
+            return None;
+        }
+        let key = key_of(identity.digest.as_str(), "", profile);
+        let entry = self.directory.entry(&key);
+        self.fresh(&entry, &key, profile, clock)
+    }
+
     /// Credentials from CreateSession (run on `runtime`) after a [`Lookup::Stale`], stored for
     /// the next run; under the entry's lock, so concurrent runs make one call.
     pub fn refresh(
@@ -202,12 +215,18 @@ fn cache_key(
         .as_ref()
         .map(|signer| signer.certificate().fingerprint_sha256())
         .unwrap_or_default();
+    Ok((key_of(identity.digest.as_str(), &proven, profile), unlocked))
+}
+
+/// The key over every input that changes the answer: the identity's digest, the certificate
+/// an unlocked source proved (empty when none had to be unlocked) and the request.
+fn key_of(identity: &str, proven: &str, profile: &ResolvedProfile) -> CacheKey {
     let params = &profile.params;
     let duration = params.duration_seconds.to_string();
     let endpoint = profile.endpoint.to_string();
     let attribution = attribution_key(profile);
-    let key = CacheKey::new(&[
-        identity.digest.as_str().as_bytes(),
+    CacheKey::new(&[
+        identity.as_bytes(),
         proven.as_bytes(),
         params.trust_anchor_arn.as_str().as_bytes(),
         params.profile_arn.as_str().as_bytes(),
@@ -217,8 +236,7 @@ fn cache_key(
         endpoint.as_bytes(),
         profile.region.as_bytes(),
         attribution.as_bytes(),
-    ]);
-    Ok((key, unlocked))
+    ])
 }
 
 /// The inputs beyond CreateSession's that change the answer: a templated session name and

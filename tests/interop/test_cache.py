@@ -3,6 +3,7 @@ runs make exactly one, and cache trouble never fails a run."""
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -29,6 +30,36 @@ def test_a_warm_run_makes_no_create_session(tessera_bin, stub_factory, tmp_path)
     entries = list((tmp_path / "cache").glob("*.json"))
     assert len(entries) == 1 and entries[0].stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700
+
+
+def test_the_launcher_answers_a_warm_run_by_itself(tessera_bin, stub_factory, tmp_path):
+    stub = stub_factory()
+    warm = _cached(tessera_bin, stub, tmp_path / "cache")
+    assert warm.returncode == 0, warm.stderr
+    # `tessera` copied without the tessera-full binary it starts for everything else.
+    lone = tmp_path / "lone" / "tessera"
+    lone.parent.mkdir()
+    shutil.copy2(tessera_bin, lone)
+    again = _cached(str(lone), stub, tmp_path / "cache")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == json.loads(warm.stdout)
+    # A cold cache, --debug and any other command are the full binary's: without it, one line.
+    missing = (f"tessera: cannot start {lone.with_name('tessera-full')}: No such file or directory (os error 2); "
+               "the tessera and tessera-full binaries are installed side by side, so reinstall tessera")
+    for args, cache in ((_args(stub), "cold"), ([*_args(stub), "--debug"], "cache"), (["version"], "cache")):
+        out = run_tessera(str(lone), args, TESSERA_CACHE="file", TESSERA_CACHE_DIR=str(tmp_path / cache))
+        assert out.returncode == 1 and out.stdout == "", (args, out.stdout)
+        assert out.stderr.splitlines()[0] == missing, (args, out.stderr)
+    assert len(stub.requests()) == 1
+    # A key behind a passphrase is unlocked before any warm answer, which only the full binary
+    # does: the launcher leaves even a fresh entry for such an identity to it.
+    locked = ["credential-process", *identity_args("leaf-rsa.pem", "leaf-rsa.aes256.key", "intermediate.pem"), *arn_args(),
+              "--endpoint", f"http://127.0.0.1:{stub.port}"]
+    env = {"TESSERA_CACHE": "file", "TESSERA_CACHE_DIR": str(tmp_path / "cache"), "TESSERA_KEY_PASSPHRASE": "test-passphrase"}
+    assert all(run_tessera(tessera_bin, locked, **env).returncode == 0 for _ in range(2))
+    assert len(stub.requests()) == 2, "the second run of the locked identity was warm"
+    out = run_tessera(str(lone), locked, **env)
+    assert out.returncode == 1 and out.stderr.splitlines()[0] == missing, out.stderr
 
 
 def test_32_concurrent_cold_runs_make_exactly_one_create_session(tessera_bin, stub_factory, tmp_path):

@@ -50,7 +50,7 @@ pub(super) fn places(target: &LoginTargetArgs) -> anyhow::Result<Places> {
         .context("no AWS config file: pass --aws-config-file or set HOME")?;
     let data = crate::cli::args::xdg_path("XDG_DATA_HOME", "tessera", ".local/share/tessera")
         .context("no data directory: set XDG_DATA_HOME or HOME")?;
-    let exe = std::env::current_exe().context("cannot find the tessera binary's path")?;
+    let exe = crate::launcher::command_path().context("cannot find the tessera binary's path")?;
     let command = format!(
         "{} credential-process --profile {} --config {}",
         shell_word(&exe.display().to_string()),
