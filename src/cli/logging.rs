@@ -5,8 +5,12 @@
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
+use tracing::level_filters::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
+
+mod lazy;
 
 /// Output format of log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -72,7 +76,8 @@ pub enum Mode {
 }
 
 /// Installs the global subscriber. With `debug`, or for a service, lines go straight to stderr;
-/// otherwise warnings and errors are deferred. `TESSERA_LOG` (an env-filter) overrides the level.
+/// otherwise warnings and errors are deferred, and the subscriber is only built once something
+/// is logged ([`lazy`]). `TESSERA_LOG` (an env-filter) overrides the level.
 pub fn init(debug: bool, format: LogFormat, mode: Mode) -> DeferredLog {
     let deferred = DeferredLog::default();
     // The token and TPM libraries log each failure they return; tessera reports it itself.
@@ -82,6 +87,26 @@ pub fn init(debug: bool, format: LogFormat, mode: Mode) -> DeferredLog {
         (false, Mode::OneShot) => "warn,cryptoki=off,tss_esapi=off",
     };
     let direct = debug || mode == Mode::Service;
+    let writer = deferred.clone();
+    let build = move || subscriber(default_level, format, direct, &writer);
+    let result = if direct || std::env::var_os("TESSERA_LOG").is_some() {
+        build().try_init()
+    } else {
+        lazy::Lazy::new(LevelFilter::WARN, Box::new(build)).try_init()
+    };
+    // A subscriber may already be set (tests); logging then goes there.
+    drop(result);
+    deferred
+}
+
+/// The formatting subscriber: `default_level` unless `TESSERA_LOG` says otherwise, to stderr
+/// when `direct`, else to the deferred buffer.
+fn subscriber(
+    default_level: &str,
+    format: LogFormat,
+    direct: bool,
+    deferred: &DeferredLog,
+) -> lazy::Inner {
     let filter =
         EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
@@ -89,13 +114,10 @@ pub fn init(debug: bool, format: LogFormat, mode: Mode) -> DeferredLog {
         .with_target(false)
         .without_time()
         .with_ansi(false);
-    let result = match (format, direct) {
-        (LogFormat::Json, true) => builder.json().with_writer(io::stderr).try_init(),
-        (LogFormat::Json, false) => builder.json().with_writer(deferred.clone()).try_init(),
-        (LogFormat::Text, true) => builder.with_writer(io::stderr).try_init(),
-        (LogFormat::Text, false) => builder.with_writer(deferred.clone()).try_init(),
-    };
-    // A subscriber may already be set (tests); logging then goes there.
-    drop(result);
-    deferred
+    match (format, direct) {
+        (LogFormat::Json, true) => Box::new(builder.json().with_writer(io::stderr).finish()),
+        (LogFormat::Json, false) => Box::new(builder.json().with_writer(deferred.clone()).finish()),
+        (LogFormat::Text, true) => Box::new(builder.with_writer(io::stderr).finish()),
+        (LogFormat::Text, false) => Box::new(builder.with_writer(deferred.clone()).finish()),
+    }
 }
