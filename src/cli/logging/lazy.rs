@@ -129,7 +129,11 @@ mod tests {
         tracing::subscriber::with_default(lazy, || {
             tracing::info!("below the level");
             tracing::debug!("below the level too");
-            assert_eq!(builds.load(Ordering::SeqCst), 0, "nothing logged, nothing built");
+            assert_eq!(
+                builds.load(Ordering::SeqCst),
+                0,
+                "nothing logged, nothing built"
+            );
             tracing::warn!(target: "quiet", "filtered out by the built filter");
             tracing::warn!(path = "/x", "first warning");
             tracing::error!("an error");
