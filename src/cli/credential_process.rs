@@ -96,8 +96,7 @@ pub(super) fn run(args: CredentialProcessArgs) -> anyhow::Result<()> {
         },
         None => process_cache::fetch(&profile, clock.clone(), &super::runtime()?)?,
     };
-    crate::audit::record_profile_handout(&profile, "process", &credentials, clock.now());
-    print(&credentials)
+    hand_out(&profile, &credentials, clock.now())
 }
 
 /// The launcher's run ([`crate::launcher`]): the agent's or the cache's credentials, printed,
@@ -110,8 +109,18 @@ pub(super) fn answer_warm(args: &CredentialProcessArgs) -> Option<anyhow::Result
     let profile = args.request.resolve().ok()?;
     let clock = SystemClock;
     let credentials = open_cache(args)?.peek(&profile, &clock)?;
-    crate::audit::record_profile_handout(&profile, "process", &credentials, clock.now());
-    Some(print(&credentials))
+    Some(hand_out(&profile, &credentials, clock.now()))
+}
+
+/// Audits the hand-out of `profile`'s credentials, then prints them: the one way both binaries
+/// hand credentials out.
+fn hand_out(
+    profile: &crate::config::ResolvedProfile,
+    credentials: &crate::aws_credentials::Credentials,
+    now: time::OffsetDateTime,
+) -> anyhow::Result<()> {
+    crate::audit::record_profile_handout(profile, "process", credentials, now);
+    print(credentials)
 }
 
 /// The cache `--cache` and `--cache-dir` name, if any.
